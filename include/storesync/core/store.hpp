@@ -1,0 +1,176 @@
+#pragma once
+/// \file
+/// The tiered Store concepts. Each strategy asks only for the tier it uses:
+///
+/// | concept             | adds                                   | used by                  |
+/// |---------------------|----------------------------------------|--------------------------|
+/// | `store`             | read one key, write a batch            | every strategy           |
+/// | `scannable_store`   | ordered keyset scan over a key range   | reconciler, repair       |
+/// | `change_source`     | entries after a (version, key) mark    | write-back source        |
+/// | `checksum_store`    | (count, digest) of a key range         | reconciler               |
+/// | `checkpoint_store`  | batch + named checkpoint, one commit   | write-back sink          |
+///
+/// \code
+///   template <storesync::checkpoint_store Sink>
+///   storesync::result<void> land(Sink& sink, std::span<const storesync::entry> batch) {
+///     BOOST_OUTCOME_TRY(sink.write_with_checkpoint(batch, {"nightly", "v=42"}));
+///     return storesync::success();
+///   }
+/// \endcode
+///
+/// What the compiler cannot check (the version guard, atomicity, ordering) is
+/// checked by the conformance suite in storesync/testing/store_conformance.hpp,
+/// which an adapter instantiates in its tests.
+///
+/// Keys order byte-wise (memcmp), in every adapter, so ranges and checksums
+/// mean the same thing in every store.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storesync/core/entry.hpp"
+#include "storesync/core/result.hpp"
+
+namespace storesync {
+
+/// The half-open key interval [first, last). `first` empty: from the first
+/// key; `last` absent: to the last key.
+struct key_range {
+  std::string first;
+  std::optional<std::string> last;
+
+  bool contains(std::string_view key) const noexcept {
+    return key >= first && (!last || key < *last);
+  }
+  friend bool operator==(const key_range&, const key_range&) = default;
+};
+
+/// A position in a change stream: everything up to and including
+/// (version, key) has been consumed. The default is "from the beginning".
+struct watermark {
+  version_type version = 0;
+  std::string key;
+
+  friend auto operator<=>(const watermark&, const watermark&) = default;
+};
+
+/// The checksum of a key range: the number of rows (tombstones included) and
+/// the sum of their `row_hash` values modulo 2^64. Two stores hold the same
+/// rows in a range exactly when, short of a 2^-64 accident, the checksums match.
+struct range_checksum {
+  std::uint64_t count = 0;
+  std::uint64_t digest = 0;
+
+  void add(std::uint64_t row) noexcept {
+    ++count;
+    digest += row;  // unsigned: wraps modulo 2^64 by definition
+  }
+  friend bool operator==(const range_checksum&, const range_checksum&) = default;
+};
+
+/// A named position that commits together with a batch (see `checkpoint_store`).
+struct checkpoint {
+  std::string name;
+  std::string value;
+};
+
+/// Reads one key and writes batches under the version guard.
+///
+/// Requirements (`s` a model, `key` a `std::string_view`, `batch` a
+/// `std::span<const entry>`):
+/// - `s.read(key)` -> `result<std::optional<entry>>`: the stored entry,
+///   tombstones included (`tombstone == true`), or nothing if never written.
+/// - `s.write(batch)` -> `result<write_report>`: applies each entry under the
+///   version guard, in batch order (so the newest of duplicates wins).
+///
+/// Guarantees:
+/// - Every entry is validated (`validate`) before anything is written; an
+///   invalid entry fails the call with `condition::invalid_input` naming its
+///   key, and writes nothing.
+/// - Where the backend has transactions, a batch is atomic: all or nothing.
+/// - Writing the same batch twice changes nothing the second time.
+///
+/// Errors: conditions `invalid_input`, `transient`, `unavailable`,
+/// `overloaded`, `permanent`. Never throws.
+///
+/// Thread safety: a model documents its own; every shipped adapter is safe to
+/// call from many threads.
+///
+/// Models: memory_store, postgres_store, sqlite_store, duckdb_store,
+/// faulty_store<S>.
+template <class S>
+concept store = requires(S& s, std::string_view key, std::span<const entry> batch) {
+  { s.read(key) } -> std::same_as<result<std::optional<entry>>>;
+  { s.write(batch) } -> std::same_as<result<write_report>>;
+};
+
+/// A `store` that lists a key range in key order, one page at a time.
+///
+/// Requirements: `s.scan(range, after, limit)` -> `result<std::vector<entry>>`:
+/// the entries whose key is in `range` and greater than `after` (pass the last
+/// key of the previous page; empty for the first page), ascending by key, at
+/// most `limit` of them; fewer than `limit` means the range is exhausted.
+///
+/// Guarantees: keyset pagination (never OFFSET), so each key present for the
+/// whole scan is returned exactly once, and a page costs the same wherever it
+/// starts. Tombstones are included.
+template <class S>
+concept scannable_store =
+    store<S> && requires(S& s, const key_range& range, std::string_view after, std::size_t limit) {
+      { s.scan(range, after, limit) } -> std::same_as<result<std::vector<entry>>>;
+    };
+
+/// A `store` that lists what changed after a watermark.
+///
+/// Requirements: `s.changes_after(mark, limit)` -> `result<std::vector<entry>>`:
+/// the entries with (version, key) > (mark.version, mark.key), ascending by
+/// (version, key), at most `limit`.
+///
+/// Guarantees: passing the (version, key) of the last entry returned resumes
+/// exactly after it, so a consumer that persists its watermark never skips and
+/// never repeats. Tombstones are included.
+template <class S>
+concept change_source =
+    store<S> && requires(S& s, const watermark& mark, std::size_t limit) {
+      { s.changes_after(mark, limit) } -> std::same_as<result<std::vector<entry>>>;
+    };
+
+/// A `store` that computes a range checksum itself, from stored row hashes.
+///
+/// Requirements: `s.checksum(range)` -> `result<range_checksum>` over every
+/// row in `range`, tombstones included, defined exactly as `range_checksum`
+/// says, so any two stores can be compared.
+///
+/// Fallback: for a `scannable_store` without it, `checksum_by_scan` computes
+/// the same value by reading the rows (storesync/core/checksum.hpp).
+template <class S>
+concept checksum_store = store<S> && requires(S& s, const key_range& range) {
+  { s.checksum(range) } -> std::same_as<result<range_checksum>>;
+};
+
+/// A `store` that commits a batch together with a named checkpoint.
+///
+/// Requirements:
+/// - `s.write_with_checkpoint(batch, cp)` -> `result<write_report>`: as
+///   `write`, and sets checkpoint `cp.name` to `cp.value` in the same
+///   transaction: after a crash either both are visible or neither.
+/// - `s.load_checkpoint(name)` -> `result<std::optional<std::string>>`: the
+///   last committed value, or nothing.
+///
+/// This is what lets write-back resume after a crash without re-sending or
+/// skipping rows.
+template <class S>
+concept checkpoint_store =
+    store<S> && requires(S& s, std::span<const entry> batch, const checkpoint& cp,
+                         std::string_view name) {
+      { s.write_with_checkpoint(batch, cp) } -> std::same_as<result<write_report>>;
+      { s.load_checkpoint(name) } -> std::same_as<result<std::optional<std::string>>>;
+    };
+
+}  // namespace storesync
