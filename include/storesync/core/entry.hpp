@@ -39,8 +39,13 @@ using version_type = std::int64_t;
 /// Longest key every adapter accepts, in bytes.
 inline constexpr std::size_t max_key_size = 512;
 
-/// 128-bit hash of a value's bytes, computed client-side and stored beside the
-/// value so stores can tell real change from a rewrite. Tombstones hash to 0.
+/// 128-bit hash of a value's bytes, computed client-side when the entry is
+/// made and stored beside the value so stores can tell real change from a
+/// rewrite. Tombstones hash to 0.
+///
+/// The hash identifies the value *as first written*: a store may normalise the
+/// JSON text (PostgreSQL's jsonb does) and still returns the original hash, so
+/// checksums agree across stores. It is therefore carried, never re-derived.
 struct content_hash {
   std::uint64_t lo = 0;
   std::uint64_t hi = 0;
@@ -118,8 +123,8 @@ inline result<void> validate_key(std::string_view key) {
   return success();
 }
 
-/// Checks everything a store relies on: the key, a positive version, a value
-/// that is JSON (or empty for a tombstone) and a hash that matches it.
+/// Checks everything a store relies on: the key, a positive version, and a
+/// value that is JSON (or, for a tombstone, no value and a zero hash).
 inline result<void> validate(const entry& e) {
   BOOST_OUTCOME_TRY(validate_key(e.key));
   if (e.version <= 0)
@@ -133,8 +138,6 @@ inline result<void> validate(const entry& e) {
   }
   if (!nlohmann::json::accept(e.value))
     return error{errc::invalid_value, "key " + detail::quoted(e.key) + ": value is not valid JSON"};
-  if (e.hash != hash_content(e.value))
-    return error{errc::hash_mismatch, "key " + detail::quoted(e.key)};
   return success();
 }
 

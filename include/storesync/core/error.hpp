@@ -32,8 +32,6 @@ enum class errc {
   invalid_value,
   /// A version is not positive, or exceeds the range a store can hold.
   invalid_version,
-  /// An entry's content hash does not match its value.
-  hash_mismatch,
   /// A value violates a constraint of the backend (bad data, SQLSTATE 22/23).
   constraint_violation,
   /// A configuration value or argument is out of range.
@@ -118,7 +116,6 @@ inline condition condition_of(errc e) noexcept {
     case errc::invalid_key:
     case errc::invalid_value:
     case errc::invalid_version:
-    case errc::hash_mismatch:
     case errc::constraint_violation:
     case errc::invalid_argument:
       return condition::invalid_input;
@@ -158,7 +155,6 @@ class error_category final : public std::error_category {
       case errc::invalid_key: return "invalid key";
       case errc::invalid_value: return "invalid value";
       case errc::invalid_version: return "invalid version";
-      case errc::hash_mismatch: return "content hash does not match the value";
       case errc::constraint_violation: return "constraint violation";
       case errc::invalid_argument: return "invalid argument";
       case errc::serialization_failure: return "serialization failure";

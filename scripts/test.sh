@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, starts a throwaway
+# PostgreSQL, runs every test, stops PostgreSQL, and ends with the line
+# "N passed, N failed" (test targets, plus the CMake consumer build).
+# Exits non-zero on any failure, or when any test case was skipped (a
+# PostgreSQL test never passes by skipping).
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh //tests/unit/...   # a subset (no CMake check)
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+source scripts/pg.sh
+
+trap pg_stop EXIT
+pg_start || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
+
+targets=("$@")
+((${#targets[@]})) || targets=(//...)
+
+log="$(mktemp)"
+bazel test "${targets[@]}" \
+  --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
+  2>&1 | tee "$log"
+bazel_rc=${PIPESTATUS[0]}
+
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log")
+if ((bazel_rc != 0 && failed == 0)); then
+  echo "bazel test failed before running tests (exit $bazel_rc)"
+  failed=1
+fi
+
+# A skipped test case is not a pass: fail loudly and name it.
+skipped=$(grep -rlE '<testcase[^>]*(result="skipped"|status="notrun")' bazel-testlogs/ 2>/dev/null | grep -c test.xml)
+if ((skipped > 0)); then
+  echo "skipped test cases in:"
+  grep -rlE '<testcase[^>]*(result="skipped"|status="notrun")' bazel-testlogs/ | sed 's/^/  /'
+  failed=$((failed + skipped))
+fi
+
+if (($# == 0)); then
+  # The header-only core as a CMake INTERFACE target, consumed both ways.
+  if bash scripts/cmake_consumer.sh; then passed=$((passed + 1)); else
+    echo "examples/cmake_consumer failed to build"
+    failed=$((failed + 1))
+  fi
+fi
+rm -f "$log"
+
+echo "$passed passed, $failed failed"
+((failed == 0))
