@@ -1,0 +1,133 @@
+#include "reference_server/http_server.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace storesync::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket socket, const http_options& options, std::shared_ptr<router> routes,
+          asio::thread_pool& workers)
+      : stream_(std::move(socket)), options_(options), routes_(std::move(routes)), workers_(workers) {}
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    stream_.expires_after(options_.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
+    if (ec == http::error::body_limit) return reject(http::status::payload_too_large, "body_too_large",
+                                                     "request body exceeds the limit");
+    if (ec == http::error::header_limit) return reject(http::status::request_header_fields_too_large,
+                                                       "headers_too_large", "request headers exceed the limit");
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category())
+        return reject(http::status::bad_request, "bad_request", ec.message());
+      return close();
+    }
+    stream_.expires_never();
+    // Blocking store calls run on the worker pool; the write comes back to
+    // this connection's strand.
+    asio::post(workers_, [self = shared_from_this(), req = parser_->release()]() mutable {
+      auto res = std::make_shared<response>(self->routes_->handle(req));
+      asio::post(self->stream_.get_executor(), [self, res] { self->write(res); });
+    });
+  }
+
+  void reject(http::status status, std::string_view code, std::string_view message) {
+    auto res = std::make_shared<response>(status, 11);
+    res->set(http::field::content_type, "application/json");
+    res->keep_alive(false);
+    res->body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump() + "\n";
+    res->prepare_payload();
+    write(res);
+  }
+
+  void write(std::shared_ptr<response> res) {
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec || !res->keep_alive()) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const http_options& options_;
+  std::shared_ptr<router> routes_;
+  asio::thread_pool& workers_;
+};
+
+}  // namespace
+
+http_server::http_server(http_options options, std::shared_ptr<router> routes)
+    : options_(options), routes_(std::move(routes)), workers_(options_.worker_threads), acceptor_(io_) {}
+
+http_server::~http_server() {
+  io_.stop();
+  workers_.join();
+}
+
+result<tcp::endpoint> http_server::start() {
+  beast::error_code ec;
+  acceptor_.open(options_.listen.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(options_.listen, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return error{ec, "cannot listen on " + options_.listen.address().to_string() + ":" +
+                         std::to_string(options_.listen.port())};
+  }
+  accept();
+  return acceptor_.local_endpoint();
+}
+
+void http_server::accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;  // acceptor closed: shutting down
+    if (!ec) std::make_shared<session>(std::move(socket), options_, routes_, workers_)->start();
+    accept();
+  });
+}
+
+void http_server::run_until_signal() {
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([this](beast::error_code, int) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    workers_.join();  // requests in flight finish their store calls
+    io_.stop();
+  });
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace storesync::server
