@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "reference_server/direct_service.hpp"
 #include "reference_server/http_server.hpp"
 #include "storesync/store/memory_store.hpp"
 
@@ -76,8 +77,8 @@ int main(int argc, char** argv) {
   }
   http.listen = endpoint.value();
 
-  auto service = std::make_shared<server::store_service<memory_store>>(std::make_shared<memory_store>(), "memory");
-  server::http_server srv(http, std::make_shared<server::router>(service));
+  auto service = std::make_shared<server::direct_service<memory_store>>(std::make_shared<memory_store>(), "memory");
+  server::http_server srv(http, std::make_shared<server::router>(service, server::auth_options{}));
   auto bound = srv.start();
   if (!bound) {
     std::cerr << "storesync: " << bound.error().message() << "\n";

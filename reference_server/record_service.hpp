@@ -1,45 +1,59 @@
 #pragma once
 // What the HTTP layer needs from a deployment mode. The server speaks to this
-// interface only, so write-behind, direct and dual-write modes plug in as new
-// implementations without reshaping routes or sessions. Calls may block; the
-// server runs them on its worker pool, never on an I/O thread.
+// interface only, so each mode (direct, write-behind, later dual-write and
+// write-back) is one implementation, and routes and sessions never change
+// shape. Calls may block: the server runs them on its worker pool, never on
+// an I/O thread. Implementations are thread-safe.
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "storesync/core/store.hpp"
 
 namespace storesync::server {
 
+/// /readyz: whether every store the mode needs answers, and each one's state.
+struct readiness {
+  bool ready = false;
+  nlohmann::json stores = nlohmann::json::object();
+};
+
+/// /v1/flush: whether everything acknowledged before the call is durable.
+struct flush_outcome {
+  bool complete = false;
+  nlohmann::json detail = nlohmann::json::object();
+};
+
 class record_service {
  public:
   virtual ~record_service() = default;
+
   /// The stored entry (tombstones included), or nothing.
   virtual result<std::optional<entry>> get(std::string_view key) = 0;
-  /// Writes a batch under the version guard.
+  /// Writes a batch under the version guard; acknowledged once durable as
+  /// the mode defines it.
   virtual result<write_report> write(std::span<const entry> batch) = 0;
-  /// A short name for logs and /v1/status ("memory", "write-behind", ...).
+
+  /// "direct", "write-behind", ...
   virtual std::string mode() const = 0;
-};
-
-/// Serves straight from one store (the `direct` mode, and the embedded demo).
-template <store S>
-class store_service final : public record_service {
- public:
-  store_service(std::shared_ptr<S> store, std::string mode)
-      : store_(std::move(store)), mode_(std::move(mode)) {}
-
-  result<std::optional<entry>> get(std::string_view key) override { return store_->read(key); }
-  result<write_report> write(std::span<const entry> batch) override { return store_->write(batch); }
-  std::string mode() const override { return mode_; }
-
- private:
-  std::shared_ptr<S> store_;
-  std::string mode_;
+  virtual readiness ready() = 0;
+  /// Mode-specific counters for /v1/status.
+  virtual nlohmann::json status() = 0;
+  /// Prometheus text exposition for /metrics.
+  virtual std::string metrics() = 0;
+  /// Makes every earlier acknowledged write durable, or says what remains.
+  virtual flush_outcome flush(std::chrono::milliseconds timeout) = 0;
+  /// Dead letters, oldest first, at most `limit`.
+  virtual result<nlohmann::json> dead_letters(std::size_t limit) = 0;
+  /// Sends every dead letter through the write path again.
+  virtual result<nlohmann::json> retry_dead_letters() = 0;
 };
 
 }  // namespace storesync::server

@@ -1,7 +1,11 @@
 #include "reference_server/router.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,16 +25,17 @@ response make_json(const request& req, http::status status, const json& body) {
 
 response make_error(const request& req, http::status status, std::string_view code,
                     std::string_view message) {
-  return make_json(req, status, {{"error", {{"code", code}, {"message", message}}}});
+  auto res = make_json(req, status, {{"error", {{"code", code}, {"message", message}}}});
+  if (status == http::status::too_many_requests || status == http::status::service_unavailable)
+    res.set(http::field::retry_after, "1");
+  return res;
 }
 
-/// The HTTP status for a failed store call, by condition.
-http::status status_for(const error& e) {
-  if (e == condition::invalid_input) return http::status::bad_request;
-  if (e == condition::overloaded) return http::status::too_many_requests;
-  if (e == condition::unavailable || e == condition::transient) return http::status::service_unavailable;
-  if (e == condition::conflict) return http::status::conflict;
-  return http::status::internal_server_error;
+response method_not_allowed(const request& req, std::string_view allow) {
+  auto res = make_error(req, http::status::method_not_allowed, "method_not_allowed",
+                        "allowed: " + std::string(allow));
+  res.set(http::field::allow, allow);
+  return res;
 }
 
 /// The machine-readable code of an error: its condition.
@@ -43,47 +48,110 @@ std::string_view code_for(const error& e) {
   return "internal";
 }
 
-response from_error(const request& req, const error& e) {
-  auto res = make_error(req, status_for(e), code_for(e), e.message());
-  if (res.result() == http::status::too_many_requests ||
-      res.result() == http::status::service_unavailable)
-    res.set(http::field::retry_after, "1");
-  return res;
+http::status status_for(const error& e) {
+  if (e == condition::invalid_input) return http::status::bad_request;
+  if (e == condition::overloaded) return http::status::too_many_requests;
+  if (e == condition::unavailable || e == condition::transient) return http::status::service_unavailable;
+  if (e == condition::conflict) return http::status::conflict;
+  return http::status::internal_server_error;
 }
 
-/// Decodes %XX escapes; false on a malformed escape.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
+response from_error(const request& req, const error& e) {
+  return make_error(req, status_for(e), code_for(e), e.message());
+}
+
+json error_json(const error& e) { return {{"code", code_for(e)}, {"message", e.message()}}; }
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Decodes %XX escapes; nothing on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {
       out += in[i];
       continue;
     }
-    if (i + 2 >= in.size()) return false;
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
+    if (i + 2 >= in.size()) return std::nullopt;
+    const int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
   }
-  return true;
+  return out;
+}
+
+/// The raw value of `name` in a query string, if present.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+/// A positive decimal integer, or nothing.
+std::optional<std::int64_t> positive_integer(std::string_view text) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || v <= 0) return std::nullopt;
+  return v;
+}
+
+/// Compares in time independent of where the strings differ.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned>(x ^ y);
+  }
+  return diff == 0;
+}
+
+/// Nothing when `req` carries the token (or none is configured), else a 401.
+std::optional<response> check_token(const request& req, const std::string& token) {
+  if (token.empty()) return std::nullopt;
+  constexpr std::string_view scheme = "Bearer ";
+  const std::string_view header = req[http::field::authorization];
+  if (header.starts_with(scheme) && constant_time_equal(header.substr(scheme.size()), token))
+    return std::nullopt;
+  auto res = make_error(req, http::status::unauthorized, "unauthorized",
+                        header.empty() ? "missing bearer token" : "wrong bearer token");
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+bool is_json(const request& req) {
+  const std::string_view type = req[http::field::content_type];
+  return type.empty() || type.starts_with("application/json");
+}
+
+const char* outcome_name(const write_report& r) {
+  return r.applied ? "applied" : r.unchanged ? "unchanged" : "stale";
 }
 
 }  // namespace
 
-router::router(std::shared_ptr<record_service> service) : service_(std::move(service)) {}
+router::router(std::shared_ptr<record_service> service, auth_options auth)
+    : service_(std::move(service)), auth_(std::move(auth)) {}
 
 version_type router::next_version() noexcept {
   // Microseconds since the epoch, forced strictly increasing: versions keep
   // growing across restarts without any stored counter.
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
   auto last = last_version_.load(std::memory_order_relaxed);
   std::int64_t next;
   do {
@@ -94,63 +162,213 @@ version_type router::next_version() noexcept {
 
 response router::handle(const request& req) noexcept {
   try {
-    const std::string_view target = req.target();
-    const std::string_view path = target.substr(0, target.find('?'));
-    if (path == "/healthz") {
-      if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        auto res = make_error(req, http::status::method_not_allowed, "method_not_allowed",
-                              "use GET");
-        res.set(http::field::allow, "GET, HEAD");
-        return res;
-      }
-      return make_json(req, http::status::ok, {{"status", "ok"}, {"mode", service_->mode()}});
-    }
-    constexpr std::string_view records = "/v1/records/";
-    if (path.starts_with(records)) return handle_record(req, path.substr(records.size()));
-    return make_error(req, http::status::not_found, "not_found",
-                      "no route for " + std::string(path.substr(0, 200)));
+    return route(req);
   } catch (const std::exception& ex) {
     return make_error(req, http::status::internal_server_error, "internal", ex.what());
   }
 }
 
-response router::handle_record(const request& req, std::string_view raw_key) {
-  std::string key;
-  if (!percent_decode(raw_key, key))
-    return make_error(req, http::status::bad_request, "invalid_key", "malformed percent-escape in key");
-  if (auto ok = validate_key(key); !ok) return from_error(req, ok.error());
+response router::route(const request& req) {
+  const std::string_view target = req.target();
+  const auto qmark = target.find('?');
+  const std::string_view path = target.substr(0, qmark);
+  const std::string_view query = qmark == std::string_view::npos ? "" : target.substr(qmark + 1);
+  const auto method = req.method();
+  const bool get = method == http::verb::get || method == http::verb::head;
+  const bool post = method == http::verb::post;
+
+  constexpr std::string_view records = "/v1/records/";
+  if (path.starts_with(records)) {
+    if (auto denied = check_token(req, auth_.api_token)) return *denied;
+    return record(req, path.substr(records.size()), query);
+  }
+  if (path == "/v1/records:batch") {
+    if (!post) return method_not_allowed(req, "POST");
+    if (auto denied = check_token(req, auth_.api_token)) return *denied;
+    return batch(req);
+  }
+  if (path == "/healthz") {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    return make_json(req, http::status::ok, {{"status", "ok"}, {"mode", service_->mode()}});
+  }
+  if (path == "/readyz") {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    const readiness r = service_->ready();
+    return make_json(req, r.ready ? http::status::ok : http::status::service_unavailable,
+                     {{"ready", r.ready}, {"stores", r.stores}});
+  }
+  if (path == "/v1/status") {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    return make_json(req, http::status::ok, service_->status());
+  }
+  if (path == "/metrics") {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.keep_alive(req.keep_alive());
+    res.body() = service_->metrics();
+    res.prepare_payload();
+    return res;
+  }
+  if (path == "/v1/flush") {
+    if (!post) return method_not_allowed(req, "POST");
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    return flush(req, query);
+  }
+  if (path == "/v1/dead-letters") {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    return dead_letters(req, query);
+  }
+  if (path == "/v1/dead-letters/retry") {
+    if (!post) return method_not_allowed(req, "POST");
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    return retry_dead_letters(req);
+  }
+  return make_error(req, http::status::not_found, "not_found",
+                    "no route for " + detail::quoted(path.substr(0, 200)));
+}
+
+response router::record(const request& req, std::string_view raw_key, std::string_view query) {
+  const auto key = percent_decode(raw_key);
+  if (!key) return make_error(req, http::status::bad_request, "invalid_input", "malformed percent-escape in key");
+  if (auto ok = validate_key(*key); !ok) return from_error(req, ok.error());
+
+  version_type version = 0;
+  if (const auto given = query_param(query, "version")) {
+    const auto v = positive_integer(*given);
+    if (!v) return make_error(req, http::status::bad_request, "invalid_input",
+                              "version must be a positive integer, got " + detail::quoted(*given));
+    version = *v;
+  }
 
   switch (req.method()) {
-    case http::verb::get: {
-      auto got = service_->get(key);
+    case http::verb::get:
+    case http::verb::head: {
+      auto got = service_->get(*key);
       if (!got) return from_error(req, got.error());
       const auto& e = got.value();
       if (!e || e->tombstone)
-        return make_error(req, http::status::not_found, "not_found", "no record " + detail::quoted(key));
+        return make_error(req, http::status::not_found, "not_found", "no record " + detail::quoted(*key));
       return make_json(req, http::status::ok,
-                       {{"key", key}, {"version", e->version}, {"value", json::parse(e->value)}});
+                       {{"key", *key}, {"version", e->version}, {"value", json::parse(e->value)}});
     }
     case http::verb::put: {
-      const auto type = req[http::field::content_type];
-      if (!type.empty() && !type.starts_with("application/json"))
+      if (!is_json(req))
         return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
-                          "send application/json");
-      const entry e = entry::put(key, req.body(), next_version());
-      if (auto w = service_->write(std::span(&e, 1)); !w) return from_error(req, w.error());
-      return make_json(req, http::status::ok, {{"key", key}, {"version", e.version}});
+                          "send Content-Type: application/json");
+      const entry e = entry::put(*key, req.body(), version ? version : next_version());
+      auto w = service_->write(std::span(&e, 1));
+      if (!w) return from_error(req, w.error());
+      return make_json(req, http::status::ok,
+                       {{"key", *key}, {"version", e.version}, {"outcome", outcome_name(w.value())}});
     }
     case http::verb::delete_: {
-      const entry e = entry::erase(key, next_version());
-      if (auto w = service_->write(std::span(&e, 1)); !w) return from_error(req, w.error());
-      return make_json(req, http::status::ok, {{"key", key}, {"version", e.version}, {"deleted", true}});
+      const entry e = entry::erase(*key, version ? version : next_version());
+      auto w = service_->write(std::span(&e, 1));
+      if (!w) return from_error(req, w.error());
+      return make_json(req, http::status::ok, {{"key", *key},
+                                               {"version", e.version},
+                                               {"deleted", true},
+                                               {"outcome", outcome_name(w.value())}});
     }
-    default: {
-      auto res = make_error(req, http::status::method_not_allowed, "method_not_allowed",
-                            "use GET, PUT or DELETE");
-      res.set(http::field::allow, "GET, PUT, DELETE");
-      return res;
-    }
+    default:
+      return method_not_allowed(req, "GET, HEAD, PUT, DELETE");
   }
+}
+
+response router::batch(const request& req) {
+  if (!is_json(req))
+    return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
+                      "send Content-Type: application/json");
+  const json body = json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded())
+    return make_error(req, http::status::bad_request, "invalid_input", "body is not valid JSON");
+  if (!body.is_object() || !body.contains("records") || !body["records"].is_array())
+    return make_error(req, http::status::bad_request, "invalid_input",
+                      R"(body must be {"records":[{"key":..,"value":..|null,"version":..?}]})");
+
+  const json& items = body["records"];
+  json results = json::array();
+  std::vector<entry> batch;
+  std::vector<std::size_t> slot_of;  // batch index -> result index
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const json& item = items[i];
+    auto reject = [&](std::string message) {
+      results.push_back({{"index", i},
+                         {"status", 400},
+                         {"error", {{"code", "invalid_input"}, {"message", std::move(message)}}}});
+    };
+    if (!item.is_object() || !item.contains("key") || !item["key"].is_string()) {
+      reject("item " + std::to_string(i) + " needs a string \"key\"");
+      continue;
+    }
+    const std::string key = item["key"].get<std::string>();
+    if (auto ok = validate_key(key); !ok) {
+      reject(ok.error().message());
+      continue;
+    }
+    version_type version = next_version();
+    if (item.contains("version")) {
+      if (!item["version"].is_number_integer() || item["version"].get<std::int64_t>() <= 0) {
+        reject("key " + detail::quoted(key) + ": version must be a positive integer");
+        continue;
+      }
+      version = item["version"].get<std::int64_t>();
+    }
+    if (!item.contains("value")) {
+      reject("key " + detail::quoted(key) + ": missing \"value\" (null deletes)");
+      continue;
+    }
+    slot_of.push_back(results.size());
+    results.push_back({{"index", i}, {"key", key}, {"version", version}});
+    batch.push_back(item["value"].is_null() ? entry::erase(key, version)
+                                            : entry::put(key, item["value"].dump(), version));
+  }
+  json report = {{"applied", 0}, {"unchanged", 0}, {"stale", 0}};
+  if (!batch.empty()) {
+    // The valid items go down as one batch: atomic where the mode's store is.
+    auto w = service_->write(batch);
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+      json& slot = results[slot_of[b]];
+      slot["status"] = w ? 200 : static_cast<int>(status_for(w.error()));
+      if (!w) slot["error"] = error_json(w.error());
+      else if (batch[b].tombstone) slot["deleted"] = true;
+    }
+    if (w) report = {{"applied", w.value().applied}, {"unchanged", w.value().unchanged}, {"stale", w.value().stale}};
+  }
+  return make_json(req, http::status::ok, {{"results", results}, {"report", report}});
+}
+
+response router::flush(const request& req, std::string_view query) {
+  std::chrono::milliseconds timeout{30'000};
+  if (const auto t = query_param(query, "timeout_ms")) {
+    const auto v = positive_integer(*t);
+    if (!v) return make_error(req, http::status::bad_request, "invalid_input", "timeout_ms must be a positive integer");
+    timeout = std::chrono::milliseconds(*v);
+  }
+  const flush_outcome f = service_->flush(timeout);
+  json body = f.detail;
+  body["complete"] = f.complete;
+  return make_json(req, f.complete ? http::status::ok : http::status::service_unavailable, body);
+}
+
+response router::dead_letters(const request& req, std::string_view query) {
+  std::size_t limit = 1000;
+  if (const auto l = query_param(query, "limit")) {
+    const auto v = positive_integer(*l);
+    if (!v) return make_error(req, http::status::bad_request, "invalid_input", "limit must be a positive integer");
+    limit = static_cast<std::size_t>(*v);
+  }
+  auto letters = service_->dead_letters(limit);
+  if (!letters) return from_error(req, letters.error());
+  return make_json(req, http::status::ok, {{"dead_letters", letters.value()}});
+}
+
+response router::retry_dead_letters(const request& req) {
+  auto r = service_->retry_dead_letters();
+  if (!r) return from_error(req, r.error());
+  return make_json(req, http::status::ok, r.value());
 }
 
 }  // namespace storesync::server

@@ -50,6 +50,24 @@ expect PATCH /v1/records/x 405 'method_not_allowed'
 expect GET /nope 404 'no route'
 expect GET /v1/records/bad 404 'not_found'   # nothing above stored a bad record
 
+expect PUT '/v1/records/pinned?version=7' 200 '"version":7' "${json[@]}" -d '"seven"'
+expect PUT '/v1/records/pinned?version=6' 200 '"outcome":"stale"' "${json[@]}" -d '"six"'
+expect GET /v1/records/pinned 200 '"value":"seven"'
+expect PUT '/v1/records/pinned?version=-1' 400 'positive integer' "${json[@]}" -d '1'
+expect POST '/v1/records:batch' 200 '"applied":2' "${json[@]}" \
+  -d '{"records":[{"key":"b1","value":{"x":1}},{"key":"b2","value":2,"version":3},{"key":"","value":1}]}'
+expect POST '/v1/records:batch' 200 '"deleted":true' "${json[@]}" -d '{"records":[{"key":"b1","value":null}]}'
+expect GET /v1/records/b1 404 'not_found'
+expect GET /v1/records/b2 200 '"version":3'
+expect POST '/v1/records:batch' 400 'body is not valid JSON' "${json[@]}" -d '{"records":'
+expect POST '/v1/records:batch' 400 'body must be' "${json[@]}" -d '{"rows":[]}'
+expect GET '/v1/records:batch' 405 'allowed: POST'
+expect GET /readyz 200 '"ready":true'
+expect GET /v1/status 200 '"mode":"direct"'
+expect GET /metrics 200 'storesync_direct_written_total'
+expect POST /v1/flush 200 '"complete":true'
+expect GET /v1/dead-letters 200 '"dead_letters":[]'
+
 # Versions grow with every write.
 v1="$(curl -s -X PUT "${json[@]}" -d 1 "$base/v1/records/v" | grep -o '"version":[0-9]*' | cut -d: -f2)"
 v2="$(curl -s -X PUT "${json[@]}" -d 2 "$base/v1/records/v" | grep -o '"version":[0-9]*' | cut -d: -f2)"
