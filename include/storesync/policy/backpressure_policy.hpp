@@ -1,0 +1,131 @@
+#pragma once
+/// \file
+/// The BackpressurePolicy: what a bounded queue (write-behind's pending map)
+/// does with a write that finds it full. Models: `block_for` (wait up to a
+/// timeout for room, the default) and `reject` (fail at once). Either way a
+/// write that gets no room fails with `errc::queue_full`, whose condition is
+/// `overloaded`.
+///
+/// \code
+///   // in write_behind::put, holding the state lock:
+///   std::unique_lock lock(mutex_);
+///   BOOST_OUTCOME_TRY(backpressure_.wait_for_room(clock_, lock, room_freed_,
+///                                                 [&] { return pending_.size() < capacity_; }));
+///   pending_.insert(entry);   // room is guaranteed here, lock still held
+///   // the flusher, after draining a batch: room_freed_.notify_all();
+/// \endcode
+///
+/// The wait goes through the clock policy (`waitable_clock`), so with a
+/// `manual_clock` a test blocks a writer, advances the clock past the timeout
+/// and sees the write fail, deterministically and without real sleeps.
+/// JSON: `block_for` `{"timeout_ms": 100}`; `reject` `{}`.
+
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <mutex>
+#include <string_view>
+#include <type_traits>
+
+#include <nlohmann/json.hpp>
+
+#include "storesync/core/result.hpp"
+#include "storesync/policy/clock.hpp"
+#include "storesync/policy/detail/json.hpp"
+
+namespace storesync {
+
+/// Waits for room in a bounded queue, or refuses.
+///
+/// **Requirements** (`p` a `const P&`, `c` a `Clock&`, `lock` a held
+/// `std::unique_lock<std::mutex>&` on the queue's state, `cv` the
+/// `std::condition_variable&` notified when room is freed, `has_room` a `bool()`
+/// callable read under `lock`)
+/// | expression                             | meaning                                       |
+/// |----------------------------------------|-----------------------------------------------|
+/// | `p.wait_for_room(c, lock, cv, has_room)` | `success()` once `has_room()` is true; an `overloaded` error (`errc::queue_full`) when the policy gives up |
+///
+/// **Guarantees**: returns with `lock` held; on success `has_room()` was true
+/// under the lock just now, so the caller inserts without re-checking; never
+/// waits when there is room; waits only through `c` (no direct sleeps).
+/// **Errors**: `errc::queue_full` (condition `overloaded`) on reject or timeout.
+/// **Thread safety**: `const`; any number of writers may wait at once.
+/// **Models**: `block_for`, `reject`.
+template <class P, class Clock = system_clock>
+concept backpressure_policy =
+    waitable_clock<Clock> && std::copy_constructible<P> &&
+    requires(const P& p, Clock& c, std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+             detail::predicate_archetype has_room) {
+      { p.wait_for_room(c, lock, cv, has_room) } -> std::same_as<result<void>>;
+    };
+
+/// Wait up to `timeout` for room, then fail with `errc::queue_full`.
+class block_for {
+ public:
+  struct config {
+    /// Longest a write waits for room; 0 behaves like `reject`.
+    std::chrono::milliseconds timeout{100};
+
+    result<void> validate() const {
+      if (timeout.count() < 0) return error{errc::invalid_argument, "block_for: timeout_ms must be >= 0"};
+      return success();
+    }
+    friend void to_json(nlohmann::json& j, const config& c) {
+      j = {{"timeout_ms", detail::to_ms(c.timeout)}};
+    }
+    friend void from_json(const nlohmann::json& j, config& c) {
+      detail::expect_fields(j, "block_for", {"timeout_ms"});
+      detail::read_ms(j, "timeout_ms", c.timeout);
+    }
+  };
+
+  block_for() = default;
+  explicit block_for(const config& c) noexcept : config_(c) {}
+  template <class Rep, class Period>
+  explicit block_for(std::chrono::duration<Rep, Period> timeout) noexcept
+      : config_{std::chrono::duration_cast<std::chrono::milliseconds>(timeout)} {}
+
+  template <class Clock, class Predicate>
+    requires waitable_clock<Clock> && std::predicate<Predicate&>
+  result<void> wait_for_room(Clock& clock, std::unique_lock<std::mutex>& lock,
+                             std::condition_variable& cv, Predicate has_room) const {
+    if (has_room()) return success();
+    if (config_.timeout.count() > 0) {
+      const auto deadline =
+          clock.now() + std::chrono::duration_cast<typename Clock::duration>(config_.timeout);
+      if (clock.wait_until(lock, cv, deadline, has_room)) return success();
+    }
+    return error{errc::queue_full, "no room within timeout"};
+  }
+
+  config& configuration() noexcept { return config_; }
+  const config& configuration() const noexcept { return config_; }
+
+ private:
+  config config_;
+};
+static_assert(backpressure_policy<block_for>);
+
+/// Fail at once with `errc::queue_full` when there is no room.
+struct reject {
+  struct config {
+    friend void to_json(nlohmann::json& j, const config&) { j = nlohmann::json::object(); }
+    friend void from_json(const nlohmann::json& j, config&) {
+      detail::expect_fields(j, "reject", {});
+    }
+  };
+
+  reject() = default;
+  explicit reject(const config&) noexcept {}
+
+  template <class Clock, class Predicate>
+    requires waitable_clock<Clock> && std::predicate<Predicate&>
+  result<void> wait_for_room(Clock&, std::unique_lock<std::mutex>&, std::condition_variable&,
+                             Predicate has_room) const {
+    if (has_room()) return success();
+    return error{errc::queue_full, "rejected"};
+  }
+};
+static_assert(backpressure_policy<reject>);
+
+}  // namespace storesync

@@ -1,0 +1,32 @@
+#pragma once
+/// \file
+/// `best_effort_consistency`: the caller's write succeeds once the primary has
+/// it; a secondary failure is recorded durably and repaired later.
+///
+/// \code
+///   storesync::dual_write<pg_store, graph_store, storesync::best_effort_consistency> dw{pg, graph};
+///   auto r = dw.write(batch);   // success even if the graph store is down; the
+///                               // inconsistency log tells repair what to copy
+/// \endcode
+/// JSON: `{}` (no knobs).
+
+#include "storesync/policy/consistency_policy.hpp"
+
+namespace storesync {
+
+/// Report success, record the inconsistency for repair.
+struct best_effort_consistency {
+  using config = detail::no_knobs_config;
+  static constexpr std::string_view name = "best_effort";
+
+  best_effort_consistency() = default;
+  explicit best_effort_consistency(const config&) noexcept {}
+
+  bool write_secondary() const noexcept { return true; }
+  partial_failure_decision on_secondary_failure(const error&) const noexcept {
+    return {.compensate_primary = false, .record_inconsistency = true, .report_success = true};
+  }
+};
+static_assert(consistency_policy<best_effort_consistency>);
+
+}  // namespace storesync
