@@ -1,0 +1,223 @@
+#pragma once
+/// \file
+/// The `journal` concept: a durable, ordered log of opaque records that
+/// write-behind appends to before it acknowledges a put, replays on start-up,
+/// and trims with a checkpoint once records have reached the slow store. Also
+/// its vocabulary: `lsn`, `durability`, `journal_options` (fillable from JSON).
+///
+/// \code
+///   template <storesync::journal J>
+///   storesync::result<void> recover(J& j, pending_map& pending) {
+///     BOOST_OUTCOME_TRY(auto from, j.load_checkpoint());     // everything <= from is flushed
+///     BOOST_OUTCOME_TRY(j.replay(from, [&](storesync::lsn at, std::span<const std::byte> rec)
+///                                          -> storesync::result<void> {
+///       BOOST_OUTCOME_TRY(auto e, storesync::decode_entry(rec));
+///       pending.put(std::move(e), at);
+///       return storesync::success();
+///     }));
+///     return storesync::success();
+///   }
+///   // after a batch reached the slow store:  j.commit_checkpoint(highest_lsn_in_batch);
+/// \endcode
+///
+/// The model shipped is `file_journal` (storesync/journal/file_journal.hpp);
+/// the concept leaves room for a distributed log (Redis Streams, Kafka) once
+/// one machine is outgrown.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "storesync/core/result.hpp"
+
+namespace storesync {
+
+/// A log sequence number: the position of a record in a journal. The first
+/// record is 1; each append gets the previous number plus one, also across
+/// reopen. 0 means "before the first record".
+using lsn = std::uint64_t;
+
+/// When `append` acknowledges a record, and so what survives which failure.
+enum class durability {
+  /// Acknowledged once written to the file (in the OS page cache): survives a
+  /// killed process, not a power failure. The fast mode.
+  process,
+  /// As `process`, plus an fsync at least every `fsync_interval_ms`: a power
+  /// failure loses at most that window.
+  interval,
+  /// Acknowledged only after an fsync that covers the record; concurrent
+  /// appenders share one fsync (group commit).
+  always,
+};
+
+/// "process", "interval" or "always".
+constexpr std::string_view to_string(durability d) noexcept {
+  switch (d) {
+    case durability::process: return "process";
+    case durability::interval: return "interval";
+    case durability::always: return "always";
+  }
+  return "unknown";
+}
+
+/// Parses "process", "interval" or "always"; anything else is
+/// `errc::invalid_argument` naming the text.
+inline result<durability> parse_durability(std::string_view text) {
+  if (text == "process") return durability::process;
+  if (text == "interval") return durability::interval;
+  if (text == "always") return durability::always;
+  return error{errc::invalid_argument, "durability \"" + std::string(text) +
+                                           "\": expected \"process\", \"interval\" or \"always\""};
+}
+
+/// JSON form of `durability`: its name as a string.
+inline void to_json(nlohmann::json& j, durability d) { j = std::string(to_string(d)); }
+
+/// Reads a `durability` from its name. Follows nlohmann's convention and
+/// throws `nlohmann::json::exception` on a bad value; storesync callers use
+/// `parse_journal_options`, which returns the failure as an error instead.
+inline void from_json(const nlohmann::json& j, durability& d) {
+  if (!j.is_string())
+    throw nlohmann::json::type_error::create(302, "durability must be a string", &j);
+  auto parsed = parse_durability(j.get_ref<const std::string&>());
+  if (!parsed) throw nlohmann::json::other_error::create(501, parsed.error().message(), &j);
+  d = parsed.value();
+}
+
+/// How a journal is laid out and how durable its acknowledgements are.
+/// Fill from JSON with `parse_journal_options` (missing keys keep defaults):
+/// \code
+///   {"directory": "/var/lib/app/journal", "durability": "interval",
+///    "fsync_interval_ms": 50, "segment_size_bytes": 67108864}
+/// \endcode
+struct journal_options {
+  /// Directory holding the segments and the checkpoint; created if missing.
+  std::string directory;
+  /// When an append is acknowledged (see `durability`).
+  storesync::durability durability = storesync::durability::process;
+  /// Upper bound between fsyncs in `durability::interval` mode.
+  std::uint32_t fsync_interval_ms = 100;
+  /// A segment is closed and a new one started once it would grow past this.
+  std::uint64_t segment_size_bytes = 64ull << 20;
+
+  friend bool operator==(const journal_options&, const journal_options&) = default;
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(journal_options, directory, durability,
+                                                fsync_interval_ms, segment_size_bytes)
+
+/// Checks the numbers of `o`: a directory is given, the interval is 1 ms or
+/// more, segments hold at least 4 KiB.
+inline result<void> validate(const journal_options& o) {
+  if (o.directory.empty()) return error{errc::invalid_argument, "journal directory is empty"};
+  if (o.fsync_interval_ms == 0)
+    return error{errc::invalid_argument, "journal fsync_interval_ms must be at least 1"};
+  if (o.segment_size_bytes < 4096)
+    return error{errc::invalid_argument, "journal segment_size_bytes " +
+                                             std::to_string(o.segment_size_bytes) +
+                                             " is below the 4096-byte minimum"};
+  return success();
+}
+
+/// `journal_options` from JSON, without exceptions: a wrong type or an
+/// unknown durability is `errc::invalid_argument` with nlohmann's message.
+inline result<journal_options> parse_journal_options(const nlohmann::json& j) {
+  try {
+    journal_options o = j.get<journal_options>();
+    BOOST_OUTCOME_TRY(validate(o));
+    return o;
+  } catch (const nlohmann::json::exception& e) {
+    return error{errc::invalid_argument, std::string("journal options: ") + e.what()};
+  }
+}
+
+namespace detail {
+/// The callback shape `journal` requires `replay` to accept.
+struct replay_archetype {
+  result<void> operator()(lsn, std::span<const std::byte>) const { return success(); }
+};
+}  // namespace detail
+
+/// An ordered, durable log of opaque records with a flushed-position checkpoint.
+///
+/// Requirements (`j` a model, `cj` a const model, `rec` a
+/// `std::span<const std::byte>`, `at` an `lsn`, `fn` callable as
+/// `fn(lsn, std::span<const std::byte>) -> result<void>`):
+/// | expression | meaning |
+/// |---|---|
+/// | `j.append(rec)` -> `result<lsn>` | adds a record; returns its lsn once it is as durable as the journal's `durability` promises |
+/// | `j.replay(at, fn)` -> `result<std::size_t>` | calls `fn` for every record with lsn > `at`, in lsn order; returns how many; an error from `fn` stops it and is returned |
+/// | `j.commit_checkpoint(at)` -> `result<void>` | records that everything <= `at` reached the slow store; storage holding only such records may be freed |
+/// | `j.load_checkpoint()` -> `result<lsn>` | the last committed checkpoint (0 if none) |
+/// | `j.sync()` -> `result<void>` | makes every acknowledged record durable against power failure now |
+/// | `cj.size_bytes()` -> `std::uint64_t`, noexcept | bytes held (for lag and disk alarms) |
+/// | `j.close()` -> `result<void>` | makes acknowledged records durable per the mode, frees resources; later calls fail with `errc::stopped` |
+///
+/// Guarantees:
+/// - lsns grow by one per record and keep growing across close and reopen,
+///   also after every record was checkpointed away.
+/// - An acknowledged record is replayed intact after a crash the mode
+///   covers (`process`: killed process; `interval`: power failure, minus at
+///   most the interval; `always`: power failure). Damage is never replayed:
+///   a torn tail is cut off on recovery, other damage is `errc::corrupt`.
+/// - Replay delivers records in lsn order, each at most once per call, and
+///   the same records on every call until a checkpoint covers them.
+/// - The checkpoint is atomic: after a crash it holds the old or the new
+///   value, never a mix. It never moves backwards.
+///
+/// Errors: `unavailable` (disk full, I/O error: system errors from the file
+/// system compare equal to it), `permanent` (`errc::corrupt` naming the file
+/// and offset), `invalid_input` (a checkpoint beyond the last record, an
+/// oversized record), `errc::stopped` after `close`. Never throws.
+///
+/// Thread safety: `append`, `sync`, `size_bytes` and `load_checkpoint` are safe
+/// from many threads at once; `replay` and `commit_checkpoint` are safe
+/// against concurrent appends. `close` must not race other calls.
+///
+/// Models: file_journal.
+template <class J>
+concept journal = requires(J& j, const J& cj, std::span<const std::byte> rec, lsn at,
+                           detail::replay_archetype fn) {
+  { j.append(rec) } -> std::same_as<result<lsn>>;
+  { j.replay(at, fn) } -> std::same_as<result<std::size_t>>;
+  { j.commit_checkpoint(at) } -> std::same_as<result<void>>;
+  { j.load_checkpoint() } -> std::same_as<result<lsn>>;
+  { j.sync() } -> std::same_as<result<void>>;
+  { cj.size_bytes() } noexcept -> std::same_as<std::uint64_t>;
+  { j.close() } -> std::same_as<result<void>>;
+};
+
+/// Counters a journal keeps about itself (a snapshot; see `file_journal::stats`).
+struct journal_stats {
+  /// Records and payload-plus-frame bytes appended since open.
+  std::uint64_t records_appended = 0;
+  std::uint64_t bytes_appended = 0;
+  /// write(2) calls made for appends (fewer than records when batched).
+  std::uint64_t writes = 0;
+  /// fsync/fdatasync calls on segments (directory syncs not included).
+  std::uint64_t fsyncs = 0;
+  /// Torn or corrupt tails cut off during recovery.
+  std::uint64_t truncated_tails = 0;
+  /// Bytes cut off by those truncations.
+  std::uint64_t truncated_bytes = 0;
+  /// Segment files created and deleted since open; segments on disk now.
+  std::uint64_t segments_created = 0;
+  std::uint64_t segments_deleted = 0;
+  std::uint64_t segments = 0;
+  /// Bytes on disk in all segments.
+  std::uint64_t size_bytes = 0;
+  /// The last lsn handed out, the last one written to the file, the last
+  /// one covered by an fsync, and the checkpoint.
+  lsn last_lsn = 0;
+  lsn written_lsn = 0;
+  lsn durable_lsn = 0;
+  lsn checkpoint_lsn = 0;
+};
+
+}  // namespace storesync
