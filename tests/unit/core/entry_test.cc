@@ -77,6 +77,17 @@ TEST(ValidateKey, RejectsBadKeysNamingTheProblem) {
   }
 }
 
+TEST(ValidateKey, MessagesAreValidUtf8WhateverTheKey) {
+  for (std::string key : {std::string("bad\xff"), std::string("cut\xc3"), std::string(79, 'a') + "\xc3\xa9zz"}) {
+    auto r = validate_key(key + std::string(600, 'k'));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(detail::invalid_utf8_at(r.error().message()), std::string_view::npos) << r.error().message();
+  }
+  auto r = validate_key("x\xffy");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find(R"("x\xffy")"), std::string::npos) << r.error().message();
+}
+
 TEST(ValidateKey, QuotesKeysSafelyInMessages) {
   auto r = validate_key(std::string("x\ny", 3));
   ASSERT_FALSE(r);

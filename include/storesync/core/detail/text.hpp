@@ -7,32 +7,56 @@
 
 namespace storesync::detail {
 
+/// Offset of the first byte that breaks UTF-8 (overlongs, surrogates and
+/// code points above U+10FFFF included), or npos when `s` is valid.
+std::size_t invalid_utf8_at(std::string_view s) noexcept;
+
 /// A key or name as it should appear in an error message: quoted, control
-/// bytes escaped, cut after 80 bytes so a 1 MiB key cannot flood a log.
+/// bytes and bytes that are not UTF-8 escaped as \xNN (so the message is
+/// always valid UTF-8 and safe in JSON and logs), cut after 80 bytes so a
+/// 1 MiB key cannot flood a log.
 inline std::string quoted(std::string_view s) {
   constexpr std::size_t max_shown = 80;
   static constexpr char hex[] = "0123456789abcdef";
+  std::string_view shown = s.substr(0, max_shown);
+  // Never cut a UTF-8 sequence in half.
+  while (shown.size() < s.size() && !shown.empty() &&
+         (static_cast<unsigned char>(s[shown.size()]) & 0xc0) == 0x80)
+    shown.remove_suffix(1);
   std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < max_shown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t i = 0;
+  while (i < shown.size()) {
+    const auto c = static_cast<unsigned char>(shown[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
+      ++i;
+      continue;
     }
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      // Copy a whole valid sequence; escape a byte that starts none.
+      const std::size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+      if (i + n <= shown.size() && invalid_utf8_at(shown.substr(i, n)) == std::string_view::npos) {
+        out.append(shown.substr(i, n));
+        i += n;
+        continue;
+      }
+    }
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+    ++i;
   }
   out += '"';
-  if (s.size() > max_shown) out += "... (" + std::to_string(s.size()) + " bytes)";
+  if (shown.size() < s.size()) out += "... (" + std::to_string(s.size()) + " bytes)";
   return out;
 }
 
-/// Offset of the first byte that breaks UTF-8 (overlongs, surrogates and
-/// code points above U+10FFFF included), or npos when `s` is valid.
 inline std::size_t invalid_utf8_at(std::string_view s) noexcept {
   std::size_t i = 0;
   while (i < s.size()) {

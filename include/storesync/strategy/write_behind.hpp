@@ -1,0 +1,607 @@
+#pragma once
+/// \file
+/// `write_behind<Fast, Slow, ...>`: acknowledge a write once it is in a fast
+/// store and a crash-safe journal; a flusher thread moves coalesced batches
+/// to the slow store (PostgreSQL, say) with retry, and nothing is ever lost:
+/// entries the slow store refuses go to a dead-letter journal that can be
+/// listed and re-driven.
+///
+/// \code
+///   storesync::memory_store fast;
+///   auto slow = storesync::postgres_store::open(pg_config).value();
+///   auto wb = storesync::write_behind<storesync::memory_store, storesync::postgres_store>::open(
+///       fast, *slow, {.directory = "/var/lib/app/wb"});
+///   if (!wb) return wb.error();
+///   (*wb)->put(storesync::entry::put("user:1", R"({"name":"Ada"})", 7));   // microseconds
+///   (*wb)->flush(std::chrono::seconds(5));            // everything acknowledged is in PostgreSQL
+/// \endcode
+///
+/// **The write path** (`put`, `erase`, `write`): validate; wait for room
+/// under the BackpressurePolicy (bounded pending entries and bytes); write the
+/// fast store (version guard: an entry the fast store finds stale or unchanged
+/// is acknowledged at once, as a newer or equal value is already durable);
+/// append to the journal; upsert into the per-key coalescing map (newest
+/// version wins); acknowledge.
+///
+/// **The flusher**: drains the map oldest-first in batches sized by the
+/// BatchSizer when a batch is full, the flush interval has passed, or a flush
+/// is waiting. Each batch goes to the slow store under the RetryPolicy. When
+/// the slow store is down (the error stays transient, unavailable or
+/// overloaded after the policy gives up), the batch goes back into the map and
+/// waits: an outage never creates dead letters. When the slow store refuses a
+/// batch (permanent, invalid input, conflict), the batch is split in halves
+/// until the refused entries stand alone; each goes to the dead-letter journal
+/// with its error. After every batch the journal checkpoint advances to the
+/// oldest entry still owed to the slow store.
+///
+/// **Reads** see the newest acknowledged value: the fast store and the
+/// coalescing map (the newer of the two), then the slow store, whose answer
+/// warms the fast store. After a restart the journal is replayed into the
+/// map (and the fast store) before the first write is accepted.
+///
+/// Thread safety: every member may be called from many threads. The stores
+/// must outlive the object and be thread-safe themselves.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "storesync/core/store.hpp"
+#include "storesync/journal/entry_codec.hpp"
+#include "storesync/journal/file_journal.hpp"
+#include "storesync/journal/journal.hpp"
+#include "storesync/metrics/registry.hpp"
+#include "storesync/policy/aimd_batch_sizer.hpp"
+#include "storesync/policy/backpressure_policy.hpp"
+#include "storesync/policy/batch_sizer.hpp"
+#include "storesync/policy/clock.hpp"
+#include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/policy/retry_policy.hpp"
+#include "storesync/strategy/detail/pending_set.hpp"
+
+namespace storesync {
+
+/// Run-time settings of a `write_behind` (policies carry their own).
+struct write_behind_options {
+  /// Holds `journal/` and `dead-letters/`; created if missing.
+  std::string directory;
+  /// Durability of acknowledgements and segment size; `directory` is set
+  /// from the field above.
+  storesync::durability durability = storesync::durability::process;
+  std::uint32_t fsync_interval_ms = 100;
+  std::uint64_t segment_size_bytes = 64ull << 20;
+  /// Bounds on what is acknowledged but not yet in the slow store.
+  std::size_t max_pending_entries = 100'000;
+  std::size_t max_pending_bytes = 256ull << 20;
+  /// A partial batch is flushed once its oldest entry has waited this long.
+  std::chrono::milliseconds flush_interval{50};
+  /// After the slow store stayed down through a whole retry sequence, wait
+  /// this long before the next batch.
+  std::chrono::milliseconds outage_pause{200};
+};
+
+/// A snapshot of a `write_behind`'s state (also exported as metrics).
+struct write_behind_status {
+  std::size_t pending = 0;
+  std::size_t pending_bytes = 0;
+  std::size_t in_flight = 0;
+  std::uint64_t journal_bytes = 0;
+  std::uint64_t acknowledged_total = 0;
+  std::uint64_t flushed_total = 0;
+  std::uint64_t coalesced_total = 0;
+  std::uint64_t dead_letters = 0;
+  std::uint64_t dead_lettered_total = 0;
+  std::size_t batch_size = 0;
+  /// Age of the oldest acknowledged entry not yet in the slow store.
+  std::chrono::milliseconds lag{0};
+  std::string last_error;
+  bool accepting = false;
+};
+
+/// What a `flush` achieved by its deadline.
+struct flush_report {
+  /// Everything acknowledged before the call is in the slow store or
+  /// dead-lettered.
+  bool complete = false;
+  /// Entries acknowledged before the call and still owed to the slow store.
+  std::size_t remaining = 0;
+  std::string last_error;
+};
+
+template <store Fast, store Slow, retry_policy Retry = exponential_backoff,
+          batch_sizer Sizer = aimd_batch_sizer, class Backpressure = block_for,
+          waitable_clock Clock = system_clock>
+  requires backpressure_policy<Backpressure, Clock>
+class write_behind {
+  using time_point = typename Clock::time_point;
+  using item = detail::pending_item<time_point>;
+
+ public:
+  using fast_type = Fast;
+  using slow_type = Slow;
+  using retry_type = Retry;
+  using sizer_type = Sizer;
+  using backpressure_type = Backpressure;
+  using clock_type = Clock;
+
+  write_behind(const write_behind&) = delete;
+  write_behind& operator=(const write_behind&) = delete;
+  ~write_behind() { (void)stop(std::chrono::seconds(0)); }
+
+  /// Opens (or recovers) the journals under `options.directory`, replays
+  /// every entry not yet in the slow store into the coalescing map and the
+  /// fast store, and starts the flusher.
+  static result<std::unique_ptr<write_behind>> open(Fast& fast, Slow& slow, write_behind_options options,
+                                                    Retry retry = {}, Sizer sizer = {},
+                                                    Backpressure backpressure = {}, Clock clock = {},
+                                                    std::shared_ptr<metrics_registry> metrics = nullptr) {
+    if (options.directory.empty())
+      return error{errc::invalid_argument, "write_behind: options.directory is empty"};
+    if (options.max_pending_entries == 0 || options.max_pending_bytes == 0)
+      return error{errc::invalid_argument, "write_behind: pending bounds must be positive"};
+    std::unique_ptr<write_behind> wb(new write_behind(fast, slow, std::move(options), std::move(retry),
+                                                      std::move(sizer), std::move(backpressure),
+                                                      std::move(clock), std::move(metrics)));
+    BOOST_OUTCOME_TRY(wb->recover());
+    wb->flusher_ = std::thread([self = wb.get()] { self->flush_loop(); });
+    return wb;
+  }
+
+  /// Acknowledges `e` once it is in the fast store and the journal.
+  result<void> put(const entry& e) {
+    BOOST_OUTCOME_TRY(write(std::span(&e, 1)));
+    return success();
+  }
+
+  /// Deletes `key` as of `version` (a tombstone, flushed like any write).
+  result<void> erase(std::string key, version_type version) {
+    return put(entry::erase(std::move(key), version));
+  }
+
+  /// Acknowledges every entry of `batch`, in order. Validation covers the
+  /// whole batch first: an invalid entry fails the call and changes nothing.
+  /// The report is the version guard's verdict against what was already
+  /// acknowledged: `stale` and `unchanged` entries need no flush.
+  result<write_report> write(std::span<const entry> batch) {
+    BOOST_OUTCOME_TRY(validate_batch(batch));
+    write_report report;
+    for (const entry& e : batch) {
+      BOOST_OUTCOME_TRY(auto outcome, write_one(e));
+      report.count(outcome);
+    }
+    return report;
+  }
+
+  /// The newest acknowledged entry for `key` (tombstones included), or nothing.
+  result<std::optional<entry>> read(std::string_view key) {
+    BOOST_OUTCOME_TRY(auto fast, fast_.read(key));
+    std::optional<entry> held;
+    {
+      std::lock_guard lock(mutex_);
+      const item* p = pending_.find(key);
+      const item* f = in_flight_.find(key);
+      if (p && f) held = (p->e.version >= f->e.version ? p : f)->e;
+      else if (p || f) held = (p ? p : f)->e;
+    }
+    if (held && (!fast || held->version > fast->version)) return held;
+    if (fast) return fast;
+    BOOST_OUTCOME_TRY(auto slow, slow_.read(key));
+    // Warm the fast store; the version guard keeps a newer value safe.
+    if (slow) (void)fast_.write(std::span(&*slow, 1));
+    return slow;
+  }
+
+  /// Returns once every entry acknowledged before the call is in the slow
+  /// store or dead-lettered, or at `timeout`, saying what remains. Never
+  /// waits on a poison entry: it is dead-lettered.
+  flush_report flush(typename Clock::duration timeout) {
+    std::unique_lock lock(mutex_);
+    const lsn target = registered_max_;
+    ++flush_waiters_;
+    work_.notify_all();
+    const bool done = clock_.wait_until(lock, drained_, clock_.now() + timeout,
+                                        [&] { return owed_through(target) == 0; });
+    --flush_waiters_;
+    return {done, owed_through(target), last_error_};
+  }
+
+  /// Stops accepting writes (they fail with `errc::stopped`), flushes until
+  /// `timeout`, stops the flusher and closes the journals. What could not be
+  /// flushed stays in the journal and is replayed by the next `open`.
+  flush_report stop(typename Clock::duration timeout) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!accepting_ && !flusher_.joinable()) return {owed_through(registered_max_) == 0, 0, last_error_};
+      accepting_ = false;
+      room_.notify_all();
+    }
+    flush_report report = flush(timeout);
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      work_.notify_all();
+    }
+    if (flusher_.joinable()) flusher_.join();
+    if (journal_) (void)journal_->close();
+    if (dead_letters_) (void)dead_letters_->close();
+    return report;
+  }
+
+  /// Dead letters, oldest first, at most `limit`.
+  result<std::vector<dead_letter>> dead_letters(std::size_t limit = SIZE_MAX) {
+    std::vector<dead_letter> out;
+    std::lock_guard dl(dead_letter_mutex_);
+    BOOST_OUTCOME_TRY(auto from, dead_letters_->load_checkpoint());
+    BOOST_OUTCOME_TRY(dead_letters_->replay(from, [&](lsn, std::span<const std::byte> rec) -> result<void> {
+      if (out.size() >= limit) return success();
+      BOOST_OUTCOME_TRY(auto d, decode_dead_letter(rec));
+      out.push_back(std::move(d));
+      return success();
+    }));
+    return out;
+  }
+
+  /// Sends every dead letter through the write path again (the version
+  /// guard drops any that a newer write superseded) and clears the list.
+  /// Returns how many were re-driven.
+  result<std::size_t> retry_dead_letters() {
+    std::vector<entry> again;
+    lsn from = 0, last = 0;
+    {
+      std::lock_guard dl(dead_letter_mutex_);
+      BOOST_OUTCOME_TRY(from, dead_letters_->load_checkpoint());
+      last = from;
+      BOOST_OUTCOME_TRY(dead_letters_->replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+        BOOST_OUTCOME_TRY(auto d, decode_dead_letter(rec));
+        again.push_back(std::move(d.item));
+        last = at;
+        return success();
+      }));
+    }
+    // Re-journal first, then forget: a crash in between re-drives twice,
+    // which the version guard makes harmless. No lock is held while writing,
+    // so backpressure can wait for the flusher, which may dead-letter again.
+    for (const entry& e : again) {
+      BOOST_OUTCOME_TRY(write_one(e, /*redrive=*/true));
+    }
+    std::lock_guard dl(dead_letter_mutex_);
+    if (last > from) {
+      BOOST_OUTCOME_TRY(dead_letters_->commit_checkpoint(last));
+    }
+    dead_letter_count_.fetch_sub(again.size(), std::memory_order_relaxed);
+    return again.size();
+  }
+
+  write_behind_status status() const {
+    write_behind_status s;
+    std::lock_guard lock(mutex_);
+    s.pending = pending_.size();
+    s.pending_bytes = pending_.bytes();
+    s.in_flight = in_flight_.size();
+    s.journal_bytes = journal_->size_bytes();
+    s.acknowledged_total = acknowledged_total_;
+    s.flushed_total = flushed_total_;
+    s.coalesced_total = coalesced_total_;
+    s.dead_letters = dead_letter_count_.load(std::memory_order_relaxed);
+    s.dead_lettered_total = dead_lettered_total_;
+    s.batch_size = sizer_.next_size();
+    s.lag = lag_locked();
+    s.last_error = last_error_;
+    s.accepting = accepting_;
+    publish_locked();
+    return s;
+  }
+
+  /// The policies, to inspect or retune while running (not thread-safe
+  /// against the flusher for Sizer and Retry: tune before heavy load).
+  Retry& retry() noexcept { return retry_; }
+  Sizer& sizer() noexcept { return sizer_; }
+  Backpressure& backpressure() noexcept { return backpressure_; }
+  Clock& clock() noexcept { return clock_; }
+  const write_behind_options& options() const noexcept { return options_; }
+  const std::shared_ptr<metrics_registry>& metrics() const noexcept { return metrics_; }
+
+ private:
+  write_behind(Fast& fast, Slow& slow, write_behind_options options, Retry retry, Sizer sizer,
+               Backpressure backpressure, Clock clock, std::shared_ptr<metrics_registry> metrics)
+      : fast_(fast),
+        slow_(slow),
+        options_(std::move(options)),
+        retry_(std::move(retry)),
+        sizer_(std::move(sizer)),
+        backpressure_(std::move(backpressure)),
+        clock_(std::move(clock)),
+        metrics_(metrics ? std::move(metrics) : std::make_shared<metrics_registry>()) {
+    metrics_registry& r = *metrics_;
+    m_.acknowledged = r.counter("write_behind_acknowledged_total", "Writes acknowledged to callers.");
+    m_.flushed = r.counter("write_behind_flushed_total", "Entries written to the slow store.");
+    m_.coalesced = r.counter("write_behind_coalesced_total", "Writes merged into a pending write of the same key.");
+    m_.dead_lettered = r.counter("write_behind_dead_lettered_total", "Entries the slow store refused, sent to dead letters.");
+    m_.outages = r.counter("write_behind_outages_total", "Batches put back because the slow store stayed unreachable.");
+    m_.pending = r.gauge("write_behind_pending", "Entries acknowledged, not yet taken by the flusher.");
+    m_.pending_bytes = r.gauge("write_behind_pending_bytes", "Approximate bytes held by pending entries.");
+    m_.in_flight = r.gauge("write_behind_in_flight", "Entries in the batch being written to the slow store.");
+    m_.dead_letters = r.gauge("write_behind_dead_letters", "Dead letters waiting to be re-driven.");
+    m_.batch_size = r.gauge("write_behind_batch_size", "The batch sizer's next batch size.");
+    m_.lag = r.gauge("write_behind_lag_seconds", "Age of the oldest entry not yet in the slow store.");
+    m_.put_seconds = r.histogram("write_behind_put_seconds", "Time to acknowledge a write.");
+    m_.batch_seconds = r.histogram("write_behind_batch_seconds", "Time to write one batch to the slow store, retries included.");
+  }
+
+  struct instruments {
+    counter acknowledged, flushed, coalesced, dead_lettered, outages;
+    gauge pending, pending_bytes, in_flight, dead_letters, batch_size, lag;
+    histogram put_seconds, batch_seconds;
+  };
+
+  /// Brings the gauges up to date (the counters move as events happen).
+  void publish_locked() const {
+    m_.pending.set(static_cast<double>(pending_.size()));
+    m_.pending_bytes.set(static_cast<double>(pending_.bytes()));
+    m_.in_flight.set(static_cast<double>(in_flight_.size()));
+    m_.dead_letters.set(static_cast<double>(dead_letter_count_.load(std::memory_order_relaxed)));
+    m_.batch_size.set(static_cast<double>(sizer_.next_size()));
+    m_.lag.set(std::chrono::duration<double>(lag_locked()).count());
+  }
+
+  journal_options journal_options_for(const char* sub) const {
+    journal_options o;
+    o.directory = (std::filesystem::path(options_.directory) / sub).string();
+    o.durability = options_.durability;
+    o.fsync_interval_ms = options_.fsync_interval_ms;
+    o.segment_size_bytes = options_.segment_size_bytes;
+    return o;
+  }
+
+  result<void> recover() {
+    BOOST_OUTCOME_TRY(auto main, file_journal::open(journal_options_for("journal"), {metrics_.get(), "main", {}}));
+    journal_.emplace(std::move(main));
+    BOOST_OUTCOME_TRY(auto letters, file_journal::open(journal_options_for("dead-letters"),
+                                                       {metrics_.get(), "dead_letters", {}}));
+    dead_letters_.emplace(std::move(letters));
+    BOOST_OUTCOME_TRY(auto from, journal_->load_checkpoint());
+    std::lock_guard lock(mutex_);
+    registered_prefix_ = registered_max_ = checkpointed_ = from;
+    const auto now = clock_.now();
+    BOOST_OUTCOME_TRY(journal_->replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+      BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
+      (void)fast_.write(std::span(&e, 1));  // warm; a failure only costs a slower read
+      if (pending_.upsert(std::move(e), at, now)) ++coalesced_total_;
+      register_locked(at);
+      return success();
+    }));
+    BOOST_OUTCOME_TRY(auto dl_from, dead_letters_->load_checkpoint());
+    BOOST_OUTCOME_TRY(auto buried, dead_letters_->replay(dl_from, [](lsn, std::span<const std::byte>) {}));
+    dead_letter_count_.store(buried, std::memory_order_relaxed);
+    accepting_ = true;
+    return success();
+  }
+
+  result<guard_outcome> write_one(const entry& e, bool redrive = false) {
+    const auto started = std::chrono::steady_clock::now();
+    auto observe = [&] { m_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
+    {
+      std::unique_lock lock(mutex_);
+      const std::size_t cost = detail::pending_set<time_point>::footprint(e);
+      auto has_room = [&] {
+        return !accepting_ || (pending_.size() + in_flight_.size() < options_.max_pending_entries &&
+                               pending_.bytes() + in_flight_.bytes() + cost <= options_.max_pending_bytes);
+      };
+      BOOST_OUTCOME_TRY(backpressure_.wait_for_room(clock_, lock, room_, has_room));
+      if (!accepting_) return error{errc::stopped, "write_behind is stopped"};
+    }
+    BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));
+    if (guarded.applied == 0 && !redrive) {
+      // The fast store holds this version or a newer one, which was
+      // acknowledged (and journalled) already. A re-driven dead letter is
+      // in the fast store by definition, so it always goes on.
+      std::lock_guard lock(mutex_);
+      ++acknowledged_total_;
+      m_.acknowledged.inc();
+      observe();
+      return guarded.unchanged ? guard_outcome::unchanged : guard_outcome::stale;
+    }
+    BOOST_OUTCOME_TRY(auto at, journal_->append(encode_entry(e)));
+    std::lock_guard lock(mutex_);
+    if (pending_.upsert(e, at, clock_.now())) {
+      ++coalesced_total_;
+      m_.coalesced.inc();
+    }
+    register_locked(at);
+    ++acknowledged_total_;
+    m_.acknowledged.inc();
+    if (pending_.size() >= sizer_.next_size()) work_.notify_one();
+    observe();
+    return guard_outcome::applied;
+  }
+
+  /// Marks `at` as journalled and in the map; the journal checkpoint may
+  /// never pass an lsn that is handed out but not yet registered.
+  void register_locked(lsn at) {
+    registered_max_ = std::max(registered_max_, at);
+    if (at != registered_prefix_ + 1) {
+      registered_ahead_.insert(at);
+      return;
+    }
+    registered_prefix_ = at;
+    for (auto it = registered_ahead_.begin(); it != registered_ahead_.end() && *it == registered_prefix_ + 1;) {
+      registered_prefix_ = *it;
+      it = registered_ahead_.erase(it);
+    }
+  }
+
+  /// Entries owed to the slow store whose oldest obligation is <= `target`.
+  std::size_t owed_through(lsn target) const {
+    return pending_.count_through(target) + in_flight_.count_through(target);
+  }
+
+  /// Everything at or before this lsn is in the slow store or dead-lettered.
+  lsn safe_checkpoint_locked() const {
+    lsn safe = registered_prefix_;
+    if (auto p = pending_.min_first_lsn()) safe = std::min(safe, *p - 1);
+    if (auto f = in_flight_.min_first_lsn()) safe = std::min(safe, *f - 1);
+    return safe;
+  }
+
+  std::chrono::milliseconds lag_locked() const {
+    std::optional<time_point> oldest = pending_.oldest_since();
+    if (auto f = in_flight_.oldest_since(); f && (!oldest || *f < *oldest)) oldest = f;
+    if (!oldest) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - *oldest);
+  }
+
+  /// Whether the flusher should take a batch now.
+  bool batch_due_locked() const {
+    if (pending_.empty()) return false;
+    if (stopping_ || flush_waiters_ > 0 || pending_.size() >= sizer_.next_size()) return true;
+    return clock_.now() - *pending_.oldest_since() >= options_.flush_interval;
+  }
+
+  void flush_loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      while (!batch_due_locked() && !(stopping_ && pending_.empty())) {
+        const auto oldest = pending_.oldest_since();
+        const auto wake = oldest ? *oldest + options_.flush_interval : clock_.now() + std::chrono::seconds(1);
+        clock_.wait_until(lock, work_, wake, [&] { return batch_due_locked() || stopping_; });
+      }
+      if (stopping_ && (pending_.empty() || flush_waiters_ == 0)) break;
+
+      std::vector<item> batch = pending_.take(sizer_.next_size());
+      for (item& i : batch) in_flight_.restore(i);
+      lock.unlock();
+
+      const bool slow_store_up = deliver(batch);
+
+      lock.lock();
+      in_flight_.take(SIZE_MAX);
+      const lsn safe = safe_checkpoint_locked();
+      publish_locked();
+      drained_.notify_all();
+      room_.notify_all();
+      if (safe > checkpointed_) {
+        lock.unlock();
+        auto c = journal_->commit_checkpoint(safe);
+        lock.lock();
+        if (c) checkpointed_ = std::max(checkpointed_, safe);
+        else last_error_ = "journal checkpoint: " + c.error().message();
+      }
+      if (!slow_store_up && !stopping_) {
+        const auto until = clock_.now() + options_.outage_pause;
+        clock_.wait_until(lock, work_, until, [&] { return stopping_; });
+      }
+    }
+  }
+
+  /// Writes `batch` to the slow store: retries, splits refused batches,
+  /// dead-letters entries refused alone, and puts everything back when the
+  /// slow store is unreachable. Returns false on an outage.
+  bool deliver(std::vector<item>& batch) {
+    std::vector<entry> entries;
+    entries.reserve(batch.size());
+    for (const item& i : batch) entries.push_back(i.e);
+    const auto start = clock_.now();
+    auto r = storesync::retry(retry_, clock_, [&] { return slow_.write(entries); });
+    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
+    sizer_.record({batch.size(), took, r.outcome ? 0 : batch.size()});
+    m_.batch_seconds.observe(took);
+    if (r.outcome) {
+      std::lock_guard lock(mutex_);
+      flushed_total_ += batch.size();
+      m_.flushed.inc(batch.size());
+      return true;
+    }
+    const error& e = r.outcome.error();
+    if (is_retryable(e)) {
+      std::lock_guard lock(mutex_);
+      last_error_ = e.message();
+      m_.outages.inc();
+      for (item& i : batch) pending_.restore(std::move(i));
+      return false;
+    }
+    if (batch.size() == 1) {
+      bury(std::move(batch.front()), e);
+      return true;
+    }
+    // Refused: split until the refused entries stand alone.
+    std::vector<item> right(std::make_move_iterator(batch.begin() + batch.size() / 2),
+                            std::make_move_iterator(batch.end()));
+    batch.resize(batch.size() / 2);
+    const bool left_up = deliver(batch);
+    if (!left_up) {
+      std::lock_guard lock(mutex_);
+      for (item& i : right) pending_.restore(std::move(i));
+      return false;
+    }
+    return deliver(right);
+  }
+
+  void bury(item refused, const error& why) {
+    const entry& e = refused.e;
+    std::lock_guard dl(dead_letter_mutex_);
+    auto appended = dead_letters_->append(encode_dead_letter(make_dead_letter(e, why)));
+    std::lock_guard lock(mutex_);
+    if (!appended) {
+      // The dead-letter journal itself failed: keep the entry owed, so it is
+      // retried (and never dropped).
+      last_error_ = "dead-letter journal: " + appended.error().message();
+      pending_.restore(std::move(refused));
+      return;
+    }
+    last_error_ = "dead-lettered " + detail::quoted(e.key) + ": " + why.message();
+    ++dead_lettered_total_;
+    m_.dead_lettered.inc();
+    dead_letter_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  Fast& fast_;
+  Slow& slow_;
+  write_behind_options options_;
+  [[no_unique_address]] Retry retry_;
+  [[no_unique_address]] Sizer sizer_;
+  [[no_unique_address]] Backpressure backpressure_;
+  [[no_unique_address]] Clock clock_;
+  std::shared_ptr<metrics_registry> metrics_;
+  instruments m_;
+
+  std::optional<file_journal> journal_;
+  std::optional<file_journal> dead_letters_;
+  std::mutex dead_letter_mutex_;
+  std::atomic<std::uint64_t> dead_letter_count_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_;     // the flusher waits here
+  std::condition_variable drained_;  // flush() waits here
+  std::condition_variable room_;     // writers wait here for backpressure
+  detail::pending_set<time_point> pending_;
+  detail::pending_set<time_point> in_flight_;
+  lsn registered_prefix_ = 0;
+  lsn registered_max_ = 0;
+  std::set<lsn> registered_ahead_;
+  lsn checkpointed_ = 0;
+  std::size_t flush_waiters_ = 0;
+  bool accepting_ = false;
+  bool stopping_ = false;
+  std::uint64_t acknowledged_total_ = 0;
+  std::uint64_t flushed_total_ = 0;
+  std::uint64_t coalesced_total_ = 0;
+  std::uint64_t dead_lettered_total_ = 0;
+  std::string last_error_;
+  std::thread flusher_;
+};
+
+}  // namespace storesync

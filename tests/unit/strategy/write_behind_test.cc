@@ -1,0 +1,302 @@
+#include "storesync/strategy/write_behind.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "storesync/policy/manual_clock.hpp"
+#include "storesync/store/faulty_store.hpp"
+#include "storesync/store/memory_store.hpp"
+
+namespace storesync {
+namespace {
+
+using namespace std::chrono_literals;
+using slow_store = faulty_store<memory_store>;
+
+template <class Retry = no_retry, class Sizer = fixed_batch_sizer, class Backpressure = block_for>
+using wb_type = write_behind<memory_store, slow_store, Retry, Sizer, Backpressure, manual_clock>;
+
+std::string fresh_dir(const char* name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  auto dir = std::filesystem::path(tmp ? tmp : "/tmp") / name;
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+write_behind_options options_in(const std::string& dir) {
+  write_behind_options o;
+  o.directory = dir;
+  o.flush_interval = 50ms;
+  o.outage_pause = 10ms;
+  return o;
+}
+
+template <class WB>
+std::unique_ptr<WB> open_wb(memory_store& fast, slow_store& slow, write_behind_options o,
+                            manual_clock clock, typename WB::sizer_type sizer = {},
+                            typename WB::backpressure_type bp = {}) {
+  auto wb = WB::open(fast, slow, std::move(o), {}, std::move(sizer), std::move(bp), clock);
+  EXPECT_TRUE(wb) << wb.error().message();
+  return wb ? std::move(wb).value() : nullptr;
+}
+
+std::optional<entry> read_ok(auto& s, std::string_view key) {
+  auto r = s.read(key);
+  EXPECT_TRUE(r) << r.error().message();
+  return r ? r.value() : std::nullopt;
+}
+
+TEST(WriteBehind, AcknowledgedWritesAreReadableAtOnceAndLandAfterFlush) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("basic")), clock);
+  ASSERT_TRUE(wb->put(entry::put("a", R"({"n":1})", 1)));
+  ASSERT_TRUE(wb->erase("b", 2));
+  EXPECT_EQ(read_ok(*wb, "a")->version, 1);
+  EXPECT_TRUE(read_ok(*wb, "b")->tombstone);
+  const flush_report f = wb->flush(1s);
+  EXPECT_TRUE(f.complete);
+  EXPECT_EQ(f.remaining, 0u);
+  EXPECT_EQ(read_ok(slow.inner(), "a")->version, 1);
+  EXPECT_TRUE(read_ok(slow.inner(), "b")->tombstone);
+  const auto s = wb->status();
+  EXPECT_EQ(s.acknowledged_total, 2u);
+  EXPECT_EQ(s.flushed_total, 2u);
+  EXPECT_EQ(s.pending, 0u);
+}
+
+TEST(WriteBehind, HundredUpdatesOfOneKeyBecomeOneSlowWriteOfTheLast) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;  // never advanced: only flush() triggers the flusher
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("coalesce")), clock);
+  for (int v = 1; v <= 100; ++v) ASSERT_TRUE(wb->put(entry::put("hot", std::to_string(v), v)));
+  ASSERT_TRUE(wb->flush(1s).complete);
+  EXPECT_EQ(slow.calls(), 1u);
+  EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 100);
+  EXPECT_EQ(wb->status().coalesced_total, 99u);
+}
+
+TEST(WriteBehind, InvalidInputFailsAndChangesNothing) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("invalid")), clock);
+  const std::vector<entry> batch = {entry::put("ok", "1", 1), entry::put("bad", "{nope", 1)};
+  auto r = wb->write(batch);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error() == condition::invalid_input);
+  EXPECT_NE(r.error().message().find("bad"), std::string::npos);
+  EXPECT_FALSE(read_ok(*wb, "ok"));
+  EXPECT_EQ(wb->status().acknowledged_total, 0u);
+}
+
+TEST(WriteBehind, TransientFailuresAreRetriedThenSucceed) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  slow.script({fault::transient, fault::unavailable});
+  using wb_retry = wb_type<exponential_backoff>;
+  auto wb = wb_retry::open(fast, slow, options_in(fresh_dir("retry")),
+                           exponential_backoff({.base = 10ms, .cap = 100ms, .max_attempts = 5}),
+                           fixed_batch_sizer(100), block_for(), clock);
+  ASSERT_TRUE(wb) << wb.error().message();
+  auto& w = *wb.value();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(w.put(entry::put("k" + std::to_string(i), "1", 1)));
+  ASSERT_TRUE(w.flush(1h).complete);
+  EXPECT_EQ(slow.calls(), 3u);  // two injected failures, then the batch
+  EXPECT_EQ(slow.inner().size(), 10u);
+  EXPECT_EQ(w.status().dead_letters, 0u);
+  EXPECT_GT(clock.sleeps(), 0u) << "backoff slept on the injected clock";
+}
+
+TEST(WriteBehind, OnePoisonEntryInAThousandIsDeadLetteredAndTheRestLand) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  slow.poison("k0500");
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("poison")), clock, fixed_batch_sizer(1000));
+  for (int i = 0; i < 1000; ++i) {
+    char key[8];
+    std::snprintf(key, sizeof key, "k%04d", i);
+    ASSERT_TRUE(wb->put(entry::put(key, std::to_string(i), 7)));
+  }
+  const flush_report f = wb->flush(1h);
+  EXPECT_TRUE(f.complete) << "a poison entry must never block a flush";
+  EXPECT_EQ(slow.inner().size(), 999u);
+  EXPECT_FALSE(read_ok(slow.inner(), "k0500"));
+  auto letters = wb->dead_letters();
+  ASSERT_TRUE(letters);
+  ASSERT_EQ(letters.value().size(), 1u);
+  EXPECT_EQ(letters.value()[0].item.key, "k0500");
+  EXPECT_EQ(letters.value()[0].item.version, 7);
+  EXPECT_NE(letters.value()[0].error.find("poisoned"), std::string::npos);
+  EXPECT_EQ(wb->status().dead_letters, 1u);
+  EXPECT_NE(wb->status().last_error.find("k0500"), std::string::npos);
+
+  // Fixed downstream: re-drive lands it and empties the list.
+  slow.clear_poison();
+  auto again = wb->retry_dead_letters();
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again.value(), 1u);
+  ASSERT_TRUE(wb->flush(1h).complete);
+  EXPECT_EQ(slow.inner().size(), 1000u);
+  EXPECT_TRUE(wb->dead_letters().value().empty());
+  EXPECT_EQ(wb->status().dead_letters, 0u);
+}
+
+TEST(WriteBehind, AnOutageNeverDeadLettersAndBackpressureRejectsAtTheBound) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  slow.set_faults({.unavailable_rate = 1.0});
+  auto o = options_in(fresh_dir("outage"));
+  o.max_pending_entries = 20;
+  auto wb = open_wb<wb_type<no_retry, fixed_batch_sizer, reject>>(fast, slow, o, clock, fixed_batch_sizer(5));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), "1", 1)));
+  auto over = wb->put(entry::put("one-too-many", "1", 1));
+  ASSERT_FALSE(over);
+  EXPECT_TRUE(over.error() == condition::overloaded);
+  const auto s = wb->status();
+  EXPECT_LE(s.pending + s.in_flight, 20u);
+  EXPECT_EQ(s.dead_letters, 0u);
+
+  for (int i = 0; i < 5000 && wb->status().last_error.empty(); ++i) std::this_thread::sleep_for(1ms);
+  const flush_report stuck = wb->flush(0ms);
+  EXPECT_FALSE(stuck.complete);
+  EXPECT_EQ(stuck.remaining, 20u);
+  EXPECT_FALSE(stuck.last_error.empty());
+
+  // The flusher pauses between attempts on the outage; let manual time pass.
+  slow.heal();
+  bool drained = false;
+  for (int i = 0; i < 5000 && !drained; ++i) {
+    clock.advance(20ms);
+    drained = wb->flush(0ms).complete;
+    if (!drained) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(drained);
+  EXPECT_EQ(slow.inner().size(), 20u);
+  EXPECT_TRUE(wb->put(entry::put("one-too-many", "1", 1))) << "room again after the drain";
+}
+
+TEST(WriteBehind, BlockForWaitsForRoomThenFailsOverloadedOnTheClock) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  slow.set_faults({.unavailable_rate = 1.0});
+  auto o = options_in(fresh_dir("block"));
+  o.max_pending_entries = 3;
+  auto wb = open_wb<wb_type<>>(fast, slow, o, clock, fixed_batch_sizer(10), block_for(100ms));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), "1", 1)));
+  auto blocked = std::async(std::launch::async, [&] { return wb->put(entry::put("waits", "1", 1)); });
+  EXPECT_EQ(blocked.wait_for(30ms), std::future_status::timeout) << "put did not block";
+  clock.advance(150ms);
+  auto r = blocked.get();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error() == condition::overloaded);
+}
+
+TEST(WriteBehind, RestartReplaysTheJournalSoNothingAcknowledgedIsLost) {
+  const std::string dir = fresh_dir("restart");
+  slow_store slow;
+  manual_clock clock;
+  slow.set_faults({.unavailable_rate = 1.0});
+  {
+    memory_store fast;
+    auto wb = open_wb<wb_type<>>(fast, slow, options_in(dir), clock);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), std::to_string(i), 3)));
+    ASSERT_TRUE(wb->put(entry::put("k7", "\"newest\"", 9)));
+    EXPECT_FALSE(wb->stop(0ms).complete);
+  }
+  slow.heal();
+  memory_store empty_fast;  // the cache did not survive
+  auto wb = open_wb<wb_type<>>(empty_fast, slow, options_in(dir), clock);
+  EXPECT_EQ(read_ok(*wb, "k7")->version, 9) << "acknowledged value not readable after restart";
+  EXPECT_EQ(read_ok(*wb, "k49")->version, 3);
+  ASSERT_TRUE(wb->flush(1h).complete);
+  EXPECT_EQ(slow.inner().size(), 50u);
+  EXPECT_EQ(read_ok(slow.inner(), "k7")->version, 9);
+
+  // Everything is checkpointed: a third start has nothing to replay.
+  wb.reset();
+  memory_store third_fast;
+  auto third = open_wb<wb_type<>>(third_fast, slow, options_in(dir), clock);
+  EXPECT_EQ(third->status().pending, 0u);
+  EXPECT_EQ(third_fast.size(), 0u);
+}
+
+TEST(WriteBehind, ReadsFallThroughToTheSlowStoreAndWarmTheFastOne) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  const entry old = entry::put("cold", "\"from slow\"", 4);
+  ASSERT_TRUE(slow.inner().write(std::span(&old, 1)));
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("readthrough")), clock);
+  EXPECT_EQ(read_ok(*wb, "cold")->version, 4);
+  EXPECT_EQ(read_ok(fast, "cold")->version, 4);
+  EXPECT_FALSE(read_ok(*wb, "nowhere"));
+}
+
+TEST(WriteBehind, StaleWritesAreAcknowledgedWithoutJournalling) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("stale")), clock);
+  ASSERT_TRUE(wb->put(entry::put("k", "2", 2)));
+  ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
+  EXPECT_EQ(read_ok(*wb, "k")->version, 2);
+  ASSERT_TRUE(wb->flush(1s).complete);
+  EXPECT_EQ(read_ok(slow.inner(), "k")->version, 2);
+}
+
+TEST(WriteBehind, StopDrainsAndThenRefusesWrites) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("stop")), clock);
+  ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
+  EXPECT_TRUE(wb->stop(1s).complete);
+  EXPECT_EQ(read_ok(slow.inner(), "k")->version, 1);
+  auto r = wb->put(entry::put("k", "2", 2));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error() == errc::stopped);
+}
+
+TEST(WriteBehind, PartialBatchesFlushWhenTheIntervalPasses) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("interval")), clock, fixed_batch_sizer(1000));
+  ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
+  clock.advance(10ms);
+  EXPECT_EQ(slow.inner().size(), 0u) << "flushed before the interval";
+  clock.advance(60ms);
+  for (int i = 0; i < 2000 && slow.inner().size() == 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(slow.inner().size(), 1u);
+}
+
+TEST(WriteBehind, MetricsRenderWithThePrefix) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("metrics")), clock);
+  ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
+  ASSERT_TRUE(wb->flush(1s).complete);
+  (void)wb->status();
+  const std::string text = wb->metrics()->render_prometheus();
+  EXPECT_NE(text.find("storesync_write_behind_acknowledged_total 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("storesync_write_behind_flushed_total 1"), std::string::npos);
+  EXPECT_NE(text.find("storesync_write_behind_pending 0"), std::string::npos);
+  EXPECT_NE(text.find("storesync_journal_records_total{journal=\"main\"} 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace storesync
