@@ -6,7 +6,7 @@
 /// |---------------------|----------------------------------------|--------------------------|
 /// | `store`             | read one key, write a batch            | every strategy           |
 /// | `scannable_store`   | ordered keyset scan over a key range   | reconciler, repair       |
-/// | `change_source`     | entries after a (version, key) mark    | write-back source        |
+/// | `change_source`     | entries after a (version, key) mark    | write-back source (read-only is fine) |
 /// | `checksum_store`    | (count, digest) of a key range         | reconciler               |
 /// | `checkpoint_store`  | batch + named checkpoint, one commit   | write-back sink          |
 ///
@@ -126,7 +126,9 @@ concept scannable_store =
       { s.scan(range, after, limit) } -> std::same_as<result<std::vector<entry>>>;
     };
 
-/// A `store` that lists what changed after a watermark.
+/// A source of what changed after a watermark. Not necessarily writable: a
+/// DuckDB query is a change source too (write-back reads it, nothing writes
+/// it), so this is the one tier that does not refine `store`.
 ///
 /// Requirements: `s.changes_after(mark, limit)` -> `result<std::vector<entry>>`:
 /// the entries with (version, key) > (mark.version, mark.key), ascending by
@@ -136,10 +138,9 @@ concept scannable_store =
 /// exactly after it, so a consumer that persists its watermark never skips and
 /// never repeats. Tombstones are included.
 template <class S>
-concept change_source =
-    store<S> && requires(S& s, const watermark& mark, std::size_t limit) {
-      { s.changes_after(mark, limit) } -> std::same_as<result<std::vector<entry>>>;
-    };
+concept change_source = requires(S& s, const watermark& mark, std::size_t limit) {
+  { s.changes_after(mark, limit) } -> std::same_as<result<std::vector<entry>>>;
+};
 
 /// A `store` that computes a range checksum itself, from stored row hashes.
 ///

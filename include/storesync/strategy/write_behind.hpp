@@ -89,6 +89,12 @@ struct write_behind_options {
   std::size_t max_pending_bytes = 256ull << 20;
   /// A partial batch is flushed once its oldest entry has waited this long.
   std::chrono::milliseconds flush_interval{50};
+  /// The coalescing window: an entry waits at least this long before it is
+  /// flushed, so repeated writes of a hot key reach the slow store once.
+  /// Skipped when a flush is waiting, when stopping, and when pending entries
+  /// pass half of `max_pending_entries` (pressure wins over coalescing).
+  /// 0 (the default) adds no delay.
+  std::chrono::milliseconds write_delay{0};
   /// After the slow store stayed down through a whole retry sequence, wait
   /// this long before the next batch.
   std::chrono::milliseconds outage_pause{200};
@@ -464,11 +470,20 @@ class write_behind {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - *oldest);
   }
 
+  /// Whether the coalescing window may be skipped: someone waits, we stop,
+  /// or pending entries pass half of their bound.
+  bool urgent_locked() const {
+    return stopping_ || flush_waiters_ > 0 ||
+           (pending_.size() + in_flight_.size()) * 2 >= options_.max_pending_entries;
+  }
+
   /// Whether the flusher should take a batch now.
   bool batch_due_locked() const {
     if (pending_.empty()) return false;
-    if (stopping_ || flush_waiters_ > 0 || pending_.size() >= sizer_.next_size()) return true;
-    return clock_.now() - *pending_.oldest_since() >= options_.flush_interval;
+    if (urgent_locked()) return true;
+    const auto age = clock_.now() - *pending_.oldest_since();
+    if (age < options_.write_delay) return false;
+    return pending_.size() >= sizer_.next_size() || age >= options_.flush_interval;
   }
 
   void flush_loop() {
@@ -476,12 +491,15 @@ class write_behind {
     for (;;) {
       while (!batch_due_locked() && !(stopping_ && pending_.empty())) {
         const auto oldest = pending_.oldest_since();
-        const auto wake = oldest ? *oldest + options_.flush_interval : clock_.now() + std::chrono::seconds(1);
+        const auto wake = oldest ? *oldest + std::max(options_.flush_interval, options_.write_delay)
+                                 : clock_.now() + std::chrono::seconds(1);
         clock_.wait_until(lock, work_, wake, [&] { return batch_due_locked() || stopping_; });
       }
       if (stopping_ && (pending_.empty() || flush_waiters_ == 0)) break;
 
-      std::vector<item> batch = pending_.take(sizer_.next_size());
+      // Inside the coalescing window only entries old enough leave the map.
+      const auto cutoff = urgent_locked() ? clock_.now() : clock_.now() - options_.write_delay;
+      std::vector<item> batch = pending_.take(sizer_.next_size(), cutoff);
       for (item& i : batch) in_flight_.restore(i);
       lock.unlock();
 

@@ -37,6 +37,13 @@ static_assert(!checksum_store<scan_only>);
 static_assert(!change_source<scan_only>);
 static_assert(!checkpoint_store<checkpoint_without_load>);
 
+// A change source need not be writable (a query over an analytical store).
+struct read_only_changes {
+  result<std::vector<entry>> changes_after(const watermark&, std::size_t);
+};
+static_assert(change_source<read_only_changes>);
+static_assert(!store<read_only_changes>);
+
 TEST(KeyRange, IsHalfOpen) {
   const key_range r{"b", "d"};
   EXPECT_FALSE(r.contains("a"));

@@ -283,6 +283,44 @@ TEST(WriteBehind, PartialBatchesFlushWhenTheIntervalPasses) {
   EXPECT_EQ(slow.inner().size(), 1u);
 }
 
+TEST(WriteBehind, TheWriteDelayCoalescesAHotKeyIntoOneWrite) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto o = options_in(fresh_dir("delay"));
+  o.write_delay = 1s;
+  auto wb = open_wb<wb_type<>>(fast, slow, o, clock, fixed_batch_sizer(2));
+  // A full batch is waiting, but nothing is a second old yet.
+  for (int v = 1; v <= 5; ++v) {
+    ASSERT_TRUE(wb->put(entry::put("hot", std::to_string(v), v)));
+    ASSERT_TRUE(wb->put(entry::put("warm", std::to_string(v), v)));
+    clock.advance(100ms);
+  }
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(slow.calls(), 0u) << "flushed inside the coalescing window";
+  clock.advance(600ms);
+  for (int i = 0; i < 2000 && slow.inner().size() < 2; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(slow.inner().size(), 2u);
+  EXPECT_EQ(slow.calls(), 1u) << "ten puts of two keys should be one batch";
+  EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 5);
+}
+
+TEST(WriteBehind, PressureAndFlushSkipTheWriteDelay) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto o = options_in(fresh_dir("delay-pressure"));
+  o.write_delay = 1h;
+  o.max_pending_entries = 10;
+  auto wb = open_wb<wb_type<>>(fast, slow, o, clock, fixed_batch_sizer(100));
+  ASSERT_TRUE(wb->put(entry::put("a", "1", 1)));
+  EXPECT_TRUE(wb->flush(1s).complete) << "a flush waits for nobody's window";
+  EXPECT_EQ(slow.inner().size(), 1u);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(wb->put(entry::put("p" + std::to_string(i), "1", 1)));
+  for (int i = 0; i < 2000 && slow.inner().size() < 6; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(slow.inner().size(), 6u) << "half the bound pending must flush without waiting an hour";
+}
+
 TEST(WriteBehind, MetricsRenderWithThePrefix) {
   memory_store fast;
   slow_store slow;

@@ -92,13 +92,16 @@ class pending_set {
     }
   }
 
-  /// Removes and returns up to `n` items, oldest obligation first.
-  std::vector<item> take(std::size_t n) {
+  /// Removes and returns up to `n` items, oldest obligation first, stopping
+  /// at the first one acknowledged after `cutoff`.
+  std::vector<item> take(std::size_t n, TimePoint cutoff = TimePoint::max()) {
     std::vector<item> out;
     out.reserve(std::min(n, by_key_.size()));
     while (out.size() < n && !by_first_.empty()) {
       auto oldest = by_first_.begin();
-      auto node = by_key_.extract(by_key_.find(oldest->second));
+      auto found = by_key_.find(oldest->second);
+      if (found->second.since > cutoff) break;
+      auto node = by_key_.extract(found);
       by_first_.erase(oldest);
       bytes_ -= footprint(node.mapped().e);
       out.push_back(std::move(node.mapped()));
