@@ -348,6 +348,9 @@ class write_behind {
     m_.batch_seconds = r.histogram("write_behind_batch_seconds", "Time to write one batch to the slow store, retries included.");
   }
 
+  /// Entries moved to in-flight per lock hold (keeps put latency flat).
+  static constexpr std::size_t move_step = 64;
+
   struct instruments {
     counter acknowledged, flushed, coalesced, dead_lettered, outages;
     gauge pending, pending_bytes, in_flight, dead_letters, batch_size, lag;
@@ -497,16 +500,26 @@ class write_behind {
       }
       if (stopping_ && (pending_.empty() || flush_waiters_ == 0)) break;
 
-      // Inside the coalescing window only entries old enough leave the map.
-      const auto cutoff = urgent_locked() ? clock_.now() : clock_.now() - options_.write_delay;
-      std::vector<item> batch = pending_.take(sizer_.next_size(), cutoff);
-      for (item& i : batch) in_flight_.restore(i);
+      // Move the batch to in-flight a few entries at a time, letting writers
+      // in between: a put never waits behind a whole batch. Inside the
+      // coalescing window only entries old enough leave the map.
+      const std::size_t want = sizer_.next_size();
+      for (;;) {
+        const auto cutoff = urgent_locked() ? clock_.now() : clock_.now() - options_.write_delay;
+        const std::size_t step = std::min<std::size_t>(move_step, want - in_flight_.size());
+        if (pending_.move_to(in_flight_, step, cutoff) < step || in_flight_.size() >= want) break;
+        lock.unlock();
+        lock.lock();
+      }
       lock.unlock();
+      // Only this thread changes in_flight_, so it can be read without the lock.
+      std::vector<item> batch = in_flight_.items();
 
       const bool slow_store_up = deliver(batch);
 
       lock.lock();
-      in_flight_.take(SIZE_MAX);
+      detail::pending_set<time_point> spent;
+      std::swap(spent, in_flight_);  // freed below, outside the lock
       const lsn safe = safe_checkpoint_locked();
       publish_locked();
       drained_.notify_all();
@@ -522,6 +535,9 @@ class write_behind {
         const auto until = clock_.now() + options_.outage_pause;
         clock_.wait_until(lock, work_, until, [&] { return stopping_; });
       }
+      lock.unlock();
+      spent = {};
+      lock.lock();
     }
   }
 

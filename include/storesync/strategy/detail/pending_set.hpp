@@ -92,20 +92,35 @@ class pending_set {
     }
   }
 
-  /// Removes and returns up to `n` items, oldest obligation first, stopping
-  /// at the first one acknowledged after `cutoff`.
-  std::vector<item> take(std::size_t n, TimePoint cutoff = TimePoint::max()) {
-    std::vector<item> out;
-    out.reserve(std::min(n, by_key_.size()));
-    while (out.size() < n && !by_first_.empty()) {
+  /// Moves up to `n` items into `to`, oldest obligation first, stopping at
+  /// the first one acknowledged after `cutoff` or whose key `to` already
+  /// holds (it waits for the next batch). Moves map nodes: no entry is
+  /// copied, so a caller can do this under a lock in small steps. Returns
+  /// how many moved.
+  std::size_t move_to(pending_set& to, std::size_t n, TimePoint cutoff = TimePoint::max()) {
+    std::size_t moved = 0;
+    while (moved < n && !by_first_.empty()) {
       auto oldest = by_first_.begin();
       auto found = by_key_.find(oldest->second);
-      if (found->second.since > cutoff) break;
-      auto node = by_key_.extract(found);
+      if (found->second.since > cutoff || to.by_key_.contains(oldest->second)) break;
+      const lsn first = oldest->first;
       by_first_.erase(oldest);
-      bytes_ -= footprint(node.mapped().e);
-      out.push_back(std::move(node.mapped()));
+      auto node = by_key_.extract(found);
+      const std::size_t cost = footprint(node.mapped().e);
+      bytes_ -= cost;
+      auto placed = to.by_key_.insert(std::move(node)).position;
+      to.by_first_.emplace(first, placed->first);
+      to.bytes_ += cost;
+      ++moved;
     }
+    return moved;
+  }
+
+  /// Copies of every item, oldest obligation first.
+  std::vector<item> items() const {
+    std::vector<item> out;
+    out.reserve(by_key_.size());
+    for (const auto& [first, key] : by_first_) out.push_back(by_key_.find(key)->second);
     return out;
   }
 
