@@ -95,6 +95,10 @@ struct write_behind_options {
   /// pass half of `max_pending_entries` (pressure wins over coalescing).
   /// 0 (the default) adds no delay.
   std::chrono::milliseconds write_delay{0};
+  /// While batches keep coming, the journal checkpoint (two fsyncs) is
+  /// written at most this often; when idle, at once. Replay after a crash
+  /// is idempotent, so this only bounds how much is replayed.
+  std::chrono::milliseconds checkpoint_interval{200};
   /// After the slow store stayed down through a whole retry sequence, wait
   /// this long before the next batch.
   std::chrono::milliseconds outage_pause{200};
@@ -512,10 +516,9 @@ class write_behind {
         lock.lock();
       }
       lock.unlock();
-      // Only this thread changes in_flight_, so it can be read without the lock.
-      std::vector<item> batch = in_flight_.items();
-
-      const bool slow_store_up = deliver(batch);
+      // Only this thread changes in_flight_, so it can be read without the
+      // lock; its items stay put until the swap below.
+      const bool slow_store_up = deliver(in_flight_.ordered());
 
       lock.lock();
       detail::pending_set<time_point> spent;
@@ -524,10 +527,16 @@ class write_behind {
       publish_locked();
       drained_.notify_all();
       room_.notify_all();
-      if (safe > checkpointed_) {
+      // A checkpoint costs two fsyncs; it only bounds replay after a crash
+      // (replay is idempotent), so it is written at most every
+      // checkpoint_interval while busy, and at once when idle or urgent.
+      const auto now = clock_.now();
+      if (safe > checkpointed_ &&
+          (pending_.empty() || urgent_locked() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
         lock.unlock();
         auto c = journal_->commit_checkpoint(safe);
         lock.lock();
+        last_checkpoint_ = now;
         if (c) checkpointed_ = std::max(checkpointed_, safe);
         else last_error_ = "journal checkpoint: " + c.error().message();
       }
@@ -544,10 +553,10 @@ class write_behind {
   /// Writes `batch` to the slow store: retries, splits refused batches,
   /// dead-letters entries refused alone, and puts everything back when the
   /// slow store is unreachable. Returns false on an outage.
-  bool deliver(std::vector<item>& batch) {
+  bool deliver(std::vector<const item*> batch) {
     std::vector<entry> entries;
     entries.reserve(batch.size());
-    for (const item& i : batch) entries.push_back(i.e);
+    for (const item* i : batch) entries.push_back(i->e);
     const auto start = clock_.now();
     auto r = storesync::retry(retry_, clock_, [&] { return slow_.write(entries); });
     const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
@@ -564,27 +573,25 @@ class write_behind {
       std::lock_guard lock(mutex_);
       last_error_ = e.message();
       m_.outages.inc();
-      for (item& i : batch) pending_.restore(std::move(i));
+      for (const item* i : batch) pending_.restore(*i);
       return false;
     }
     if (batch.size() == 1) {
-      bury(std::move(batch.front()), e);
+      bury(*batch.front(), e);
       return true;
     }
     // Refused: split until the refused entries stand alone.
-    std::vector<item> right(std::make_move_iterator(batch.begin() + batch.size() / 2),
-                            std::make_move_iterator(batch.end()));
+    std::vector<const item*> right(batch.begin() + batch.size() / 2, batch.end());
     batch.resize(batch.size() / 2);
-    const bool left_up = deliver(batch);
-    if (!left_up) {
+    if (!deliver(std::move(batch))) {
       std::lock_guard lock(mutex_);
-      for (item& i : right) pending_.restore(std::move(i));
+      for (const item* i : right) pending_.restore(*i);
       return false;
     }
-    return deliver(right);
+    return deliver(std::move(right));
   }
 
-  void bury(item refused, const error& why) {
+  void bury(const item& refused, const error& why) {
     const entry& e = refused.e;
     std::lock_guard dl(dead_letter_mutex_);
     auto appended = dead_letters_->append(encode_dead_letter(make_dead_letter(e, why)));
@@ -593,7 +600,7 @@ class write_behind {
       // The dead-letter journal itself failed: keep the entry owed, so it is
       // retried (and never dropped).
       last_error_ = "dead-letter journal: " + appended.error().message();
-      pending_.restore(std::move(refused));
+      pending_.restore(refused);
       return;
     }
     last_error_ = "dead-lettered " + detail::quoted(e.key) + ": " + why.message();
@@ -627,6 +634,7 @@ class write_behind {
   lsn registered_max_ = 0;
   std::set<lsn> registered_ahead_;
   lsn checkpointed_ = 0;
+  time_point last_checkpoint_{};
   std::size_t flush_waiters_ = 0;
   bool accepting_ = false;
   bool stopping_ = false;

@@ -42,8 +42,8 @@ TEST(PendingSet, MovesOldestFirstUpToTheCutoffAndSkipsHeldKeys) {
   EXPECT_EQ(pending.move_to(flight, 10), 1u) << "c moves, then a stops the batch";
   EXPECT_NE(pending.find("a"), nullptr);
   EXPECT_EQ(flight.find("a")->e.version, 1);
-  EXPECT_EQ(flight.items().size(), 3u);
-  EXPECT_EQ(flight.items().front().e.key, "a");
+  EXPECT_EQ(flight.ordered().size(), 3u);
+  EXPECT_EQ(flight.ordered().front()->e.key, "a");
 }
 
 TEST(PendingSet, RestoreKeepsTheOlderObligationAndTheNewerValue) {

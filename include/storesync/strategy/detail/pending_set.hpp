@@ -116,11 +116,11 @@ class pending_set {
     return moved;
   }
 
-  /// Copies of every item, oldest obligation first.
-  std::vector<item> items() const {
-    std::vector<item> out;
+  /// Every item, oldest obligation first; valid until the set changes.
+  std::vector<const item*> ordered() const {
+    std::vector<const item*> out;
     out.reserve(by_key_.size());
-    for (const auto& [first, key] : by_first_) out.push_back(by_key_.find(key)->second);
+    for (const auto& [first, key] : by_first_) out.push_back(&by_key_.find(key)->second);
     return out;
   }
 
