@@ -1,0 +1,606 @@
+#pragma once
+/// \file
+/// `postgres_store`: every store tier on one PostgreSQL table per logical
+/// collection, through libpqxx 6. The system of record of write-back and the
+/// slow store of write-behind.
+///
+/// \code
+///   storesync::postgres_config cfg;
+///   cfg.url = "postgresql://app@db.internal/app";   // or empty: $STORESYNC_PG_URL, then PG* vars
+///   cfg.schema = "sync";
+///   cfg.table = "user profiles";                    // any name; always quoted
+///   auto opened = storesync::postgres_store::open(cfg);
+///   if (!opened) return opened.error();             // e.g. schema_mismatch naming the column
+///   storesync::postgres_store& pg = opened.value();
+///   std::vector<storesync::entry> batch = {storesync::entry::put("user:42", R"({"n":1})", 7)};
+///   BOOST_OUTCOME_TRY(auto report, pg.write(batch));   // {applied, unchanged, stale}
+/// \endcode
+///
+/// Table layout (created with its indexes when missing; an existing table of
+/// another shape is refused with `errc::schema_mismatch` naming the column):
+///
+/// | column     | type                      | meaning                                   |
+/// |------------|---------------------------|-------------------------------------------|
+/// | key        | text COLLATE "C", PK      | byte-wise order, as every adapter         |
+/// | version    | bigint                    | the version guard compares it             |
+/// | hash_lo/hi | bigint, bigint            | the content hash as written (carried)     |
+/// | row_hash   | bigint                    | `row_hash(entry)`, summed by `checksum`   |
+/// | tombstone  | boolean                   | deleted as of `version`; value is NULL    |
+/// | value      | jsonb                     | the JSON value (normalised by jsonb)      |
+/// | updated_at | timestamptz               | when the row was last applied             |
+///
+/// plus an index on (version, key) for `changes_after`, and a checkpoint
+/// table (`<table>_checkpoints` by default: name, value, updated_at).
+///
+/// Writes (one READ COMMITTED transaction per batch and its checkpoint; a
+/// failed batch leaves nothing): the batch is validated, then one indexed
+/// lookup fetches the stored versions of its keys and the version guard is
+/// counted client-side. Nothing newer: nothing is written (replays are cheap).
+/// Only new keys: the per-key winners are COPYed straight into the table.
+/// Rows to update: the batch is COPYed (`pqxx::stream_to`) into a
+/// per-connection temporary staging table and applied by one INSERT/UPDATE
+/// statement that re-checks `incoming version > stored version` in SQL.
+/// If another writer inserts one of the keys first (unique_violation), the
+/// batch is redone through staging and `INSERT ... ON CONFLICT (key) DO UPDATE
+/// ... WHERE excluded.version > stored.version`. Every path reports exactly
+/// what memory_store would (applied, unchanged, stale; total == batch size).
+///
+/// Errors: SQLSTATE class 08 and 57P01 -> `unavailable`; 40001 / 40P01 ->
+/// `transient`; 57014 (statement timeout) -> `transient` (`errc::timeout`);
+/// 53xxx -> `overloaded`; 22xxx / 23xxx -> `invalid_input` naming the key;
+/// anything else -> `permanent` (`errc::backend_failure`) with the SQLSTATE.
+/// No libpqxx exception escapes, and no message carries the password.
+///
+/// Thread safety: every member may be called from many threads; calls share
+/// a pool of `pool_size` connections. Broken connections are discarded and
+/// replaced on the next checkout.
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "storesync/core/store.hpp"
+#include "storesync/store/detail/postgres_errors.hpp"
+#include "storesync/store/detail/postgres_pool.hpp"
+#include "storesync/store/detail/postgres_sql.hpp"
+
+namespace storesync {
+
+namespace detail {
+// `result<T>` for a callable returning T, and T itself when it already is one.
+template <class T>
+struct pg_flat_result {
+  using type = result<T>;
+};
+template <class T>
+struct pg_flat_result<result<T>> {
+  using type = result<T>;
+};
+template <class T>
+using pg_flat_result_t = typename pg_flat_result<T>::type;
+}  // namespace detail
+
+/// Where and how a `postgres_store` connects, and which table it owns.
+struct postgres_config {
+  /// A libpq connection URL (`postgresql://user@host:port/db`) or key=value
+  /// string. Empty: the variable named by `url_env`, and when that is unset
+  /// too, libpq's own PG* variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, ...).
+  std::string url;
+  /// The environment variable consulted when `url` is empty.
+  std::string url_env = "STORESYNC_PG_URL";
+  /// Schema of the table; created if missing (with `create_if_missing`).
+  std::string schema = "public";
+  /// The collection's table. Any name up to 63 bytes: it is always quoted.
+  std::string table = "storesync_entries";
+  /// The checkpoint table; empty means `<table>_checkpoints`.
+  std::string checkpoint_table;
+  /// Create the schema, tables and indexes when they are missing.
+  bool create_if_missing = true;
+  /// Connections in the pool (at least 1).
+  std::size_t pool_size = 4;
+  /// Server-side limit per statement (0: none). Exceeding it is `errc::timeout`.
+  std::chrono::milliseconds statement_timeout{60'000};
+  /// How long a call waits for a free pooled connection.
+  std::chrono::milliseconds checkout_timeout{30'000};
+  /// Shown in pg_stat_activity; lets operators (and tests) find the pool.
+  std::string application_name = "storesync";
+  /// Session memory for staging and the upsert (temp_buffers, work_mem), in MiB.
+  std::size_t session_memory_mib = 64;
+};
+
+/// Every store tier on PostgreSQL (see the file comment). Non-copyable,
+/// movable; made by `open`. A moved-from store fails every call with
+/// `errc::stopped`.
+class postgres_store {
+ public:
+  /// Connects, creates or checks the table, and returns the store. Fails with
+  /// `connection_failed` (unreachable), `schema_mismatch` (a column of the
+  /// wrong type, collation or a missing column, named in the message) or
+  /// `invalid_argument` (a bad name or size in `config`).
+  static result<postgres_store> open(postgres_config config) {
+    BOOST_OUTCOME_TRY(detail::pg_check_identifier("schema", config.schema));
+    BOOST_OUTCOME_TRY(detail::pg_check_identifier("table", config.table));
+    if (config.checkpoint_table.empty())
+      config.checkpoint_table = detail::pg_derived_name(config.table, "_checkpoints");
+    BOOST_OUTCOME_TRY(detail::pg_check_identifier("checkpoint table", config.checkpoint_table));
+    if (config.pool_size == 0)
+      return error{errc::invalid_argument, "pool_size must be at least 1"};
+    if (config.application_name.find('\0') != std::string::npos)
+      return error{errc::invalid_argument, "application_name has a NUL byte"};
+
+    std::string conninfo = config.url;
+    if (conninfo.empty() && !config.url_env.empty()) {
+      if (const char* env = std::getenv(config.url_env.c_str())) conninfo = env;
+    }
+
+    auto st = std::make_unique<state>(std::move(config), std::move(conninfo));
+    BOOST_OUTCOME_TRY(st->prepare_schema());
+    return postgres_store(std::move(st));
+  }
+
+  postgres_store(postgres_store&&) noexcept = default;
+  postgres_store& operator=(postgres_store&&) noexcept = default;
+  postgres_store(const postgres_store&) = delete;
+  postgres_store& operator=(const postgres_store&) = delete;
+  ~postgres_store() = default;
+
+  /// The stored entry (tombstones included), or nothing if never written.
+  result<std::optional<entry>> read(std::string_view key) const {
+    if (!st_) return stopped();
+    // Keys that no write can store are simply absent.
+    if (!validate_key(key)) return std::optional<entry>{};
+    return st_->run("read from " + st_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = tx.exec_prepared("storesync_read", std::string(key));
+      if (r.empty()) return std::optional<entry>{};
+      return std::optional<entry>{to_entry(r[0])};
+    });
+  }
+
+  /// Applies `batch` under the version guard, atomically. The report counts
+  /// every entry (report.total() == batch.size()).
+  result<write_report> write(std::span<const entry> batch) {
+    if (!st_) return stopped();
+    return st_->write(batch, nullptr);
+  }
+
+  /// As `write`, and sets checkpoint `cp.name` to `cp.value` in the same
+  /// transaction.
+  result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
+    if (!st_) return stopped();
+    if (!detail::pg_text_ok(cp.name) || !detail::pg_text_ok(cp.value) || cp.name.empty())
+      return error{errc::invalid_argument, "checkpoint " + detail::quoted(cp.name) +
+                                               ": name or value is empty, has a NUL byte or "
+                                               "invalid UTF-8"};
+    return st_->write(batch, &cp);
+  }
+
+  /// The last committed value of checkpoint `name`, or nothing.
+  result<std::optional<std::string>> load_checkpoint(std::string_view name) const {
+    if (!st_) return stopped();
+    if (!detail::pg_text_ok(name)) return std::optional<std::string>{};
+    return st_->run("load checkpoint from " + st_->display_checkpoints, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = tx.exec_prepared("storesync_load_checkpoint", std::string(name));
+      if (r.empty()) return std::optional<std::string>{};
+      return std::optional<std::string>{r[0][0].as<std::string>()};
+    });
+  }
+
+  /// Up to `limit` entries of `range` with key > `after`, ascending by key
+  /// (keyset pagination over the primary key).
+  result<std::vector<entry>> scan(const key_range& range, std::string_view after,
+                                  std::size_t limit) const {
+    if (!st_) return stopped();
+    BOOST_OUTCOME_TRY(check_bounds(range, after));
+    if (limit == 0) return std::vector<entry>{};
+    return st_->run("scan " + st_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r =
+          range.last ? tx.exec_prepared("storesync_scan_to", range.first, std::string(after),
+                                        *range.last, to_limit(limit))
+                     : tx.exec_prepared("storesync_scan", range.first, std::string(after),
+                                        to_limit(limit));
+      return to_entries(r);
+    });
+  }
+
+  /// Up to `limit` entries with (version, key) > (mark.version, mark.key),
+  /// ascending by (version, key), served by the (version, key) index.
+  result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) const {
+    if (!st_) return stopped();
+    if (!detail::pg_text_ok(mark.key))
+      return error{errc::invalid_argument,
+                   "watermark key " + detail::quoted(mark.key) + " has a NUL byte or invalid UTF-8"};
+    if (limit == 0) return std::vector<entry>{};
+    return st_->run("read changes from " + st_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      return to_entries(
+          tx.exec_prepared("storesync_changes", mark.version, mark.key, to_limit(limit)));
+    });
+  }
+
+  /// (count, sum of stored row hashes mod 2^64) over `range`, computed in SQL.
+  result<range_checksum> checksum(const key_range& range) const {
+    if (!st_) return stopped();
+    BOOST_OUTCOME_TRY(check_bounds(range, {}));
+    auto r = st_->run("checksum " + st_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = range.last
+                                 ? tx.exec_prepared("storesync_checksum_to", range.first, *range.last)
+                                 : tx.exec_prepared("storesync_checksum", range.first);
+      return std::make_pair(r[0][0].as<std::int64_t>(), r[0][1].as<std::string>());
+    });
+    if (!r) return std::move(r).error();
+    range_checksum sum;
+    sum.count = static_cast<std::uint64_t>(r.value().first);
+    const std::string& digest = r.value().second;
+    const auto [ptr, ec] = std::from_chars(digest.data(), digest.data() + digest.size(), sum.digest);
+    if (ec != std::errc{} || ptr != digest.data() + digest.size())
+      return error{errc::corrupt, "checksum of " + st_->display + ": digest " + digest};
+    return sum;
+  }
+
+  /// The configuration in use (`checkpoint_table` filled in).
+  const postgres_config& config() const noexcept { return st_->config; }
+  /// The quoted, schema-qualified table name, as used in SQL.
+  const std::string& qualified_table() const noexcept { return st_->table; }
+  /// The connection string with any password replaced by `***`.
+  std::string redacted_url() const { return st_->pool.redacted(); }
+  /// Connections currently open in the pool.
+  std::size_t open_connections() const { return st_ ? st_->pool.live() : 0; }
+
+ private:
+  struct state {
+    state(postgres_config cfg, std::string conninfo)
+        : config(std::move(cfg)),
+          table(detail::pg_quote_ident(config.schema) + "." + detail::pg_quote_ident(config.table)),
+          checkpoints(detail::pg_quote_ident(config.schema) + "." +
+                      detail::pg_quote_ident(config.checkpoint_table)),
+          display(table),
+          display_checkpoints(checkpoints),
+          sql(table, detail::pg_quote_ident(detail::pg_derived_name(config.table, "_version_key")),
+              checkpoints),
+          pool(detail::postgres_pool::settings{std::move(conninfo), config.pool_size,
+                                               config.checkout_timeout,
+                                               [this](pqxx::connection& c) { setup(c); }}) {}
+
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+
+    /// Session settings, the staging table and the prepared statements of a
+    /// new pooled connection.
+    void setup(pqxx::connection& c) {
+      const std::string mem = "'" + std::to_string(config.session_memory_mib) + "MB'";
+      pqxx::nontransaction tx(c);
+      tx.exec("SET application_name = " + detail::pg_quote_literal(config.application_name) +
+              "; SET statement_timeout = " + std::to_string(config.statement_timeout.count()) +
+              "; SET temp_buffers = " + mem + "; SET work_mem = " + mem);
+      tx.exec(detail::pg_staging_ddl());
+      c.prepare("storesync_read", sql.read);
+      c.prepare("storesync_versions", sql.versions);
+      c.prepare("storesync_scan", sql.scan);
+      c.prepare("storesync_scan_to", sql.scan_to);
+      c.prepare("storesync_changes", sql.changes);
+      c.prepare("storesync_checksum", sql.checksum);
+      c.prepare("storesync_checksum_to", sql.checksum_to);
+      c.prepare("storesync_load_checkpoint", sql.load_checkpoint);
+      c.prepare("storesync_save_checkpoint", sql.save_checkpoint);
+    }
+
+    /// Runs `fn` on a pooled connection, translating every exception.
+    template <class Fn>
+    auto run(std::string operation, Fn&& fn,
+             std::function<std::optional<std::string>(std::size_t)> key_of_line = {})
+        -> detail::pg_flat_result_t<decltype(fn(std::declval<pqxx::connection&>()))> {
+      BOOST_OUTCOME_TRY(auto lease, pool.checkout());
+      try {
+        return fn(*lease);
+      } catch (...) {
+        detail::pg_call_context ctx{std::move(operation), pool.password(), std::move(key_of_line)};
+        error e = detail::pg_current_error(ctx, lease.get());
+        if (ctx.broken) lease.discard();
+        return e;
+      }
+    }
+
+    result<void> prepare_schema() {
+      return run("prepare " + display, [&](pqxx::connection& c) -> result<void> {
+        pqxx::work tx(c);
+        // Serialise concurrent opens of the same table (CREATE ... IF NOT
+        // EXISTS is not race-free across sessions).
+        tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "storesync:" + table);
+        if (config.create_if_missing) {
+          tx.exec("CREATE SCHEMA IF NOT EXISTS " + detail::pg_quote_ident(config.schema));
+          tx.exec(sql.create_table);
+          tx.exec(sql.create_index);
+          tx.exec(sql.create_checkpoints);
+        }
+        BOOST_OUTCOME_TRY(check_shape(tx, table, detail::pg_entry_columns, "key", true));
+        BOOST_OUTCOME_TRY(check_shape(tx, checkpoints, detail::pg_checkpoint_columns, "name", false));
+        tx.commit();
+        return success();
+      });
+    }
+
+    static result<void> check_shape(pqxx::work& tx, const std::string& rel,
+                             std::span<const detail::pg_column> want, std::string_view pk,
+                             bool c_collated_key) {
+      const pqxx::result cols = tx.exec_params(std::string(detail::pg_columns_query), rel);
+      if (cols.empty())
+        return fail_schema("table " + rel + " does not exist (create_if_missing is off)");
+      for (const auto& w : want) {
+        const auto it = std::find_if(cols.begin(), cols.end(), [&](const pqxx::row& r) {
+          return r[0].as<std::string>() == w.name;
+        });
+        if (it == cols.end())
+          return fail_schema("table " + rel + ": column \"" + std::string(w.name) + "\" is missing");
+        const std::string type = (*it)[1].as<std::string>();
+        if (type != w.type)
+          return fail_schema("table " + rel + ": column \"" + std::string(w.name) + "\" has type " +
+                             type + "; storesync needs " + std::string(w.type));
+        if (c_collated_key && w.name == pk && (*it)[2].as<std::string>() != "C")
+          return fail_schema("table " + rel + ": column \"" + std::string(pk) +
+                             "\" has collation \"" + (*it)[2].as<std::string>() +
+                             "\"; storesync needs COLLATE \"C\" (byte-wise key order)");
+      }
+      const pqxx::result key =
+          tx.exec_params(std::string(detail::pg_primary_key_query), rel, std::string(pk));
+      if (key[0][0].as<std::int64_t>() != 1)
+        return fail_schema("table " + rel + ": column \"" + std::string(pk) +
+                           "\" is not the primary key");
+      return success();
+    }
+
+    static error fail_schema(std::string why) {
+      return error{errc::schema_mismatch, std::move(why)};
+    }
+
+    result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
+      BOOST_OUTCOME_TRY(validate_batch(batch));
+      if (batch.empty() && cp == nullptr) return write_report{};
+
+      // Per entry: the highest version of its key earlier in the batch (0 if
+      // none), and whether it is its key's winner (the first of the highest).
+      std::vector<version_type> prev_max(batch.size(), 0);
+      std::vector<bool> winner(batch.size(), false);
+      {
+        std::unordered_map<std::string_view, std::size_t> best;
+        best.reserve(batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          auto [it, fresh] = best.try_emplace(batch[i].key, i);
+          if (fresh) continue;
+          prev_max[i] = batch[it->second].version;
+          if (batch[i].version > prev_max[i]) it->second = i;
+        }
+        for (const auto& [key, i] : best) winner[i] = true;
+      }
+
+      // COPY line N (1-based) carried batch[streamed[N - 1]]: errors on bad
+      // data name that key.
+      std::vector<std::size_t> streamed;
+      auto key_of_line = [batch, &streamed](std::size_t line) -> std::optional<std::string> {
+        if (line == 0 || line > streamed.size()) return std::nullopt;
+        return batch[streamed[line - 1]].key;
+      };
+      return run(
+          "write to " + display,
+          [&](pqxx::connection& c) {
+            try {
+              return write_fast(c, batch, prev_max, winner, cp, streamed);
+            } catch (const pqxx::unique_violation&) {
+              // A key we took for new exists (written concurrently, or the
+              // optimistic guess was wrong): the whole transaction rolled
+              // back; redo it on the ON CONFLICT path.
+              expect_new_keys.store(false, std::memory_order_relaxed);
+            }
+            pqxx::work tx(c);
+            const write_report report =
+                write_staged(tx, batch, prev_max, winner, sql.upsert_on_conflict, streamed);
+            if (cp != nullptr) tx.exec_prepared("storesync_save_checkpoint", cp->name, cp->value);
+            tx.commit();
+            return report;
+          },
+          key_of_line);
+    }
+
+    /// The usual path, one READ COMMITTED transaction. One indexed lookup
+    /// fetches the stored versions of the batch's keys and the guard runs
+    /// client-side. Then:
+    /// - nothing newer: nothing is streamed or written (replays cost a lookup);
+    /// - only new keys to write: the winners are COPYed straight into the
+    ///   table, in key order (a racing insert of the same key fails with
+    ///   unique_violation, and the caller redoes the batch on the ON CONFLICT
+    ///   path);
+    /// - some rows to update: the batch goes through the staging table and
+    ///   the guard runs again in SQL against the latest rows.
+    write_report write_fast(pqxx::connection& c, std::span<const entry> batch,
+                            const std::vector<version_type>& prev_max,
+                            const std::vector<bool>& winner, const checkpoint* cp,
+                            std::vector<std::size_t>& streamed) {
+      pqxx::work tx(c);
+      write_report report;
+      if (!batch.empty() && expect_new_keys.load(std::memory_order_relaxed)) {
+        // The previous batch held only new keys (a bulk load): skip the
+        // lookup and COPY the winners straight in. A key that exists makes
+        // the COPY fail with unique_violation; the caller then redoes the
+        // batch on the ON CONFLICT path and this guess is dropped.
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          report.count(version_guard(batch[i].version, prev_max[i] == 0
+                                                           ? std::nullopt
+                                                           : std::optional{prev_max[i]}));
+          if (winner[i]) streamed.push_back(i);
+        }
+        copy_new_keys(tx, batch, streamed);
+      } else if (!batch.empty()) {
+        std::string keys = "{";
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          if (!winner[i]) continue;
+          if (keys.size() > 1) keys += ',';
+          keys += '"';
+          for (const char ch : batch[i].key) {
+            if (ch == '"' || ch == '\\') keys += '\\';
+            keys += ch;
+          }
+          keys += '"';
+        }
+        keys += '}';
+        const pqxx::result stored = tx.exec_prepared("storesync_versions", keys);
+        std::unordered_map<std::string_view, version_type> old;
+        old.reserve(stored.size());
+        for (const auto& row : stored)
+          old.emplace(std::string_view(row[0].c_str(), row[0].size()), row[1].as<std::int64_t>());
+
+        std::vector<std::size_t> to_insert;
+        bool needs_update = false;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          const auto it = old.find(batch[i].key);
+          const version_type was = it == old.end() ? 0 : it->second;
+          const version_type seen = std::max(was, prev_max[i]);
+          report.count(version_guard(batch[i].version,
+                                     seen == 0 ? std::nullopt : std::optional{seen}));
+          if (!winner[i] || batch[i].version <= was) continue;
+          if (it == old.end()) to_insert.push_back(i);
+          else needs_update = true;
+        }
+        expect_new_keys.store(stored.empty(), std::memory_order_relaxed);
+        if (needs_update) {
+          report = write_staged(tx, batch, prev_max, winner, sql.upsert, streamed);
+        } else if (!to_insert.empty()) {
+          streamed = std::move(to_insert);
+          copy_new_keys(tx, batch, streamed);
+        }
+      }
+      if (cp != nullptr) tx.exec_prepared("storesync_save_checkpoint", cp->name, cp->value);
+      tx.commit();
+      return report;
+    }
+
+    /// COPYs `rows` (batch indexes of winners for keys not stored yet)
+    /// straight into the table, in key order (index locality, and racing
+    /// writers meet in the same order). Reorders `rows` to match the lines.
+    void copy_new_keys(pqxx::work& tx, std::span<const entry> batch,
+                       std::vector<std::size_t>& rows) {
+      if (rows.empty()) return;
+      std::sort(rows.begin(), rows.end(),
+                [&](std::size_t x, std::size_t y) { return batch[x].key < batch[y].key; });
+      pqxx::stream_to copy(tx, table, detail::pg_table_copy_columns);
+      for (const std::size_t i : rows) {
+        const entry& e = batch[i];
+        copy << std::make_tuple(e.key.c_str(), e.version, static_cast<std::int64_t>(e.hash.lo),
+                                static_cast<std::int64_t>(e.hash.hi),
+                                static_cast<std::int64_t>(row_hash(e)), e.tombstone,
+                                e.tombstone ? nullptr : e.value.c_str());
+      }
+      copy.complete();
+    }
+
+    /// COPYs the whole batch into the staging table and applies it with
+    /// `statement`, which also counts every entry's guard outcome.
+    write_report write_staged(pqxx::work& tx, std::span<const entry> batch,
+                              const std::vector<version_type>& prev_max,
+                              const std::vector<bool>& winner, const std::string& statement,
+                              std::vector<std::size_t>& streamed) {
+      write_report report;
+      if (batch.empty()) return report;
+      streamed.resize(batch.size());
+      std::iota(streamed.begin(), streamed.end(), std::size_t{0});
+      {
+        pqxx::stream_to copy(tx, std::string(detail::pg_staging_table),
+                             detail::pg_staging_columns);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          const entry& e = batch[i];
+          copy << std::make_tuple(static_cast<std::int64_t>(i), e.key.c_str(), e.version,
+                                  static_cast<std::int64_t>(e.hash.lo),
+                                  static_cast<std::int64_t>(e.hash.hi),
+                                  static_cast<std::int64_t>(row_hash(e)), e.tombstone,
+                                  e.tombstone ? nullptr : e.value.c_str(), prev_max[i],
+                                  static_cast<bool>(winner[i]));
+        }
+        copy.complete();
+      }
+      const pqxx::row counts = tx.exec(statement)[0];
+      report.applied =
+          static_cast<std::size_t>(counts[0].as<std::int64_t>() + counts[2].as<std::int64_t>());
+      report.unchanged =
+          static_cast<std::size_t>(counts[1].as<std::int64_t>() + counts[3].as<std::int64_t>());
+      report.stale = batch.size() - report.applied - report.unchanged;
+      return report;
+    }
+
+    postgres_config config;
+    std::string table;
+    std::string checkpoints;
+    std::string display;
+    std::string display_checkpoints;
+    detail::pg_statements sql;
+    /// Whether the last batch found none of its keys stored (see write_fast).
+    std::atomic<bool> expect_new_keys{false};
+    detail::postgres_pool pool;
+  };
+
+  explicit postgres_store(std::unique_ptr<state> st) noexcept : st_(std::move(st)) {}
+
+  static error stopped() { return error{errc::stopped, "postgres_store was moved from"}; }
+
+  static std::int64_t to_limit(std::size_t limit) noexcept {
+    return static_cast<std::int64_t>(
+        std::min<std::size_t>(limit, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
+  }
+
+  static result<void> check_bounds(const key_range& range, std::string_view after) {
+    if (!detail::pg_text_ok(range.first) || (range.last && !detail::pg_text_ok(*range.last)) ||
+        !detail::pg_text_ok(after))
+      return error{errc::invalid_argument,
+                   "key range bound " + detail::quoted(range.first) +
+                       " (or its end, or the scan position) has a NUL byte or invalid UTF-8"};
+    return success();
+  }
+
+  static entry to_entry(const pqxx::row& row) {
+    entry e;
+    e.key.assign(row[0].c_str(), row[0].size());
+    e.version = row[1].as<std::int64_t>();
+    e.hash.lo = static_cast<std::uint64_t>(row[2].as<std::int64_t>());
+    e.hash.hi = static_cast<std::uint64_t>(row[3].as<std::int64_t>());
+    e.tombstone = row[4].as<bool>();
+    if (!row[5].is_null()) e.value.assign(row[5].c_str(), row[5].size());
+    return e;
+  }
+
+  static std::vector<entry> to_entries(const pqxx::result& r) {
+    std::vector<entry> out;
+    out.reserve(r.size());
+    for (const auto& row : r) out.push_back(to_entry(row));
+    return out;
+  }
+
+  std::unique_ptr<state> st_;
+};
+
+static_assert(store<postgres_store>);
+static_assert(scannable_store<postgres_store>);
+static_assert(change_source<postgres_store>);
+static_assert(checksum_store<postgres_store>);
+static_assert(checkpoint_store<postgres_store>);
+
+}  // namespace storesync
