@@ -1,0 +1,486 @@
+#pragma once
+/// \file
+/// `sqlite_store`: every store tier on one SQLite table. The embedded durable
+/// store of the reference server: no database server, one file, WAL journal.
+///
+/// \code
+///   auto opened = storesync::sqlite_store::open({.path = "data/records.db",
+///                                               .table = "users"});
+///   if (!opened) return opened.error();           // e.g. "file \"x\" is not a SQLite database"
+///   storesync::sqlite_store& db = opened.value();
+///   auto e = storesync::entry::put("user:42", R"({"name":"Ada"})", 7);
+///   auto report = db.write_with_checkpoint(std::span(&e, 1), {"import", "v=7"});
+///   auto sum = db.checksum({"user:", "user;"});   // (count, digest), same as any store
+/// \endcode
+///
+/// Layout: one table per collection (`options.table`, quoted as an identifier)
+/// with the logical columns every storesync SQL adapter shares:
+///
+/// | column     | type                 | meaning                                         |
+/// |------------|----------------------|-------------------------------------------------|
+/// | key        | TEXT PRIMARY KEY     | BINARY collation: byte-wise order               |
+/// | version    | INTEGER NOT NULL     | the version guard compares this                 |
+/// | hash       | BLOB NOT NULL        | 16-byte content hash (hi, lo; big-endian)       |
+/// | row_hash   | INTEGER NOT NULL     | `row_hash(entry)` as a signed 64-bit integer    |
+/// | value      | TEXT                 | JSON text; NULL for a tombstone                 |
+/// | tombstone  | INTEGER NOT NULL     | 1 for a tombstone (whose hash is zero)          |
+/// | updated_at | INTEGER NOT NULL     | Unix time of the last applied write, in ms      |
+///
+/// plus an index on (version, key) for the change source, and a checkpoint
+/// table (name PRIMARY KEY, value, updated_at). The entry table keeps its
+/// rowid: rows are appended in arrival order and only the narrow key and
+/// (version, key) indexes take random inserts, which keeps large batches in
+/// random key order fast (a WITHOUT ROWID table was several times slower in
+/// bench/sqlite_benchmark.cc). An existing table of another
+/// shape is refused with `errc::schema_mismatch` naming the column.
+///
+/// Writes: one `BEGIN IMMEDIATE` transaction per batch; each entry is an
+/// upsert whose `DO UPDATE ... WHERE excluded.version > version` is the version
+/// guard in SQL. Entries it did not apply are classified (unchanged or stale)
+/// by reading the stored version in the same transaction, so the
+/// `write_report` is exact. A checkpoint commits in the same transaction.
+///
+/// Checksums: `storesync_sum64(row_hash)`, an aggregate registered on every
+/// connection that adds modulo 2^64 (SQLite's own `sum()` raises on overflow).
+///
+/// Errors: SQLite result codes map onto storesync's errors: BUSY/LOCKED ->
+/// `errc::busy` (transient), FULL/IOERR/CANTOPEN/READONLY -> `storage_failure`
+/// (unavailable), CONSTRAINT/MISMATCH -> `constraint_violation` (invalid input),
+/// CORRUPT/NOTADB -> `errc::corrupt` (permanent) naming the file. A file that is
+/// not a SQLite database, or a directory that cannot be written, fails in
+/// `open` with such an error.
+///
+/// Thread safety: every member is safe to call from many threads. One writer
+/// connection (behind a mutex) and a bounded pool of reader connections; WAL
+/// lets readers run while a batch is written. A `SQLITE_BUSY` that outlives
+/// the busy timeout is retried for reads; for writes it is returned as
+/// `errc::busy`. Two `sqlite_store`s on one file serialise their writes
+/// through SQLite's file lock (the busy timeout waits).
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "storesync/core/detail/text.hpp"
+#include "storesync/core/store.hpp"
+#include "storesync/store/detail/sqlite_connection.hpp"
+
+namespace storesync {
+
+/// SQLite's `PRAGMA synchronous` for the writer connection.
+enum class sqlite_synchronous {
+  /// WAL + NORMAL: a commit survives a process crash; the last commits may be
+  /// lost on power failure. The default.
+  normal,
+  /// WAL + FULL: every commit is fsync'ed; survives power failure.
+  full,
+};
+
+/// How `sqlite_store::open` opens and lays out a database.
+struct sqlite_options {
+  /// The database file; created when missing. Its directory must be writable
+  /// (WAL keeps `-wal` and `-shm` files beside it).
+  std::string path;
+  /// The table of this collection.
+  std::string table = "storesync_entries";
+  /// The table of named checkpoints (shared by collections in one file).
+  std::string checkpoint_table = "storesync_checkpoints";
+  sqlite_synchronous synchronous = sqlite_synchronous::normal;
+  /// How long a connection waits for a lock before reporting BUSY.
+  std::chrono::milliseconds busy_timeout{5000};
+  /// Most reader connections open at once (at least 1).
+  std::size_t readers = 4;
+  /// How often a read that still sees BUSY after the timeout is retried.
+  int read_retries = 20;
+  /// Page cache per connection, in KiB (`PRAGMA cache_size = -N`). Large
+  /// batches in random key order need the B-trees' inner pages cached.
+  std::size_t cache_kib = 64 * 1024;
+};
+
+class sqlite_store {
+ public:
+  /// Opens (creating if needed) the database and the tables, checks their
+  /// shape, and switches the file to WAL.
+  static result<sqlite_store> open(sqlite_options options) {
+    if (options.path.empty()) return error{errc::invalid_argument, "sqlite_options.path is empty"};
+    if (options.path == ":memory:" || options.path.starts_with("file:"))
+      return error{errc::invalid_argument,
+                   "sqlite_options.path " + detail::quoted_path(options.path) +
+                       ": a file path is required (readers open their own connections)"};
+    if (options.table.empty() || options.checkpoint_table.empty())
+      return error{errc::invalid_argument, "sqlite_options: table names must not be empty"};
+    if (options.table == options.checkpoint_table)
+      return error{errc::invalid_argument,
+                   "sqlite_options: table and checkpoint_table are both " +
+                       detail::quoted(options.table)};
+    auto st = std::make_unique<state>(std::move(options));
+    BOOST_OUTCOME_TRY(st->open_writer());
+    return sqlite_store(std::move(st));
+  }
+
+  sqlite_store(sqlite_store&&) noexcept = default;
+  sqlite_store& operator=(sqlite_store&&) noexcept = default;
+
+  const sqlite_options& options() const noexcept { return s_->options; }
+
+  /// The stored entry, tombstones included, or nothing.
+  result<std::optional<entry>> read(std::string_view key) {
+    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<entry>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_read));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, key);
+      const int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) return std::optional<entry>{};
+      if (rc != SQLITE_ROW) return c.fail(rc, "reading key " + detail::quoted(key));
+      BOOST_OUTCOME_TRY(auto e, detail::sqlite_row_entry(stmt, c.path()));
+      return std::optional<entry>{std::move(e)};
+    });
+  }
+
+  /// Applies `batch` under the version guard in one transaction.
+  result<write_report> write(std::span<const entry> batch) { return s_->write(batch, nullptr); }
+
+  /// As `write`, and sets checkpoint `cp` in the same transaction.
+  result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
+    return s_->write(batch, &cp);
+  }
+
+  result<std::optional<std::string>> load_checkpoint(std::string_view name) {
+    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<std::string>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_load_checkpoint));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, name);
+      const int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) return std::optional<std::string>{};
+      if (rc != SQLITE_ROW) return c.fail(rc, "loading checkpoint " + detail::quoted(name));
+      return std::optional<std::string>{std::string(detail::sqlite_column_text(stmt, 0))};
+    });
+  }
+
+  /// Keys in `range` after `after`, ascending, at most `limit` (keyset paging).
+  result<std::vector<entry>> scan(const key_range& range, std::string_view after,
+                                  std::size_t limit) {
+    if (limit == 0) return std::vector<entry>{};
+    // Seek from whichever lower bound is tighter, so the B-tree does the work.
+    const bool strict = !after.empty() && after >= std::string_view(range.first);
+    const std::string_view lower = strict ? after : std::string_view(range.first);
+    const std::string& sql = s_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)];
+    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, lower);
+      sqlite3_bind_int64(stmt, 2, clamp_limit(limit));
+      if (range.last) detail::sqlite_bind_text(stmt, 3, *range.last);
+      return collect(c, stmt, limit, "scanning from key " + detail::quoted(lower));
+    });
+  }
+
+  /// Entries with (version, key) after `mark`, ascending by (version, key).
+  result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
+    if (limit == 0) return std::vector<entry>{};
+    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_changes));
+      detail::sqlite_reset_guard reset(stmt);
+      sqlite3_bind_int64(stmt, 1, mark.version);
+      detail::sqlite_bind_text(stmt, 2, mark.key);
+      sqlite3_bind_int64(stmt, 3, clamp_limit(limit));
+      return collect(c, stmt, limit, "reading changes after version " + std::to_string(mark.version));
+    });
+  }
+
+  /// (count, sum of row hashes mod 2^64) over `range`, computed by SQLite.
+  result<range_checksum> checksum(const key_range& range) {
+    const std::string& sql = s_->sql_checksum[range.last ? 1 : 0];
+    return s_->with_reader([&](detail::sqlite_connection& c) -> result<range_checksum> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, range.first);
+      if (range.last) detail::sqlite_bind_text(stmt, 2, *range.last);
+      const int rc = sqlite3_step(stmt);
+      if (rc != SQLITE_ROW) return c.fail(rc, "computing a checksum");
+      return range_checksum{static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0)),
+                            static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 1))};
+    });
+  }
+
+ private:
+  struct state {
+    explicit state(sqlite_options o)
+        : options(std::move(o)),
+          readers(options.path, options.readers, options.busy_timeout) {
+      const std::string t = detail::sqlite_identifier(options.table);
+      const std::string cp = detail::sqlite_identifier(options.checkpoint_table);
+      const std::string cols = "key, version, hash, value, tombstone";
+      sql_read = "SELECT " + cols + " FROM " + t + " WHERE key = ?1";
+      sql_version = "SELECT version FROM " + t + " WHERE key = ?1";
+      sql_upsert = "INSERT INTO " + t +
+                   " (key, version, hash, row_hash, value, tombstone, updated_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                   " ON CONFLICT (key) DO UPDATE SET version = excluded.version,"
+                   " hash = excluded.hash, row_hash = excluded.row_hash, value = excluded.value,"
+                   " tombstone = excluded.tombstone, updated_at = excluded.updated_at"
+                   " WHERE excluded.version > " + t + ".version";
+      const std::string scan = "SELECT " + cols + " FROM " + t + " WHERE key ";
+      sql_scan[0] = scan + ">= ?1 ORDER BY key LIMIT ?2";
+      sql_scan[1] = scan + "> ?1 ORDER BY key LIMIT ?2";
+      sql_scan[2] = scan + ">= ?1 AND key < ?3 ORDER BY key LIMIT ?2";
+      sql_scan[3] = scan + "> ?1 AND key < ?3 ORDER BY key LIMIT ?2";
+      sql_changes = "SELECT " + cols + " FROM " + t +
+                    " WHERE (version, key) > (?1, ?2) ORDER BY version, key LIMIT ?3";
+      sql_checksum[0] =
+          "SELECT count(*), storesync_sum64(row_hash) FROM " + t + " WHERE key >= ?1";
+      sql_checksum[1] = sql_checksum[0] + " AND key < ?2";
+      sql_save_checkpoint = "INSERT INTO " + cp +
+                            " (name, value, updated_at) VALUES (?1, ?2, ?3)"
+                            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+                            " updated_at = excluded.updated_at";
+      sql_load_checkpoint = "SELECT value FROM " + cp + " WHERE name = ?1";
+    }
+
+    result<void> open_writer() {
+      const std::string& path = options.path;
+      BOOST_OUTCOME_TRY(auto c, detail::sqlite_connection::open(
+                                    path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                    options.busy_timeout));
+      // The first statement reads the header: a file that is not SQLite fails here.
+      {
+        BOOST_OUTCOME_TRY(auto* stmt, c.prepare("PRAGMA journal_mode = WAL"));
+        detail::sqlite_reset_guard reset(stmt);
+        const int rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW) return c.fail(rc, "switching to WAL journal mode");
+        if (detail::sqlite_column_text(stmt, 0) != "wal")
+          return error{errc::storage_failure, "sqlite " + detail::quoted_path(path) +
+                                                  ": WAL journal mode unavailable (got " +
+                                                  std::string(detail::sqlite_column_text(stmt, 0)) +
+                                                  ")"};
+      }
+      BOOST_OUTCOME_TRY(c.exec("PRAGMA cache_size = -" + std::to_string(options.cache_kib),
+                               "setting cache_size"));
+      BOOST_OUTCOME_TRY(c.exec(options.synchronous == sqlite_synchronous::full
+                                   ? "PRAGMA synchronous = FULL"
+                                   : "PRAGMA synchronous = NORMAL",
+                               "setting synchronous"));
+      const std::string t = detail::sqlite_identifier(options.table);
+      const std::string cp = detail::sqlite_identifier(options.checkpoint_table);
+      BOOST_OUTCOME_TRY(c.exec(
+          "CREATE TABLE IF NOT EXISTS " + t +
+              " (key TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL,"
+              " row_hash INTEGER NOT NULL, value TEXT, tombstone INTEGER NOT NULL,"
+              " updated_at INTEGER NOT NULL)",
+          "creating table " + detail::quoted(options.table)));
+      BOOST_OUTCOME_TRY(c.exec(
+          "CREATE TABLE IF NOT EXISTS " + cp +
+              " (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL,"
+              " updated_at INTEGER NOT NULL) WITHOUT ROWID",
+          "creating table " + detail::quoted(options.checkpoint_table)));
+      BOOST_OUTCOME_TRY(check_shape(c, options.table,
+                                    {{"key", 'T'}, {"version", 'I'}, {"hash", 'B'},
+                                     {"row_hash", 'I'}, {"value", 'T'}, {"tombstone", 'I'},
+                                     {"updated_at", 'I'}}));
+      BOOST_OUTCOME_TRY(check_shape(c, options.checkpoint_table,
+                                    {{"name", 'T'}, {"value", 'T'}, {"updated_at", 'I'}}));
+      BOOST_OUTCOME_TRY(c.exec("CREATE INDEX IF NOT EXISTS " +
+                                   detail::sqlite_identifier(options.table + "_by_version") +
+                                   " ON " + t + " (version, key)",
+                               "creating the (version, key) index"));
+      writer = std::make_unique<detail::sqlite_connection>(std::move(c));
+      return success();
+    }
+
+    struct expected_column {
+      const char* name;
+      char affinity;  // 'T' text, 'I' integer, 'B' blob
+    };
+
+    // SQLite's affinity rules (datatype3.html, 3.1), reduced to what we check.
+    static char affinity_of(std::string type) {
+      for (char& ch : type) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (type.find("INT") != std::string::npos) return 'I';
+      if (type.find("CHAR") != std::string::npos || type.find("CLOB") != std::string::npos ||
+          type.find("TEXT") != std::string::npos)
+        return 'T';
+      if (type.empty() || type.find("BLOB") != std::string::npos) return 'B';
+      return 'N';
+    }
+
+    result<void> check_shape(detail::sqlite_connection& c, const std::string& table,
+                             std::initializer_list<expected_column> want) {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare("SELECT name, type, pk FROM pragma_table_info(?1)"));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, table);
+      struct found {
+        std::string name, type;
+        int pk;
+      };
+      std::vector<found> cols;
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        cols.push_back({std::string(detail::sqlite_column_text(stmt, 0)),
+                        std::string(detail::sqlite_column_text(stmt, 1)),
+                        sqlite3_column_int(stmt, 2)});
+      if (rc != SQLITE_DONE) return c.fail(rc, "reading the shape of " + detail::quoted(table));
+      const std::string where = "sqlite " + detail::quoted_path(options.path) + ": table " +
+                                detail::quoted(table);
+      bool first = true;
+      for (const expected_column& w : want) {
+        const auto it = std::find_if(cols.begin(), cols.end(),
+                                     [&](const found& f) { return f.name == w.name; });
+        if (it == cols.end())
+          return error{errc::schema_mismatch, where + " has no column " + detail::quoted(w.name)};
+        const char got = affinity_of(it->type);
+        const bool ok = got == w.affinity || (w.affinity == 'I' && got == 'N');
+        if (!ok)
+          return error{errc::schema_mismatch, where + " column " + detail::quoted(w.name) +
+                                                  " has type " + detail::quoted(it->type) +
+                                                  ", expected " +
+                                                  (w.affinity == 'T'   ? "TEXT"
+                                                   : w.affinity == 'I' ? "INTEGER"
+                                                                       : "BLOB")};
+        if (first && it->pk != 1)
+          return error{errc::schema_mismatch,
+                       where + " column " + detail::quoted(w.name) + " is not the primary key"};
+        if (!first && it->pk != 0)
+          return error{errc::schema_mismatch, where + " column " + detail::quoted(w.name) +
+                                                  " is part of the primary key"};
+        first = false;
+      }
+      return success();
+    }
+
+    template <class F>
+    auto with_reader(F&& f) -> decltype(f(std::declval<detail::sqlite_connection&>())) {
+      for (int attempt = 0;; ++attempt) {
+        BOOST_OUTCOME_TRY(auto lease, readers.acquire());
+        auto r = f(*lease);
+        if (r || !(r.error() == errc::busy) || attempt >= options.read_retries) return r;
+        // BUSY survived the busy timeout (WAL recovery, a snapshot conflict):
+        // the statement was reset, so a fresh attempt sees a fresh snapshot.
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 << std::min(attempt, 6), 50)));
+      }
+    }
+
+    result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
+      BOOST_OUTCOME_TRY(validate_batch(batch));
+      std::lock_guard lock(writer_mutex);
+      detail::sqlite_connection& c = *writer;
+      BOOST_OUTCOME_TRY(c.exec("BEGIN IMMEDIATE", "starting a write transaction"));
+      auto applied = apply(c, batch, cp);
+      if (!applied) {
+        (void)c.exec("ROLLBACK", "rolling back");
+        return applied.error();
+      }
+      if (auto committed = c.exec("COMMIT", "committing a batch"); !committed) {
+        (void)c.exec("ROLLBACK", "rolling back");
+        return committed.error();
+      }
+      return applied;
+    }
+
+    result<write_report> apply(detail::sqlite_connection& c, std::span<const entry> batch,
+                               const checkpoint* cp) {
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      write_report report;
+      sqlite3* db = c.get();
+      if (!batch.empty()) {
+        BOOST_OUTCOME_TRY(auto* up, c.prepare(sql_upsert));
+        BOOST_OUTCOME_TRY(auto* ver, c.prepare(sql_version));
+        for (const entry& e : batch) {
+          const auto blob = detail::hash_to_blob(e.hash);
+          detail::sqlite_bind_text(up, 1, e.key);
+          sqlite3_bind_int64(up, 2, e.version);
+          sqlite3_bind_blob(up, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+          sqlite3_bind_int64(up, 4, static_cast<sqlite3_int64>(row_hash(e)));
+          if (e.tombstone) sqlite3_bind_null(up, 5);
+          else detail::sqlite_bind_text(up, 5, e.value);
+          sqlite3_bind_int(up, 6, e.tombstone ? 1 : 0);
+          sqlite3_bind_int64(up, 7, now);
+          const auto before = sqlite3_total_changes64(db);
+          const int rc = sqlite3_step(up);
+          sqlite3_reset(up);
+          if (rc != SQLITE_DONE) return c.fail(rc, "writing key " + detail::quoted(e.key));
+          if (sqlite3_total_changes64(db) != before) {
+            ++report.applied;
+            continue;
+          }
+          // Not applied: same or older version. Which one decides the report.
+          detail::sqlite_reset_guard reset(ver);
+          detail::sqlite_bind_text(ver, 1, e.key);
+          const int vrc = sqlite3_step(ver);
+          if (vrc != SQLITE_ROW && vrc != SQLITE_DONE)
+            return c.fail(vrc, "reading the version of key " + detail::quoted(e.key));
+          report.count(version_guard(e.version, vrc == SQLITE_ROW
+                                                    ? std::optional{sqlite3_column_int64(ver, 0)}
+                                                    : std::nullopt));
+        }
+      }
+      if (cp != nullptr) {
+        BOOST_OUTCOME_TRY(auto* save, c.prepare(sql_save_checkpoint));
+        detail::sqlite_reset_guard reset(save);
+        detail::sqlite_bind_text(save, 1, cp->name);
+        detail::sqlite_bind_text(save, 2, cp->value);
+        sqlite3_bind_int64(save, 3, now);
+        const int rc = sqlite3_step(save);
+        if (rc != SQLITE_DONE) return c.fail(rc, "saving checkpoint " + detail::quoted(cp->name));
+      }
+      return report;
+    }
+
+    sqlite_options options;
+    std::mutex writer_mutex;
+    std::unique_ptr<detail::sqlite_connection> writer;
+    detail::sqlite_reader_pool readers;
+    std::string sql_read, sql_version, sql_upsert, sql_changes, sql_save_checkpoint,
+        sql_load_checkpoint;
+    std::string sql_scan[4];
+    std::string sql_checksum[2];
+  };
+
+  explicit sqlite_store(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+
+  static sqlite3_int64 clamp_limit(std::size_t limit) noexcept {
+    return static_cast<sqlite3_int64>(
+        std::min<std::size_t>(limit, std::numeric_limits<sqlite3_int64>::max()));
+  }
+
+  static result<std::vector<entry>> collect(detail::sqlite_connection& c, sqlite3_stmt* stmt,
+                                            std::size_t limit, std::string_view doing) {
+    std::vector<entry> out;
+    out.reserve(std::min<std::size_t>(limit, 1024));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      BOOST_OUTCOME_TRY(auto e, detail::sqlite_row_entry(stmt, c.path()));
+      out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return c.fail(rc, doing);
+    return out;
+  }
+
+  // Readers (the pool) are destroyed before the writer: the writer's close
+  // then checkpoints the WAL and removes it.
+  std::unique_ptr<state> s_;
+};
+
+static_assert(store<sqlite_store>);
+static_assert(scannable_store<sqlite_store>);
+static_assert(change_source<sqlite_store>);
+static_assert(checksum_store<sqlite_store>);
+static_assert(checkpoint_store<sqlite_store>);
+
+}  // namespace storesync
