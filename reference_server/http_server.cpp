@@ -118,16 +118,24 @@ void http_server::accept() {
 
 void http_server::run_until_signal() {
   asio::signal_set signals(io_, SIGINT, SIGTERM);
-  signals.async_wait([this](beast::error_code, int) {
+  std::thread drainer;
+  signals.async_wait([this, &drainer](beast::error_code ec, int) {
+    if (ec) return;
     beast::error_code ignored;
     acceptor_.close(ignored);
-    workers_.join();  // requests in flight finish their store calls
-    io_.stop();
+    // Store calls in flight finish on the workers; their responses get a
+    // moment on the I/O threads to reach the client; then everything stops.
+    drainer = std::thread([this] {
+      workers_.join();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      io_.stop();
+    });
   });
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();
   for (auto& t : threads) t.join();
+  if (drainer.joinable()) drainer.join();
 }
 
 }  // namespace storesync::server

@@ -1,92 +1,91 @@
-// storesync reference server. Flags have environment equivalents
-// (--listen / STORESYNC_LISTEN, ...); `--help` lists them.
-#include <boost/program_options.hpp>
-
-#include <cstdio>
+// storesync reference server: one process that shows a full deployment.
+//
+//   reference_server                                   # write-behind: memory + journal -> SQLite
+//   reference_server --durable postgresql://app@db/app # ... -> PostgreSQL
+//   reference_server --mode direct                     # every write straight to the durable store
+//
+// `--help` lists every flag; docs/server-api.md describes the routes.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 
+#include "reference_server/config.hpp"
 #include "reference_server/direct_service.hpp"
 #include "reference_server/http_server.hpp"
-#include "storesync/store/memory_store.hpp"
+#include "reference_server/write_behind_service.hpp"
+#include "storesync/store/postgres_store.hpp"
+#include "storesync/store/sqlite_store.hpp"
 
-namespace po = boost::program_options;
 using namespace storesync;
+using namespace storesync::server;
 
 namespace {
 
-/// "host:port" -> endpoint.
-result<boost::asio::ip::tcp::endpoint> parse_listen(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos)
-    return error{errc::invalid_argument, "--listen wants HOST:PORT, got \"" + text + "\""};
-  boost::system::error_code ec;
-  auto address = boost::asio::ip::make_address(text.substr(0, colon), ec);
-  if (ec) return error{errc::invalid_argument, "--listen: bad address in \"" + text + "\""};
-  int port = -1;
-  try {
-    port = std::stoi(text.substr(colon + 1));
-  } catch (...) {
+/// Something the server can stop cleanly once HTTP is drained.
+using stop_hook = std::function<void()>;
+
+template <store Durable>
+result<std::shared_ptr<record_service>> make_service(const server_config& c, Durable durable,
+                                                     std::string name, stop_hook& on_stop,
+                                                     std::shared_ptr<metrics_registry> metrics) {
+  if (c.mode == "direct")
+    return std::shared_ptr<record_service>(
+        std::make_shared<direct_service<Durable>>(std::make_shared<Durable>(std::move(durable)), std::move(name)));
+  BOOST_OUTCOME_TRY(auto wb, write_behind_service<Durable>::open(
+                                 std::move(durable), std::move(name), c.write_behind, exponential_backoff(c.retry),
+                                 aimd_batch_sizer(c.batch), block_for(c.backpressure_timeout), std::move(metrics)));
+  std::shared_ptr<write_behind_service<Durable>> shared(std::move(wb));
+  on_stop = [shared, timeout = c.shutdown_timeout] {
+    const flush_report f = shared->stop(timeout);
+    std::cout << "storesync: write-behind stopped, " << (f.complete ? "everything flushed" : "flush incomplete")
+              << " (" << f.remaining << " entries stay in the journal)" << std::endl;
+  };
+  return std::shared_ptr<record_service>(shared);
+}
+
+result<std::shared_ptr<record_service>> open_service(const server_config& c, stop_hook& on_stop) {
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  if (ec) return error{ec, "cannot create --data-dir \"" + c.data_dir + "\""};
+  auto metrics = std::make_shared<metrics_registry>();
+  if (c.durable.starts_with("sqlite:")) {
+    sqlite_options o;
+    o.path = c.durable.substr(std::string_view("sqlite:").size());
+    BOOST_OUTCOME_TRY(auto db, sqlite_store::open(o));
+    return make_service(c, std::move(db), "sqlite", on_stop, metrics);
   }
-  if (port < 0 || port > 65535) return error{errc::invalid_argument, "--listen: bad port in \"" + text + "\""};
-  return boost::asio::ip::tcp::endpoint(address, static_cast<unsigned short>(port));
+  postgres_config pg;
+  pg.url = c.durable;
+  pg.application_name = "storesync-reference-server";
+  BOOST_OUTCOME_TRY(auto db, postgres_store::open(pg));
+  return make_service(c, std::move(db), "postgresql", on_stop, metrics);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  po::options_description flags("storesync reference server");
-  std::string listen;
-  server::http_options http;
-  flags.add_options()("help", "show this help and exit")(
-      "listen", po::value(&listen)->default_value("127.0.0.1:8080"),
-      "HOST:PORT to serve on (env STORESYNC_LISTEN)")(
-      "io-threads", po::value(&http.io_threads)->default_value(http.io_threads),
-      "threads doing socket I/O (env STORESYNC_IO_THREADS)")(
-      "workers", po::value(&http.worker_threads)->default_value(http.worker_threads),
-      "threads running store calls (env STORESYNC_WORKERS)")(
-      "max-body-bytes", po::value(&http.max_body_bytes)->default_value(http.max_body_bytes),
-      "largest accepted request body (env STORESYNC_MAX_BODY_BYTES)");
+  auto parsed = parse_config(argc, argv, std::cout, std::cerr);
+  if (!parsed.config) return parsed.exit_code;
+  const server_config& c = *parsed.config;
 
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), vm);
-    po::store(po::parse_environment(flags,
-                                    [&](const std::string& env) -> std::string {
-                                      constexpr std::string_view prefix = "STORESYNC_";
-                                      if (!env.starts_with(prefix)) return {};
-                                      std::string name = env.substr(prefix.size());
-                                      for (char& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(c));
-                                      return flags.find_nothrow(name, false) ? name : std::string{};
-                                    }),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& ex) {
-    std::cerr << "storesync: " << ex.what() << "\n" << flags << "\n";
-    return 2;
+  stop_hook on_stop;
+  auto service = open_service(c, on_stop);
+  if (!service) {
+    std::cerr << "storesync: " << service.error().message() << std::endl;
+    return 1;
   }
-  if (vm.count("help")) {
-    std::cout << flags << "\n";
-    return 0;
-  }
-  auto endpoint = parse_listen(listen);
-  if (!endpoint) {
-    std::cerr << "storesync: " << endpoint.error().message() << "\n";
-    return 2;
-  }
-  http.listen = endpoint.value();
-
-  auto service = std::make_shared<server::direct_service<memory_store>>(std::make_shared<memory_store>(), "memory");
-  server::http_server srv(http, std::make_shared<server::router>(service, server::auth_options{}));
+  http_server srv(c.http, std::make_shared<router>(service.value(), c.auth));
   auto bound = srv.start();
   if (!bound) {
-    std::cerr << "storesync: " << bound.error().message() << "\n";
+    std::cerr << "storesync: " << bound.error().message() << std::endl;
     return 1;
   }
   std::cout << "storesync: serving on http://" << bound.value().address().to_string() << ":"
-            << bound.value().port() << " (mode " << service->mode() << ")" << std::endl;
+            << bound.value().port() << " (mode " << c.mode << ", durable " << redact_url(c.durable)
+            << ", data dir " << c.data_dir << ")" << std::endl;
   srv.run_until_signal();
+  if (on_stop) on_stop();
   std::cout << "storesync: stopped" << std::endl;
   return 0;
 }

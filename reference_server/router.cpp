@@ -18,7 +18,8 @@ response make_json(const request& req, http::status status, const json& body) {
   response res{status, req.version()};
   res.set(http::field::content_type, "application/json");
   res.keep_alive(req.keep_alive());
-  res.body() = body.dump() + "\n";
+  // Replace (never throw on) bytes that are not UTF-8 in echoed input.
+  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   res.prepare_payload();
   return res;
 }

@@ -2,8 +2,16 @@
 # Throwaway PostgreSQL 15 for tests and benchmarks, as a library of functions:
 #   source scripts/pg.sh; pg_start; ...; pg_stop
 # pg_start exports STORESYNC_TEST_PG_URL (a trust-auth superuser on a free
-# loopback port) and STORESYNC_TEST_PG_DIR. Root cannot run postgres, so the
-# server runs as the postgres user from a temporary directory it owns.
+# loopback port), STORESYNC_TEST_PG_DIR and STORESYNC_TEST_PG_PORT. Root
+# cannot run postgres, so the server runs as the postgres user from a
+# temporary directory it owns.
+#
+# Outage tests must not stop the server other tests use, so they start a
+# private one of their own through the script form:
+#   dir=$(bash scripts/pg.sh start)   # prints the directory; $dir/url holds the URL
+#   bash scripts/pg.sh pause "$dir"   # fast shutdown; the data stays
+#   bash scripts/pg.sh resume "$dir"  # same port, same data
+#   bash scripts/pg.sh stop "$dir"    # shut down and delete
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
@@ -12,12 +20,16 @@ _pg_as_postgres() {
 }
 
 _pg_free_port() {
-  local port
-  for port in $(seq 55432 55632); do
+  local i port
+  # Start at a random place so servers started at the same moment (tests
+  # running in parallel) rarely probe the same ports.
+  local offset=$((RANDOM % 4000))
+  for i in $(seq 0 3999); do
+    port=$((55432 + (offset + i) % 4000))
     # A refused connection means nobody listens there.
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
-  echo "pg.sh: no free port in 55432-55632" >&2
+  echo "pg.sh: no free port in 55432-59431" >&2
   return 1
 }
 
@@ -31,17 +43,36 @@ pg_start() {
     cat "$STORESYNC_TEST_PG_DIR/initdb.log" >&2
     return 1
   }
+  STORESYNC_TEST_PG_PORT="$port"
+  # Another server may take the port between the probe and the start: retry.
+  local attempt
+  for attempt in 1 2 3; do
+    pg_resume 2>/dev/null && break
+    if ((attempt == 3)); then
+      cat "$STORESYNC_TEST_PG_DIR/server.log" >&2
+      return 1
+    fi
+    STORESYNC_TEST_PG_PORT="$(_pg_free_port)" || return 1
+  done
+  STORESYNC_TEST_PG_URL="postgresql://postgres@127.0.0.1:$STORESYNC_TEST_PG_PORT/postgres"
+  export STORESYNC_TEST_PG_URL STORESYNC_TEST_PG_DIR STORESYNC_TEST_PG_PORT
+  echo "pg.sh: PostgreSQL ready at $STORESYNC_TEST_PG_URL"
+}
+
+# Starts the server of pg_start again (after pg_pause).
+pg_resume() {
   _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -w -t 60 \
     -l "$STORESYNC_TEST_PG_DIR/server.log" \
-    -o "-p $port -k $STORESYNC_TEST_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on" \
+    -o "-p $STORESYNC_TEST_PG_PORT -k $STORESYNC_TEST_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
     start >/dev/null || {
     cat "$STORESYNC_TEST_PG_DIR/server.log" >&2
     return 1
   }
-  STORESYNC_TEST_PG_PORT="$port"
-  STORESYNC_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
-  export STORESYNC_TEST_PG_URL STORESYNC_TEST_PG_DIR STORESYNC_TEST_PG_PORT
-  echo "pg.sh: PostgreSQL ready at $STORESYNC_TEST_PG_URL"
+}
+
+# Stops the server, keeping its data (a fast shutdown: clients are cut off).
+pg_pause() {
+  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -m fast -w stop >/dev/null
 }
 
 pg_stop() {
@@ -50,3 +81,24 @@ pg_stop() {
   rm -rf "$STORESYNC_TEST_PG_DIR"
   unset STORESYNC_TEST_PG_DIR
 }
+
+# The script form (see the top of this file).
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  cmd="${1:-}"
+  if [[ "$cmd" == start ]]; then
+    pg_start >/dev/null
+    echo "$STORESYNC_TEST_PG_URL" >"$STORESYNC_TEST_PG_DIR/url"
+    echo "$STORESYNC_TEST_PG_PORT" >"$STORESYNC_TEST_PG_DIR/port"
+    echo "$STORESYNC_TEST_PG_DIR"
+    exit 0
+  fi
+  STORESYNC_TEST_PG_DIR="${2:?usage: $0 start | pause DIR | resume DIR | stop DIR}"
+  STORESYNC_TEST_PG_PORT="$(cat "$STORESYNC_TEST_PG_DIR/port")"
+  case "$cmd" in
+    pause) pg_pause ;;
+    resume) pg_resume ;;
+    stop) pg_stop ;;
+    *) echo "usage: $0 start | pause DIR | resume DIR | stop DIR" >&2; exit 2 ;;
+  esac
+fi

@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
   bazel-bootstrap bazel-rules-cc bazel-rules-java bazel-platforms bazel-skylib
   g++ cmake make curl ca-certificates
-  libboost1.81-all-dev libpqxx-dev nlohmann-json3-dev libsqlite3-dev
+  libboost1.81-all-dev libpqxx-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 wrk hyperfine
 )

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Starts the real reference server binary on a free port and drives every
-# route it serves today with curl: statuses, bodies, errors.
+# Starts the real reference server binary on a free port, in the mode given
+# as $2 (embedded SQLite durable store), and drives every route with curl:
+# statuses, bodies, errors.
 set -euo pipefail
 
 server="$1"
+mode="$2"
 log="$TEST_TMPDIR/server.log"
-"$server" --listen 127.0.0.1:0 >"$log" 2>&1 &
+"$server" --listen 127.0.0.1:0 --mode "$mode" --data-dir "$TEST_TMPDIR/data" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 
@@ -63,10 +65,15 @@ expect POST '/v1/records:batch' 400 'body is not valid JSON' "${json[@]}" -d '{"
 expect POST '/v1/records:batch' 400 'body must be' "${json[@]}" -d '{"rows":[]}'
 expect GET '/v1/records:batch' 405 'allowed: POST'
 expect GET /readyz 200 '"ready":true'
-expect GET /v1/status 200 '"mode":"direct"'
-expect GET /metrics 200 'storesync_direct_written_total'
+expect GET /v1/status 200 "\"mode\":\"$mode\""
+expect GET /metrics 200 'storesync_'
 expect POST /v1/flush 200 '"complete":true'
 expect GET /v1/dead-letters 200 '"dead_letters":[]'
+expect POST /v1/dead-letters/retry 200 '"retried":0'
+
+# After the flush, the durable SQLite file holds what was acknowledged.
+[[ "$(sqlite3 "$TEST_TMPDIR/data/storesync.db" "select value from storesync_entries where key = 'pinned'")" == '"seven"' ]] ||
+  { echo "FAIL: pinned not durable in SQLite after flush"; failures=$((failures + 1)); }
 
 # Versions grow with every write.
 v1="$(curl -s -X PUT "${json[@]}" -d 1 "$base/v1/records/v" | grep -o '"version":[0-9]*' | cut -d: -f2)"

@@ -1,0 +1,136 @@
+#include "reference_server/config.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <cctype>
+#include <filesystem>
+#include <ostream>
+
+namespace storesync::server {
+namespace {
+
+namespace po = boost::program_options;
+
+/// "host:port" -> endpoint.
+result<boost::asio::ip::tcp::endpoint> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos)
+    return error{errc::invalid_argument, "--listen wants HOST:PORT, got \"" + text + "\""};
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(text.substr(0, colon), ec);
+  if (ec) return error{errc::invalid_argument, "--listen: bad address in \"" + text + "\""};
+  const std::string port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, perr] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (perr != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
+    return error{errc::invalid_argument, "--listen: bad port in \"" + text + "\""};
+  return boost::asio::ip::tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+}  // namespace
+
+std::string redact_url(const std::string& url) {
+  // postgresql://user:secret@host/db -> postgresql://user:***@host/db
+  const auto scheme = url.find("://");
+  const auto at = url.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme == std::string::npos || at == std::string::npos) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+parsed_config parse_config(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  server_config c;
+  std::string listen, durability, backpressure;
+  std::int64_t retry_base_ms, retry_cap_ms, batch_target_ms, flush_interval_ms, write_delay_ms,
+      backpressure_ms, shutdown_ms, read_timeout_ms;
+
+  po::options_description flags(
+      "storesync reference server\n"
+      "Each flag also reads STORESYNC_<FLAG> (upper case, '-' as '_'), e.g. STORESYNC_DATA_DIR.\n"
+      "Options");
+  flags.add_options()("help", "print this help and exit")
+      ("listen", po::value(&listen)->default_value("127.0.0.1:8080"), "HOST:PORT to serve on (port 0: any free port)")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "directory for the journal and the SQLite file")
+      ("mode", po::value(&c.mode)->default_value(c.mode), "write-behind (acknowledge from memory + journal) or direct (synchronous durable write)")
+      ("durable", po::value(&c.durable), "durable store: sqlite:PATH or a postgresql:// URL (default sqlite:<data-dir>/storesync.db)")
+      ("journal-durability", po::value(&durability)->default_value("process"), "process | interval | always (see docs/operations.md)")
+      ("fsync-interval-ms", po::value(&c.write_behind.fsync_interval_ms)->default_value(c.write_behind.fsync_interval_ms), "longest gap between fsyncs in interval mode")
+      ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
+      ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "bytes of such entries, at most")
+      ("backpressure-timeout-ms", po::value(&backpressure_ms)->default_value(c.backpressure_timeout.count()), "how long a write waits for room before 429; 0 rejects at once")
+      ("flush-interval-ms", po::value(&flush_interval_ms)->default_value(c.write_behind.flush_interval.count()), "a partial batch is flushed after this")
+      ("write-delay-ms", po::value(&write_delay_ms)->default_value(c.write_behind.write_delay.count()), "coalescing window: a write waits this long before it is flushed (skipped under pressure or a flush)")
+      ("batch-min", po::value(&c.batch.min_size)->default_value(c.batch.min_size), "smallest batch")
+      ("batch-max", po::value(&c.batch.max_size)->default_value(c.batch.max_size), "largest batch")
+      ("batch-initial", po::value(&c.batch.initial_size)->default_value(c.batch.initial_size), "first batch size")
+      ("batch-target-ms", po::value(&batch_target_ms)->default_value(c.batch.target_duration.count()), "the batch sizer grows batches while they take less than this")
+      ("retry-base-ms", po::value(&retry_base_ms)->default_value(c.retry.base.count()), "first retry delay bound (full jitter)")
+      ("retry-cap-ms", po::value(&retry_cap_ms)->default_value(c.retry.cap.count()), "largest retry delay")
+      ("retry-max-attempts", po::value(&c.retry.max_attempts)->default_value(c.retry.max_attempts), "attempts per batch before it waits for the next round")
+      ("admin-token", po::value(&c.auth.admin_token), "bearer token for /v1/flush and /v1/dead-letters (default: open)")
+      ("api-token", po::value(&c.auth.api_token), "bearer token for /v1/records (default: open)")
+      ("io-threads", po::value(&c.http.io_threads)->default_value(c.http.io_threads), "threads doing socket I/O")
+      ("workers", po::value(&c.http.worker_threads)->default_value(c.http.worker_threads), "threads running store calls")
+      ("max-body-bytes", po::value(&c.http.max_body_bytes)->default_value(c.http.max_body_bytes), "largest request body (413 above)")
+      ("read-timeout-ms", po::value(&read_timeout_ms)->default_value(c.http.read_timeout.count()), "a request must arrive within this; idle connections close after it")
+      ("shutdown-timeout-ms", po::value(&shutdown_ms)->default_value(c.shutdown_timeout.count()), "on SIGTERM, keep flushing write-behind this long");
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vm);
+    po::store(po::parse_environment(flags,
+                                    [&](const std::string& env) -> std::string {
+                                      constexpr std::string_view prefix = "STORESYNC_";
+                                      if (!std::string_view(env).starts_with(prefix)) return {};
+                                      std::string name = env.substr(prefix.size());
+                                      for (char& ch : name)
+                                        ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                                      return name != "help" && flags.find_nothrow(name, false) ? name : std::string{};
+                                    }),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& ex) {
+    err << "storesync: " << ex.what() << " (see --help)\n";
+    return {std::nullopt, 2};
+  }
+  if (vm.count("help")) {
+    out << flags << "\n";
+    return {std::nullopt, 0};
+  }
+  auto fail = [&](const std::string& message) -> parsed_config {
+    err << "storesync: " << message << "\n";
+    return {std::nullopt, 2};
+  };
+  auto endpoint = parse_listen(listen);
+  if (!endpoint) return fail(endpoint.error().context());
+  c.http.listen = endpoint.value();
+  if (c.mode != "write-behind" && c.mode != "direct")
+    return fail("--mode must be write-behind or direct, got \"" + c.mode + "\"");
+  auto d = parse_durability(durability);
+  if (!d) return fail("--journal-durability: " + d.error().context());
+  c.write_behind.durability = d.value();
+  if (c.durable.empty()) c.durable = "sqlite:" + (std::filesystem::path(c.data_dir) / "storesync.db").string();
+  if (!c.durable.starts_with("sqlite:") && !c.durable.starts_with("postgresql://") &&
+      !c.durable.starts_with("postgres://"))
+    return fail("--durable must be sqlite:PATH or a postgresql:// URL, got \"" + redact_url(c.durable) + "\"");
+  if (backpressure_ms < 0 || write_delay_ms < 0 || flush_interval_ms <= 0 || batch_target_ms <= 0 || retry_base_ms <= 0 ||
+      retry_cap_ms < retry_base_ms || shutdown_ms < 0 || read_timeout_ms <= 0)
+    return fail("durations must be positive (and --retry-cap-ms >= --retry-base-ms)");
+  if (c.write_behind.max_pending_entries == 0 || c.write_behind.max_pending_bytes == 0)
+    return fail("--max-pending and --max-pending-bytes must be positive");
+  if (c.http.worker_threads == 0 || c.http.io_threads == 0) return fail("--workers and --io-threads must be positive");
+  if (auto ok = c.batch.validate(); !ok) return fail(ok.error().context().empty() ? ok.error().message() : ok.error().context());
+  c.backpressure_timeout = std::chrono::milliseconds(backpressure_ms);
+  c.write_behind.flush_interval = std::chrono::milliseconds(flush_interval_ms);
+  c.write_behind.write_delay = std::chrono::milliseconds(write_delay_ms);
+  c.write_behind.directory = (std::filesystem::path(c.data_dir) / "write-behind").string();
+  c.batch.target_duration = std::chrono::milliseconds(batch_target_ms);
+  c.retry.base = std::chrono::milliseconds(retry_base_ms);
+  c.retry.cap = std::chrono::milliseconds(retry_cap_ms);
+  c.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
+  c.http.read_timeout = std::chrono::milliseconds(read_timeout_ms);
+  return {std::move(c), 0};
+}
+
+}  // namespace storesync::server

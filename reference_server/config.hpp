@@ -1,0 +1,47 @@
+#pragma once
+// The reference server's configuration: every flag has an environment
+// equivalent (STORESYNC_ + the flag in upper case, dashes as underscores;
+// a flag on the command line wins). `--help` prints them all.
+
+#include <chrono>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "reference_server/http_server.hpp"
+#include "storesync/policy/aimd_batch_sizer.hpp"
+#include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/strategy/write_behind.hpp"
+
+namespace storesync::server {
+
+struct server_config {
+  http_options http;
+  auth_options auth;
+  std::string data_dir = "./storesync-data";
+  /// "write-behind" or "direct".
+  std::string mode = "write-behind";
+  /// "sqlite:PATH" or a postgresql:// URL; empty: sqlite:<data_dir>/storesync.db.
+  std::string durable;
+  write_behind_options write_behind;
+  exponential_backoff::config retry;
+  aimd_batch_sizer::config batch;
+  /// How long a write waits for room when the pending bound is reached; 0 rejects at once.
+  std::chrono::milliseconds backpressure_timeout{100};
+  /// On SIGTERM, how long to keep flushing write-behind before exiting.
+  std::chrono::milliseconds shutdown_timeout{30'000};
+};
+
+/// What `parse_config` decided: run with a config, or exit with a status
+/// after it printed help or an error.
+struct parsed_config {
+  std::optional<server_config> config;
+  int exit_code = 0;
+};
+
+parsed_config parse_config(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+/// The durable store named by `--durable`, without credentials (for logs).
+std::string redact_url(const std::string& url);
+
+}  // namespace storesync::server
