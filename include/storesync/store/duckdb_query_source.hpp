@@ -1,0 +1,260 @@
+#pragma once
+/// \file
+/// `duckdb_query_source`: a change source over the output of any DuckDB query,
+/// so a transformation's result can be written back (to PostgreSQL, say)
+/// without first materialising it in a table.
+///
+/// \code
+///   auto db = storesync::duckdb_instance::open({.path = "analytics.duckdb"});
+///   auto source = storesync::duckdb_query_source::open(db.value(),
+///       "SELECT customer_id AS key, to_json(t) AS value, max_rev AS version"
+///       " FROM customer_scores t");
+///   storesync::watermark mark;                      // or the sink's checkpoint
+///   for (;;) {
+///     auto page = source.value().changes_after(mark, 10'000);
+///     if (!page || page.value().empty()) break;
+///     // ... write the page to the sink with the new watermark ...
+///     mark = {page.value().back().version, page.value().back().key};
+///   }
+/// \endcode
+///
+/// The query must produce the columns `key` (text), `value` (JSON text; NULL
+/// for a tombstone) and `version` (an integer), and may produce `tombstone`
+/// (boolean; without it a NULL value is a tombstone) and `hash` (the 16-byte
+/// content hash, as `duckdb_store` stores it; without it the hash is computed
+/// client-side from the value). (version, key) should be unique in its output.
+/// Other columns are ignored.
+///
+/// Reading: the query runs once, wrapped as `... WHERE (version, key) > mark
+/// ORDER BY version, key`, as a *streaming* result read one data chunk at a
+/// time; each `changes_after` call takes the next `limit` rows from it. A call
+/// whose watermark is not where the previous call stopped (a consumer that
+/// resumed elsewhere, or a stream that ran dry and may have grown) re-runs the
+/// query from that watermark. Client memory is bounded by one chunk plus the
+/// returned page; DuckDB's own sort buffer is bounded by its `memory_limit`
+/// and spills to disk beyond it. The open stream reads one snapshot: rows
+/// committed while it is open are seen when the query is next re-run.
+///
+/// A query source models `change_source` and therefore `store`: `read(key)`
+/// runs a keyed query (the newest row of that key), and `write` fails with
+/// `errc::unsupported`: a query's output cannot be written to.
+///
+/// Errors: as `duckdb_store`; a query DuckDB cannot parse or bind, or one
+/// without the required columns, fails `open` with `errc::invalid_argument` or
+/// `errc::schema_mismatch` naming the column.
+///
+/// Thread safety: every member is safe to call from many threads (one mutex;
+/// the cursor is inherently sequential).
+
+#include <duckdb.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "storesync/core/store.hpp"
+#include "storesync/store/detail/duckdb_connection.hpp"
+#include "storesync/store/duckdb_instance.hpp"
+
+namespace storesync {
+
+class duckdb_query_source {
+ public:
+  /// Checks `query`'s columns and prepares the wrapped statements.
+  static result<duckdb_query_source> open(std::shared_ptr<duckdb_instance> db, std::string query) {
+    if (!db) return error{errc::invalid_argument, "duckdb_query_source::open: no instance"};
+    auto st = std::make_unique<state>(std::move(db), std::move(query));
+    BOOST_OUTCOME_TRY(st->open());
+    return duckdb_query_source(std::move(st));
+  }
+
+  duckdb_query_source(duckdb_query_source&&) noexcept = default;
+  duckdb_query_source& operator=(duckdb_query_source&&) noexcept = default;
+
+  const std::string& query() const noexcept { return s_->query; }
+
+  /// The next rows after `mark` in (version, key) order, at most `limit`.
+  result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
+    std::lock_guard lock(s_->mutex);
+    return s_->next(mark, limit);
+  }
+
+  /// The newest row the query produces for `key`, or nothing.
+  result<std::optional<entry>> read(std::string_view key) {
+    std::lock_guard lock(s_->mutex);
+    return s_->read(key);
+  }
+
+  /// Always `errc::unsupported`: a query's output is read-only.
+  result<write_report> write(std::span<const entry> batch) {
+    return error{errc::unsupported, "duckdb_query_source is read-only (a batch of " +
+                                        std::to_string(batch.size()) + " entries was refused)"};
+  }
+
+ private:
+  struct state {
+    state(std::shared_ptr<duckdb_instance> d, std::string q) : db(std::move(d)), query(std::move(q)) {}
+
+    std::string shown_query() const {
+      return "query " + detail::quoted(query);
+    }
+
+    result<void> open() {
+      BOOST_OUTCOME_TRY(cursor, detail::duckdb_session::connect(db->native(), db->where()));
+      BOOST_OUTCOME_TRY(reader, detail::duckdb_session::connect(db->native(), db->where()));
+      // The query's columns, without running it.
+      const std::string probe = "SELECT * FROM (" + query + ") AS storesync_q LIMIT 0";
+      auto p = cursor->prepare(probe);
+      if (!p) {
+        if (p.error() == errc::backend_failure)
+          return error{errc::invalid_argument, shown_query() + ": " + p.error().context()};
+        return p.error();
+      }
+      std::vector<std::string> names;
+      for (idx_t i = 0; i < duckdb_prepared_statement_column_count(p.value()); ++i)
+        names.emplace_back(duckdb_prepared_statement_column_name(p.value(), i));
+      auto has = [&](std::string_view n) {
+        return std::find(names.begin(), names.end(), n) != names.end();
+      };
+      for (const char* required : {"key", "value", "version"})
+        if (!has(required))
+          return error{errc::schema_mismatch,
+                       shown_query() + " has no column " + detail::quoted(required)};
+      const std::string normalised =
+          "SELECT CAST(\"key\" AS VARCHAR) AS key, CAST(\"version\" AS BIGINT) AS version, " +
+          std::string(has("hash") ? "CAST(\"hash\" AS BLOB)" : "NULL::BLOB") +
+          " AS hash, CAST(\"value\" AS VARCHAR) AS value, " +
+          std::string(has("tombstone") ? "coalesce(CAST(\"tombstone\" AS BOOLEAN), false)"
+                                       : "(\"value\" IS NULL)") +
+          " AS tombstone FROM (" + query + ") AS storesync_q";
+      sql_stream = "SELECT * FROM (" + normalised +
+                   ") AS storesync_n WHERE version > $1 OR (version = $1 AND key > $2)"
+                   " ORDER BY version, key";
+      sql_read = "SELECT * FROM (" + normalised +
+                 ") AS storesync_n WHERE key = $1 ORDER BY version DESC LIMIT 1";
+      BOOST_OUTCOME_TRY(cursor->prepare(sql_stream));
+      BOOST_OUTCOME_TRY(reader->prepare(sql_read));
+      return success();
+    }
+
+    result<void> restart(const watermark& mark) {
+      chunk.reset();
+      stream.reset();
+      BOOST_OUTCOME_TRY(auto p, cursor->prepare(sql_stream));
+      duckdb_bind_int64(p, 1, mark.version);
+      duckdb_bind_varchar_length(p, 2, mark.key.data(), mark.key.size());
+      BOOST_OUTCOME_TRY(cursor->execute(p, stream, "running " + shown_query(), true));
+      position = mark;
+      return success();
+    }
+
+    result<std::vector<entry>> next(const watermark& mark, std::size_t limit) {
+      std::vector<entry> out;
+      if (limit == 0) return out;
+      if (!stream.live() || position != mark) {
+        BOOST_OUTCOME_TRY(restart(mark));
+      }
+      out.reserve(std::min<std::size_t>(limit, 4096));
+      while (out.size() < limit) {
+        if (!chunk || row == rows) {
+          chunk = detail::duckdb_owned_chunk(duckdb_fetch_chunk(*stream.get()));
+          row = 0;
+          rows = chunk ? duckdb_data_chunk_get_size(chunk.get()) : 0;
+          if (!chunk) {
+            const char* err = duckdb_result_error(stream.get());
+            auto failure = err ? std::optional<error>(detail::duckdb_error(
+                                     duckdb_result_error_type(stream.get()), err, db->where(),
+                                     "reading " + shown_query()))
+                               : std::nullopt;
+            stream.reset();  // ran dry (or failed): the next call re-runs the query
+            if (failure) return *failure;
+            break;
+          }
+          continue;
+        }
+        const std::size_t take = std::min<std::size_t>(limit - out.size(), rows - row);
+        BOOST_OUTCOME_TRY(append_rows(chunk.get(), row, row + take, out));
+        row += take;
+      }
+      if (!out.empty()) position = watermark{out.back().version, out.back().key};
+      return out;
+    }
+
+    result<std::optional<entry>> read(std::string_view key) {
+      BOOST_OUTCOME_TRY(auto p, reader->prepare(sql_read));
+      duckdb_bind_varchar_length(p, 1, key.data(), key.size());
+      detail::duckdb_owned_result r;
+      BOOST_OUTCOME_TRY(reader->execute(p, r, "reading key " + detail::quoted(key)));
+      std::vector<entry> out;
+      for (;;) {
+        detail::duckdb_owned_chunk c(duckdb_fetch_chunk(*r.get()));
+        if (!c) break;
+        BOOST_OUTCOME_TRY(append_rows(c.get(), 0, duckdb_data_chunk_get_size(c.get()), out));
+      }
+      if (const char* err = duckdb_result_error(r.get()); err != nullptr)
+        return detail::duckdb_error(duckdb_result_error_type(r.get()), err, db->where(),
+                                    "reading key " + detail::quoted(key));
+      if (out.empty()) return std::optional<entry>{};
+      return std::optional<entry>{std::move(out.front())};
+    }
+
+    // Rows [from, to) of a normalised chunk (key, version, hash, value, tombstone).
+    result<void> append_rows(duckdb_data_chunk c, idx_t from, idx_t to, std::vector<entry>& out) {
+      const detail::duckdb_column key(c, 0), version(c, 1), hash(c, 2), value(c, 3),
+          tombstone(c, 4);
+      for (idx_t i = from; i < to; ++i) {
+        if (!key.valid(i))
+          return error{errc::constraint_violation, shown_query() + " produced a NULL key"};
+        entry e;
+        e.key = std::string(key.text(i));
+        if (!version.valid(i))
+          return error{errc::constraint_violation, shown_query() + ": key " +
+                                                       detail::quoted(e.key) + " has a NULL version"};
+        e.version = version.get<int64_t>(i);
+        e.tombstone = tombstone.valid(i) && tombstone.get<bool>(i);
+        if (!e.tombstone && value.valid(i)) e.value = std::string(value.text(i));
+        if (hash.valid(i)) {
+          const std::string_view h = hash.text(i);
+          if (h.size() != 16)
+            return error{errc::constraint_violation, shown_query() + ": key " +
+                                                         detail::quoted(e.key) +
+                                                         ": hash is not 16 bytes"};
+          e.hash = detail::duckdb_hash_from_blob(reinterpret_cast<const unsigned char*>(h.data()));
+        } else if (!e.tombstone) {
+          e.hash = hash_content(e.value);
+        }
+        out.push_back(std::move(e));
+      }
+      return success();
+    }
+
+    std::shared_ptr<duckdb_instance> db;
+    std::string query;
+    std::mutex mutex;
+    std::unique_ptr<detail::duckdb_session> cursor;
+    std::unique_ptr<detail::duckdb_session> reader;
+    std::string sql_stream, sql_read;
+    // The open cursor: its result, current chunk and the next row in it.
+    detail::duckdb_owned_result stream;
+    detail::duckdb_owned_chunk chunk;
+    idx_t row = 0;
+    idx_t rows = 0;
+    watermark position;
+  };
+
+  explicit duckdb_query_source(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+
+  std::unique_ptr<state> s_;
+};
+
+static_assert(change_source<duckdb_query_source>);
+
+}  // namespace storesync
