@@ -1,0 +1,184 @@
+// DuckDB on 1,000,000 entries of ~200 bytes, same run:
+// - duckdb_store::write (Appender into a TEMP staging table, one classify
+//   query, one guarded merge, one transaction) against a plain row-by-row
+//   Appender into a bare table (no key, no constraint). Target: >= 0.5x.
+// - change-source reads: duckdb_store::changes_after over the table and
+//   duckdb_query_source over a query, in batches of 10,000.
+// Run: bench/embedded_ingest.sh (builds with -c opt and prints the ratios).
+#include <benchmark/benchmark.h>
+#include <duckdb.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "storesync/store/duckdb_query_source.hpp"
+#include "storesync/store/duckdb_store.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using storesync::entry;
+
+constexpr std::size_t rows = 1'000'000;
+constexpr std::size_t read_batch = 10'000;
+
+const std::vector<entry>& dataset() {
+  static const std::vector<entry> data = [] {
+    std::vector<entry> out;
+    out.reserve(rows);
+    const std::string pad(150, 'x');
+    char key[32];
+    for (std::size_t i = 0; i < rows; ++i) {
+      std::snprintf(key, sizeof key, "key:%08zu", (i * 7919) % rows);  // not in key order
+      out.push_back(entry::put(key, "{\"id\":" + std::to_string(i) + ",\"pad\":\"" + pad + "\"}",
+                               1 + static_cast<storesync::version_type>(i % 100)));
+    }
+    return out;
+  }();
+  return data;
+}
+
+std::string fresh_path(const char* name) {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = (tmp ? std::string(tmp) : std::string("/tmp")) + "/storesync_bench";
+  fs::create_directories(dir);
+  const std::string path = dir + "/" + name + "-" + std::to_string(::getpid()) + ".duckdb";
+  fs::remove(path);
+  fs::remove(path + ".wal");
+  return path;
+}
+
+void remove_db(const std::string& path) {
+  fs::remove(path);
+  fs::remove(path + ".wal");
+}
+
+void BM_DuckdbStoreBatchWrite(benchmark::State& state) {
+  const auto& data = dataset();
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string path = fresh_path("store");
+    auto opened = storesync::duckdb_store::open({.path = path});
+    if (!opened) {
+      state.SkipWithError(opened.error().message().c_str());
+      return;
+    }
+    auto store = std::move(opened).value();
+    state.ResumeTiming();
+    auto r = store.write(data);
+    if (!r) {
+      state.SkipWithError(r.error().message().c_str());
+      return;
+    }
+    state.PauseTiming();
+    { auto closing = std::move(store); }
+    remove_db(path);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
+}
+BENCHMARK(BM_DuckdbStoreBatchWrite)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The baseline: a plain row-by-row Appender into a bare table with the same
+// columns and no key or constraint, committed by the appender's close.
+void BM_DuckdbPlainAppender(benchmark::State& state) {
+  const auto& data = dataset();
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string path = fresh_path("plain");
+    duckdb_database db;
+    duckdb_connection c;
+    duckdb_open(path.c_str(), &db);
+    duckdb_connect(db, &c);
+    duckdb_query(c,
+                 "CREATE TABLE bare (key VARCHAR, version BIGINT, hash BLOB, row_hash BIGINT,"
+                 " value VARCHAR, tombstone BOOLEAN, updated_at TIMESTAMP)",
+                 nullptr);
+    state.ResumeTiming();
+    const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    duckdb_appender app;
+    duckdb_appender_create(c, nullptr, "bare", &app);
+    for (const entry& e : data) {
+      unsigned char hash[16];
+      storesync::detail::duckdb_hash_to_blob(e.hash, hash);
+      duckdb_append_varchar_length(app, e.key.data(), e.key.size());
+      duckdb_append_int64(app, e.version);
+      duckdb_append_blob(app, hash, 16);
+      duckdb_append_int64(app, static_cast<int64_t>(storesync::row_hash(e)));
+      duckdb_append_varchar_length(app, e.value.data(), e.value.size());
+      duckdb_append_bool(app, e.tombstone);
+      duckdb_append_timestamp(app, duckdb_timestamp{now_us});
+      duckdb_appender_end_row(app);
+    }
+    if (duckdb_appender_close(app) == DuckDBError) {
+      state.SkipWithError(duckdb_appender_error(app));
+      return;
+    }
+    duckdb_appender_destroy(&app);
+    state.PauseTiming();
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    remove_db(path);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
+}
+BENCHMARK(BM_DuckdbPlainAppender)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A store holding the dataset, shared by the read benchmarks.
+storesync::duckdb_store& loaded_store() {
+  static storesync::duckdb_store store = [] {
+    auto s = storesync::duckdb_store::open({.path = fresh_path("read")});
+    if (!s || !s.value().write(dataset())) std::abort();
+    return std::move(s).value();
+  }();
+  return store;
+}
+
+template <class Source>
+void read_all(benchmark::State& state, Source& source) {
+  std::size_t total = 0;
+  storesync::watermark mark;
+  for (;;) {
+    auto page = source.changes_after(mark, read_batch);
+    if (!page) {
+      state.SkipWithError(page.error().message().c_str());
+      return;
+    }
+    if (page.value().empty()) break;
+    total += page.value().size();
+    mark = {page.value().back().version, page.value().back().key};
+  }
+  if (total != rows) state.SkipWithError("wrong row count");
+}
+
+void BM_DuckdbStoreChangesAfter(benchmark::State& state) {
+  auto& store = loaded_store();
+  for (auto _ : state) read_all(state, store);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
+}
+BENCHMARK(BM_DuckdbStoreChangesAfter)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DuckdbQuerySourceRead(benchmark::State& state) {
+  auto& store = loaded_store();
+  auto source = storesync::duckdb_query_source::open(
+      store.instance(), "SELECT key, value, version, tombstone, hash FROM storesync_entries");
+  if (!source) {
+    state.SkipWithError(source.error().message().c_str());
+    return;
+  }
+  for (auto _ : state) read_all(state, source.value());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
+}
+BENCHMARK(BM_DuckdbQuerySourceRead)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
