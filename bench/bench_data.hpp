@@ -7,8 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <stdexcept>
+#include <cstdio>
+#include <filesystem>
 #include <string>
+#include <vector>
+
+#include <unistd.h>
 
 #include "storesync/core/entry.hpp"
 
@@ -43,6 +49,34 @@ inline entry make_entry(std::size_t i, version_type version = 2) {
                       std::to_string(h % 1000) + R"(,"tags":["alpha","beta","gamma"],"note":")" +
                       std::string(48, 'n') + R"("})";
   return entry::put(std::move(key), std::move(value), version);
+}
+
+/// The embedded suites' data set: `rows` entries with keys "key:%08zu" in
+/// scrambled order (a multiplicative permutation), ~180-byte JSON values and
+/// versions 1 to 100.
+inline std::vector<entry> scrambled_entries(std::size_t rows) {
+  std::vector<entry> out;
+  out.reserve(rows);
+  const std::string pad(150, 'x');
+  char key[32];
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::snprintf(key, sizeof key, "key:%08zu", (i * 7919) % rows);
+    out.push_back(entry::put(key, "{\"id\":" + std::to_string(i) + ",\"pad\":\"" + pad + "\"}",
+                             1 + static_cast<version_type>(i % 100)));
+  }
+  return out;
+}
+
+/// A fresh database path `<TMPDIR>/storesync_bench/<name>-<pid><extension>`,
+/// with every file whose name is it plus one of `suffixes` removed.
+inline std::string fresh_db_path(const std::string& name, const std::string& extension,
+                                 std::initializer_list<const char*> suffixes) {
+  const char* tmp = std::getenv("TMPDIR");
+  const auto dir = std::filesystem::path(tmp ? tmp : "/tmp") / "storesync_bench";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / (name + "-" + std::to_string(::getpid()) + extension)).string();
+  for (const char* suffix : suffixes) std::filesystem::remove(path + suffix);
+  return path;
 }
 
 }  // namespace storesync::bench

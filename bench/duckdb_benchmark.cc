@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_data.hpp"
 #include "storesync/store/duckdb_query_source.hpp"
 #include "storesync/store/duckdb_store.hpp"
 
@@ -28,30 +29,11 @@ constexpr std::size_t rows = 1'000'000;
 constexpr std::size_t read_batch = 10'000;
 
 const std::vector<entry>& dataset() {
-  static const std::vector<entry> data = [] {
-    std::vector<entry> out;
-    out.reserve(rows);
-    const std::string pad(150, 'x');
-    char key[32];
-    for (std::size_t i = 0; i < rows; ++i) {
-      std::snprintf(key, sizeof key, "key:%08zu", (i * 7919) % rows);  // not in key order
-      out.push_back(entry::put(key, "{\"id\":" + std::to_string(i) + ",\"pad\":\"" + pad + "\"}",
-                               1 + static_cast<storesync::version_type>(i % 100)));
-    }
-    return out;
-  }();
+  static const std::vector<entry> data = storesync::bench::scrambled_entries(rows);
   return data;
 }
 
-std::string fresh_path(const char* name) {
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = (tmp ? std::string(tmp) : std::string("/tmp")) + "/storesync_bench";
-  fs::create_directories(dir);
-  const std::string path = dir + "/" + name + "-" + std::to_string(::getpid()) + ".duckdb";
-  fs::remove(path);
-  fs::remove(path + ".wal");
-  return path;
-}
+std::string fresh_path(const char* name) { return storesync::bench::fresh_db_path(name, ".duckdb", {"", ".wal"}); }
 
 void remove_db(const std::string& path) {
   fs::remove(path);

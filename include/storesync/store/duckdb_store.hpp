@@ -205,8 +205,8 @@ class duckdb_store {
     state(std::shared_ptr<duckdb_instance> d, duckdb_options o)
         : db(std::move(d)), options(std::move(o)),
           readers(db->native(), db->where(), options.readers) {
-      const std::string t = detail::duckdb_identifier(options.table);
-      const std::string cp = detail::duckdb_identifier(options.checkpoint_table);
+      const std::string t = detail::sql_identifier(options.table);
+      const std::string cp = detail::sql_identifier(options.checkpoint_table);
       const std::string cols = "key, version, hash, value, tombstone";
       sql_read = "SELECT " + cols + " FROM " + t + " WHERE key = $1";
       const std::string scan = "SELECT " + cols + " FROM " + t + " WHERE key ";
@@ -259,8 +259,8 @@ class duckdb_store {
 
     result<void> open_writer() {
       BOOST_OUTCOME_TRY(writer, detail::duckdb_session::connect(db->native(), db->where()));
-      const std::string t = detail::duckdb_identifier(options.table);
-      const std::string cp = detail::duckdb_identifier(options.checkpoint_table);
+      const std::string t = detail::sql_identifier(options.table);
+      const std::string cp = detail::sql_identifier(options.checkpoint_table);
       BOOST_OUTCOME_TRY(writer->exec(
           "CREATE TABLE IF NOT EXISTS " + t +
               " (key VARCHAR PRIMARY KEY, version BIGINT NOT NULL, hash BLOB NOT NULL,"

@@ -223,8 +223,8 @@ class sqlite_store {
     explicit state(sqlite_options o)
         : options(std::move(o)),
           readers(options.path, options.readers, options.busy_timeout) {
-      const std::string t = detail::sqlite_identifier(options.table);
-      const std::string cp = detail::sqlite_identifier(options.checkpoint_table);
+      const std::string t = detail::sql_identifier(options.table);
+      const std::string cp = detail::sql_identifier(options.checkpoint_table);
       const std::string cols = "key, version, hash, value, tombstone";
       sql_read = "SELECT " + cols + " FROM " + t + " WHERE key = ?1";
       sql_version = "SELECT version FROM " + t + " WHERE key = ?1";
@@ -275,8 +275,8 @@ class sqlite_store {
                                    ? "PRAGMA synchronous = FULL"
                                    : "PRAGMA synchronous = NORMAL",
                                "setting synchronous"));
-      const std::string t = detail::sqlite_identifier(options.table);
-      const std::string cp = detail::sqlite_identifier(options.checkpoint_table);
+      const std::string t = detail::sql_identifier(options.table);
+      const std::string cp = detail::sql_identifier(options.checkpoint_table);
       BOOST_OUTCOME_TRY(c.exec(
           "CREATE TABLE IF NOT EXISTS " + t +
               " (key TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL,"
@@ -295,7 +295,7 @@ class sqlite_store {
       BOOST_OUTCOME_TRY(check_shape(c, options.checkpoint_table,
                                     {{"name", 'T'}, {"value", 'T'}, {"updated_at", 'I'}}));
       BOOST_OUTCOME_TRY(c.exec("CREATE INDEX IF NOT EXISTS " +
-                                   detail::sqlite_identifier(options.table + "_by_version") +
+                                   detail::sql_identifier(options.table + "_by_version") +
                                    " ON " + t + " (version, key)",
                                "creating the (version, key) index"));
       writer = std::make_unique<detail::sqlite_connection>(std::move(c));

@@ -21,21 +21,12 @@
 #include <vector>
 
 #include "storesync/core/detail/text.hpp"
+#include "storesync/store/detail/sql_text.hpp"
 #include "storesync/core/entry.hpp"
 #include "storesync/core/result.hpp"
 
 namespace storesync::detail {
 
-/// `name` quoted as an SQL identifier ("a""b").
-inline std::string sqlite_identifier(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
 
 /// A file path as shown in messages: quoted, never shortened (unlike keys).
 inline std::string quoted_path(std::string_view path) { return "\"" + std::string(path) + "\""; }
