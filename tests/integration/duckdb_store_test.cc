@@ -220,10 +220,11 @@ TEST_F(DuckdbStore, QuerySourceReadsInVersionKeyOrderAndResumes) {
 
   EXPECT_EQ(q.read("d").value(), entry::put("d", "[1,2]", 7));
   EXPECT_FALSE(q.read("zzz").value());
-  auto w = q.write(std::vector<entry>{entry::put("x", "1", 1)});
-  ASSERT_FALSE(w);
-  EXPECT_TRUE(w.error() == errc::unsupported);
 }
+
+// A query's output is read-only: the source is a change_source, not a store.
+static_assert(storesync::change_source<storesync::duckdb_query_source>);
+static_assert(!storesync::store<storesync::duckdb_query_source>);
 
 TEST_F(DuckdbStore, QuerySourceRejectsBadQueriesAtOpen) {
   auto db = memory_db();

@@ -35,9 +35,9 @@
 /// and spills to disk beyond it. The open stream reads one snapshot: rows
 /// committed while it is open are seen when the query is next re-run.
 ///
-/// A query source models `change_source` and therefore `store`: `read(key)`
-/// runs a keyed query (the newest row of that key), and `write` fails with
-/// `errc::unsupported`: a query's output cannot be written to.
+/// A query source models `change_source` only: a query's output cannot be
+/// written to, so it has no `write` and is not a `store`. `read(key)` runs a
+/// keyed query (the newest row of that key), handy for spot checks.
 ///
 /// Errors: as `duckdb_store`; a query DuckDB cannot parse or bind, or one
 /// without the required columns, fails `open` with `errc::invalid_argument` or
@@ -91,12 +91,6 @@ class duckdb_query_source {
   result<std::optional<entry>> read(std::string_view key) {
     std::lock_guard lock(s_->mutex);
     return s_->read(key);
-  }
-
-  /// Always `errc::unsupported`: a query's output is read-only.
-  result<write_report> write(std::span<const entry> batch) {
-    return error{errc::unsupported, "duckdb_query_source is read-only (a batch of " +
-                                        std::to_string(batch.size()) + " entries was refused)"};
   }
 
  private:
