@@ -47,8 +47,11 @@ class session : public std::enable_shared_from_this<session> {
       return close();
     }
     stream_.expires_never();
-    // Blocking store calls run on the worker pool; the write comes back to
-    // this connection's strand.
+    // What needs no waiting is answered right here (a write-behind PUT is a
+    // memory store, a journal append and a map insert); blocking store calls
+    // run on the worker pool, and the response comes back to this
+    // connection's strand.
+    if (auto res = routes_->try_handle(parser_->get())) return write(std::make_shared<response>(std::move(*res)));
     asio::post(workers_, [self = shared_from_this(), req = parser_->release()]() mutable {
       auto res = std::make_shared<response>(self->routes_->handle(req));
       asio::post(self->stream_.get_executor(), [self, res] { self->write(res); });

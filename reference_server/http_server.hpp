@@ -1,7 +1,8 @@
 #pragma once
 // The reference server's HTTP/1.1 front: Boost.Beast on Asio, keep-alive,
-// size limits and read timeouts. I/O threads only parse and write; every
-// request is handled on a separate worker pool, because store calls block.
+// size limits and read timeouts. I/O threads parse, write, and answer what
+// needs no waiting (`router::try_handle`); every other request is handled on
+// a separate worker pool, because store calls block.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

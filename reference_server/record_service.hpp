@@ -3,7 +3,9 @@
 // interface only, so each mode (direct, write-behind, later dual-write and
 // write-back) is one implementation, and routes and sessions never change
 // shape. Calls may block: the server runs them on its worker pool, never on
-// an I/O thread. Implementations are thread-safe.
+// an I/O thread, except `try_write`, which promises not to wait and is what
+// lets a mode acknowledge on the I/O thread without two thread hand-offs.
+// Implementations are thread-safe.
 
 #include <chrono>
 #include <cstddef>
@@ -40,6 +42,12 @@ class record_service {
   /// Writes a batch under the version guard; acknowledged once durable as
   /// the mode defines it.
   virtual result<write_report> write(std::span<const entry> batch) = 0;
+
+  /// Writes one entry as `write` does if that needs no waiting (no lock held
+  /// across I/O, no network round trip, no fsync, no backpressure wait);
+  /// otherwise nothing, having changed nothing, and the caller uses `write`
+  /// on a worker. The default never answers.
+  virtual std::optional<result<write_report>> try_write(const entry&) { return std::nullopt; }
 
   /// "direct", "write-behind", ...
   virtual std::string mode() const = 0;

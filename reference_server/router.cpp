@@ -163,13 +163,21 @@ version_type router::next_version() noexcept {
 
 response router::handle(const request& req) noexcept {
   try {
-    return route(req);
+    return *route(req, calls::may_wait);
   } catch (const std::exception& ex) {
     return make_error(req, http::status::internal_server_error, "internal", ex.what());
   }
 }
 
-response router::route(const request& req) {
+std::optional<response> router::try_handle(const request& req) noexcept {
+  try {
+    return route(req, calls::no_wait);
+  } catch (const std::exception&) {
+    return std::nullopt;  // `handle` answers it, with the error
+  }
+}
+
+std::optional<response> router::route(const request& req, calls allowed) {
   const std::string_view target = req.target();
   const auto qmark = target.find('?');
   const std::string_view path = target.substr(0, qmark);
@@ -181,8 +189,9 @@ response router::route(const request& req) {
   constexpr std::string_view records = "/v1/records/";
   if (path.starts_with(records)) {
     if (auto denied = check_token(req, auth_.api_token)) return *denied;
-    return record(req, path.substr(records.size()), query);
+    return record(req, path.substr(records.size()), query, allowed);
   }
+  if (allowed == calls::no_wait && path != "/healthz") return std::nullopt;
   if (path == "/v1/records:batch") {
     if (!post) return method_not_allowed(req, "POST");
     if (auto denied = check_token(req, auth_.api_token)) return *denied;
@@ -230,7 +239,8 @@ response router::route(const request& req) {
                     "no route for " + detail::quoted(path.substr(0, 200)));
 }
 
-response router::record(const request& req, std::string_view raw_key, std::string_view query) {
+std::optional<response> router::record(const request& req, std::string_view raw_key, std::string_view query,
+                                       calls allowed) {
   const auto key = percent_decode(raw_key);
   if (!key) return make_error(req, http::status::bad_request, "invalid_input", "malformed percent-escape in key");
   if (auto ok = validate_key(*key); !ok) return from_error(req, ok.error());
@@ -243,9 +253,16 @@ response router::record(const request& req, std::string_view raw_key, std::strin
     version = *v;
   }
 
+  // A write the service takes without waiting is answered here; anything
+  // else that calls the service waits for a worker.
+  auto write_one = [&](const entry& e) -> std::optional<result<write_report>> {
+    if (allowed == calls::no_wait) return service_->try_write(e);
+    return service_->write(std::span(&e, 1));
+  };
   switch (req.method()) {
     case http::verb::get:
     case http::verb::head: {
+      if (allowed == calls::no_wait) return std::nullopt;
       auto got = service_->get(*key);
       if (!got) return from_error(req, got.error());
       const auto& e = got.value();
@@ -259,19 +276,21 @@ response router::record(const request& req, std::string_view raw_key, std::strin
         return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                           "send Content-Type: application/json");
       const entry e = entry::put(*key, req.body(), version ? version : next_version());
-      auto w = service_->write(std::span(&e, 1));
-      if (!w) return from_error(req, w.error());
+      auto w = write_one(e);
+      if (!w) return std::nullopt;
+      if (!*w) return from_error(req, w->error());
       return make_json(req, http::status::ok,
-                       {{"key", *key}, {"version", e.version}, {"outcome", outcome_name(w.value())}});
+                       {{"key", *key}, {"version", e.version}, {"outcome", outcome_name(w->value())}});
     }
     case http::verb::delete_: {
       const entry e = entry::erase(*key, version ? version : next_version());
-      auto w = service_->write(std::span(&e, 1));
-      if (!w) return from_error(req, w.error());
+      auto w = write_one(e);
+      if (!w) return std::nullopt;
+      if (!*w) return from_error(req, w->error());
       return make_json(req, http::status::ok, {{"key", *key},
                                                {"version", e.version},
                                                {"deleted", true},
-                                               {"outcome", outcome_name(w.value())}});
+                                               {"outcome", outcome_name(w->value())}});
     }
     default:
       return method_not_allowed(req, "GET, HEAD, PUT, DELETE");

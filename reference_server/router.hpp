@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,12 +32,23 @@ class router {
  public:
   router(std::shared_ptr<record_service> service, auth_options auth);
 
-  /// Never throws: every failure becomes a JSON error response.
+  /// Never throws: every failure becomes a JSON error response. May block
+  /// on store calls: run it on a worker.
   response handle(const request& req) noexcept;
 
+  /// The response to `req` if it can be built without waiting (a liveness
+  /// probe, a rejected request, a write the service takes without waiting:
+  /// see `record_service::try_write`), else nothing, having changed nothing:
+  /// then `handle` it on a worker. Safe on an I/O thread; never throws.
+  std::optional<response> try_handle(const request& req) noexcept;
+
  private:
-  response route(const request& req);
-  response record(const request& req, std::string_view raw_key, std::string_view query);
+  /// Whether a route may call into the service in ways that wait.
+  enum class calls { may_wait, no_wait };
+
+  std::optional<response> route(const request& req, calls allowed);
+  std::optional<response> record(const request& req, std::string_view raw_key, std::string_view query,
+                                 calls allowed);
   response batch(const request& req);
   response flush(const request& req, std::string_view query);
   response dead_letters(const request& req, std::string_view query);

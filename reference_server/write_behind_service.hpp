@@ -27,6 +27,7 @@ class write_behind_service final : public record_service {
                                                             block_for backpressure,
                                                             std::shared_ptr<metrics_registry> metrics) {
     std::unique_ptr<write_behind_service> s(new write_behind_service(std::move(durable), std::move(durable_name)));
+    s->inline_writes_ = options.durability != durability::always;
     BOOST_OUTCOME_TRY(s->engine_, engine_type::open(s->fast_, s->durable_, std::move(options), std::move(retry),
                                                     std::move(sizer), std::move(backpressure), system_clock{},
                                                     std::move(metrics)));
@@ -37,6 +38,16 @@ class write_behind_service final : public record_service {
 
   /// Acknowledged once in the journal; the durable store follows.
   result<write_report> write(std::span<const entry> batch) override { return engine_->write(batch); }
+
+  /// A memory store, a journal append to the page cache and the pending map:
+  /// no waiting, unless the journal fsyncs every record (`always`) or the
+  /// pending bound is reached (then `write` waits as the policy says).
+  std::optional<result<write_report>> try_write(const entry& e) override {
+    if (!inline_writes_) return std::nullopt;
+    auto r = engine_->try_write(e);
+    if (!r && r.error() == errc::queue_full) return std::nullopt;
+    return r;
+  }
 
   std::string mode() const override { return "write-behind"; }
 
@@ -112,6 +123,7 @@ class write_behind_service final : public record_service {
   Durable durable_;
   std::string durable_name_;
   std::unique_ptr<engine_type> engine_;
+  bool inline_writes_ = false;
 };
 
 }  // namespace storesync::server

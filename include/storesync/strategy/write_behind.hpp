@@ -187,13 +187,17 @@ class write_behind {
   /// The report is the version guard's verdict against what was already
   /// acknowledged: `stale` and `unchanged` entries need no flush.
   result<write_report> write(std::span<const entry> batch) {
-    BOOST_OUTCOME_TRY(validate_batch(batch));
-    write_report report;
-    for (const entry& e : batch) {
-      BOOST_OUTCOME_TRY(auto outcome, write_one(e));
-      report.count(outcome);
-    }
-    return report;
+    return write_all(batch, room::wait);
+  }
+
+  /// As `write` for one entry, but never waits for room, whatever the
+  /// BackpressurePolicy says: when the pending bound is reached it fails at
+  /// once with `errc::queue_full` and changes nothing. For callers that must
+  /// not block, such as an event loop, which then hand the entry to a thread
+  /// that may wait and call `write`. (It still appends to the journal: with
+  /// `durability::always` that append waits for an fsync.)
+  result<write_report> try_write(const entry& e) {
+    return write_all(std::span(&e, 1), room::no_wait);
   }
 
   /// The newest acknowledged entry for `key` (tombstones included), or nothing.
@@ -404,7 +408,20 @@ class write_behind {
     return success();
   }
 
-  result<guard_outcome> write_one(const entry& e, bool redrive = false) {
+  /// Whether a write that finds no room waits as the BackpressurePolicy says.
+  enum class room { wait, no_wait };
+
+  result<write_report> write_all(std::span<const entry> batch, room when_full) {
+    BOOST_OUTCOME_TRY(validate_batch(batch));
+    write_report report;
+    for (const entry& e : batch) {
+      BOOST_OUTCOME_TRY(auto outcome, write_one(e, /*redrive=*/false, when_full));
+      report.count(outcome);
+    }
+    return report;
+  }
+
+  result<guard_outcome> write_one(const entry& e, bool redrive = false, room when_full = room::wait) {
     const auto started = std::chrono::steady_clock::now();
     auto observe = [&] { m_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
     {
@@ -414,7 +431,8 @@ class write_behind {
         return !accepting_ || (pending_.size() + in_flight_.size() < options_.max_pending_entries &&
                                pending_.bytes() + in_flight_.bytes() + cost <= options_.max_pending_bytes);
       };
-      BOOST_OUTCOME_TRY(backpressure_.wait_for_room(clock_, lock, room_, has_room));
+      BOOST_OUTCOME_TRY(when_full == room::wait ? backpressure_.wait_for_room(clock_, lock, room_, has_room)
+                                                : reject{}.wait_for_room(clock_, lock, room_, has_room));
       if (!accepting_) return error{errc::stopped, "write_behind is stopped"};
     }
     BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));

@@ -204,6 +204,35 @@ TEST(WriteBehind, BlockForWaitsForRoomThenFailsOverloadedOnTheClock) {
   EXPECT_TRUE(r.error() == condition::overloaded);
 }
 
+TEST(WriteBehind, TryWriteNeverWaitsAndChangesNothingWhenFull) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  slow.set_faults({.unavailable_rate = 1.0});
+  auto o = options_in(fresh_dir("try_write"));
+  o.max_pending_entries = 3;
+  auto wb = open_wb<wb_type<>>(fast, slow, o, clock, fixed_batch_sizer(10), block_for(1h));
+  for (int i = 0; i < 3; ++i) {
+    auto r = wb->try_write(entry::put("k" + std::to_string(i), "1", 1));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r.value().applied, 1u);
+  }
+  // block_for(1h) would wait on the manual clock forever; try_write answers now.
+  auto full = std::async(std::launch::async, [&] { return wb->try_write(entry::put("waits", "1", 1)); });
+  ASSERT_EQ(full.wait_for(10s), std::future_status::ready) << "try_write waited for room";
+  auto r = full.get();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error() == errc::queue_full);
+  EXPECT_FALSE(read_ok(fast, "waits")) << "a refused try_write left a value behind";
+  EXPECT_EQ(wb->status().pending + wb->status().in_flight, 3u);
+  slow.heal();
+  EXPECT_FALSE(read_ok(*wb, "waits"));
+
+  auto bad = wb->try_write(entry::put("bad", "{not json", 1));
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(bad.error() == condition::invalid_input);
+}
+
 TEST(WriteBehind, RestartReplaysTheJournalSoNothingAcknowledgedIsLost) {
   const std::string dir = fresh_dir("restart");
   slow_store slow;
