@@ -13,7 +13,7 @@ packages=(
   g++ cmake make curl ca-certificates
   libboost1.81-all-dev libpqxx-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql-15 wrk hyperfine
+  postgresql-15 wrk hyperfine python3
 )
 
 missing=()

@@ -5,12 +5,14 @@
 #   2. PostgreSQL is stopped for 10 s under load (readyz says so, writes
 #      continue up to the bound, then 429/503),
 #   3. the server gets SIGTERM under load (it exits 0).
-# "Acknowledged" means a 200 the load loop saw; after recovery and
-# POST /v1/flush, PostgreSQL must hold each such key at (at least) that version.
+# "Acknowledged" means a 200 the loader (put_load.py, ~2k PUTs/s) saw; after
+# recovery and POST /v1/flush, PostgreSQL must hold each such key at (at
+# least) that version.
 # It stops PostgreSQL, so it starts a private one (scripts/pg.sh).
 set -uo pipefail
 
 server="$1"
+loader_py="$2"
 : "${STORESYNC_TEST_PG_SCRIPT:?run scripts/test.sh}"
 work="$(mktemp -d /tmp/storesync-e2e.XXXXXX)"
 pid=""
@@ -23,6 +25,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 start_server() {  # start_server LOGFILE [flags...]
   local log="$1"
   shift
+  : >"$log"
   "$server" --listen 127.0.0.1:0 --data-dir "$work/data" --durable "$url" "$@" >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do
@@ -33,20 +36,10 @@ start_server() {  # start_server LOGFILE [flags...]
   [[ -n "$base" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
 }
 
-# load PREFIX COUNT ACKFILE: sequential PUTs; each 200 appends "key version".
+# load PREFIX COUNT ACKFILE: keep-alive PUTs from 4 connections (put_load.py);
+# each 200 appends "key version" to ACKFILE, other codes go to ACKFILE.rejected.
 load() {
-  local prefix="$1" count="$2" acks="$3" i body code
-  for ((i = 0; i < count; i++)); do
-    body="$(curl -s -m 5 -X PUT -H 'Content-Type: application/json' \
-      -d "{\"i\":$i,\"pad\":\"$(printf '%0150d' $i)\"}" \
-      -w '\n%{http_code}' "$base/v1/records/$prefix$((i % 300))" 2>/dev/null)" || continue
-    code="${body##*$'\n'}"
-    if [[ "$code" == 200 ]]; then
-      echo "$prefix$((i % 300)) $(grep -o '"version":[0-9]*' <<<"$body" | cut -d: -f2)" >>"$acks"
-    else
-      echo "$code" >>"$acks.rejected"
-    fi
-  done
+  exec python3 "$loader_py" "$base" "$@"
 }
 
 # verify ACKFILE: every acknowledged key is in PostgreSQL at >= its last acked version.
@@ -92,14 +85,15 @@ start_server "$work/outage.log" --max-pending 200 --backpressure-timeout-ms 20
 load outage- 1000000 "$acks" &
 loader=$!
 sleep 1
+before_outage="$(wc -l <"$acks")"
 bash "$STORESYNC_TEST_PG_SCRIPT" pause "$pgdir" || fail "could not stop PostgreSQL"
 sleep 2
 ready_code="$(curl -s -o "$work/readyz" -w '%{http_code}' "$base/readyz")"
 [[ "$ready_code" == 503 ]] || fail "readyz answered $ready_code while PostgreSQL was down"
 grep -q '"postgresql":{"error"' "$work/readyz" || grep -q '"state":"down"' "$work/readyz" || fail "readyz does not name the store: $(cat "$work/readyz")"
-before_outage="$(wc -l <"$acks")"
 sleep 8
 during="$(( $(wc -l <"$acks") - before_outage ))"
+echo "while PostgreSQL was down: $during PUTs acknowledged, $(wc -l <"$acks.rejected" 2>/dev/null || echo 0) answered 429/503 in all"
 bash "$STORESYNC_TEST_PG_SCRIPT" resume "$pgdir" || fail "could not restart PostgreSQL"
 sleep 1
 kill "$loader" 2>/dev/null
