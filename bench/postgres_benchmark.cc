@@ -1,6 +1,8 @@
 // PostgreSQL ingest: postgres_store's batch write against the physical limit
-// (one plain COPY into a bare table) and the naive path (one autocommit
-// INSERT per row), on the same generated entries. Run by
+// (one plain COPY into a bare table), against plain COPY into a table with
+// the store's indexes (what keeping a key and a change feed costs in
+// PostgreSQL itself), and the naive path (one autocommit INSERT per row), on
+// the same generated entries. Run by
 // bench/postgres_ingest.sh, which starts a throwaway server and prints the
 // ratio table; STORESYNC_TEST_PG_URL names the server.
 //
@@ -134,34 +136,61 @@ void BM_PostgresStoreRewriteOlder(benchmark::State& state) {
   }
 }
 
+/// Whether a plain-COPY table carries the store's indexes.
+enum class indexes { none, store };
+
+/// COPYs every entry into a fresh table `bench.<stem>` with the store's
+/// columns (and, with `indexes::store`, its primary key and (version, key)
+/// index), in transactions of `per_tx` rows, each sorted by key when
+/// `sorted`; returns the seconds from the first COPY to the last commit.
+double plain_copy(const char* stem, indexes with, std::size_t per_tx, bool sorted) {
+  const auto& all = data();
+  const std::string table = "bench." + table_name(stem);
+  exec("CREATE SCHEMA IF NOT EXISTS bench");
+  exec("DROP TABLE IF EXISTS " + table);
+  exec("CREATE TABLE " + table +
+       " (key text COLLATE \"C\", version bigint, hash_lo bigint, hash_hi bigint,"
+       " row_hash bigint, tombstone boolean, value jsonb,"
+       " updated_at timestamptz DEFAULT now())");
+  if (with == indexes::store) {
+    exec("ALTER TABLE " + table + " ADD PRIMARY KEY (key)");
+    exec("CREATE INDEX ON " + table + " (version, key)");
+  }
+  std::vector<const storesync::entry*> order;
+  pqxx::connection c(pg_url());
+  const auto start = clock_type::now();
+  for (std::size_t i = 0; i < all.size(); i += per_tx) {
+    order.clear();
+    for (std::size_t j = i; j < std::min(all.size(), i + per_tx); ++j) order.push_back(&all[j]);
+    if (sorted) std::sort(order.begin(), order.end(), [](auto* x, auto* y) { return x->key < y->key; });
+    pqxx::work tx(c);
+    pqxx::stream_to copy(tx, table, std::vector<std::string>{"key", "version", "hash_lo", "hash_hi",
+                                                              "row_hash", "tombstone", "value"});
+    for (const storesync::entry* e : order)
+      copy << std::make_tuple(e->key.c_str(), e->version, static_cast<std::int64_t>(e->hash.lo),
+                              static_cast<std::int64_t>(e->hash.hi),
+                              static_cast<std::int64_t>(storesync::row_hash(*e)), e->tombstone,
+                              e->value.c_str());
+    copy.complete();
+    tx.commit();
+  }
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  exec("DROP TABLE " + table);
+  return seconds;
+}
+
 // (b) one plain COPY of every row into a bare table with the same columns.
 void BM_PlainCopyBareTable(benchmark::State& state) {
-  const auto& all = data();
-  const std::string table = "bench." + table_name("bare_copy");
-  exec("CREATE SCHEMA IF NOT EXISTS bench");
-  for (auto _ : state) {
-    exec("DROP TABLE IF EXISTS " + table);
-    exec("CREATE TABLE " + table +
-         " (key text COLLATE \"C\", version bigint, hash_lo bigint, hash_hi bigint,"
-         " row_hash bigint, tombstone boolean, value jsonb,"
-         " updated_at timestamptz DEFAULT now())");
-    pqxx::connection c(pg_url());
-    const auto start = clock_type::now();
-    pqxx::work tx(c);
-    {
-      pqxx::stream_to copy(tx, table, std::vector<std::string>{"key", "version", "hash_lo", "hash_hi",
-                                                                "row_hash", "tombstone", "value"});
-      for (const auto& e : all)
-        copy << std::make_tuple(e.key.c_str(), e.version, static_cast<std::int64_t>(e.hash.lo),
-                                static_cast<std::int64_t>(e.hash.hi),
-                                static_cast<std::int64_t>(storesync::row_hash(e)), e.tombstone,
-                                e.value.c_str());
-      copy.complete();
-    }
-    tx.commit();
-    report(state, all.size(), std::chrono::duration<double>(clock_type::now() - start).count());
-    exec("DROP TABLE " + table);
-  }
+  for (auto _ : state) report(state, data().size(), plain_copy("bare_copy", indexes::none, data().size(), false));
+}
+
+// (e) the floor for a keyed table: plain COPY in the store's batches (each
+// sorted by key, as the store sends them) into a table with the store's
+// primary key and (version, key) index. No version lookup, no guard.
+void BM_PlainCopyIndexedTable(benchmark::State& state) {
+  for (auto _ : state)
+    report(state, data().size(),
+           plain_copy("indexed_copy", indexes::store, batch_size(), /*sorted=*/true));
 }
 
 // (c) one autocommit INSERT per row (a sample), the naive application path.
@@ -234,6 +263,7 @@ BENCHMARK(BM_PostgresStoreWriteNewKeys)->Iterations(1)->UseManualTime()->Unit(be
 BENCHMARK(BM_PostgresStoreRewriteSame)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_PostgresStoreRewriteOlder)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_PlainCopyBareTable)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_PlainCopyIndexedTable)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_AutocommitInsertPerRow)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_PostgresStoreWriterMemory)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 

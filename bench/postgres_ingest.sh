@@ -8,6 +8,9 @@
 #   (c) one autocommit INSERT per row (a sample of STORESYNC_BENCH_SINGLE rows)
 #   (d) postgres_store re-writing the same entries (nothing to apply), and
 #       the same keys at an older version (all stale)
+#   (e) for reference, plain COPY in the same batches, sorted by key, into a
+#       table with the store's primary key and (version, key) index: what
+#       those two indexes cost with no storesync code involved
 # then the writer's peak RSS after N and 2N batches (its own process), and
 # prints a markdown table with the ratios and targets.
 # STORESYNC_BENCH_KEYS=scrambled writes keys in a scrambled order instead of
@@ -25,7 +28,7 @@ bin="$root/bazel-out/k8-opt/bin/bench/postgres_benchmark"
 
 out="$(mktemp -d)"
 "$bin" --benchmark_format=json \
-  --benchmark_filter='^BM_(PostgresStoreWriteNewKeys|PostgresStoreRewriteSame|PostgresStoreRewriteOlder|PlainCopyBareTable|AutocommitInsertPerRow)/' \
+  --benchmark_filter='^BM_(PostgresStoreWriteNewKeys|PostgresStoreRewriteSame|PostgresStoreRewriteOlder|PlainCopyBareTable|PlainCopyIndexedTable|AutocommitInsertPerRow)/' \
   >"$out/ingest.json"
 "$bin" --benchmark_format=json --benchmark_filter='^BM_PostgresStoreWriterMemory/' >"$out/memory.json"
 
@@ -51,6 +54,7 @@ b, nb = rate("BM_PlainCopyBareTable")
 c, nc = rate("BM_AutocommitInsertPerRow")
 d, nd = rate("BM_PostgresStoreRewriteSame")
 d2, nd2 = rate("BM_PostgresStoreRewriteOlder")
+e, ne = rate("BM_PlainCopyIndexedTable")
 m = memory["BM_PostgresStoreWriterMemory"]
 ok = lambda cond: "met" if cond else "**not met**"
 
@@ -65,6 +69,7 @@ print(f"| (b) plain COPY into a bare table | {nb:,} | {b:,.0f} | a/b = {a / b:.2
 print(f"| (c) autocommit INSERT per row (sample) | {nc:,} | {c:,.0f} | a/c = {a / c:.1f} |")
 print(f"| (d) postgres_store re-write, same entries (all unchanged) | {nd:,} | {d:,.0f} | d/a = {d / a:.2f} |")
 print(f"| (d') postgres_store re-write, older versions (all stale) | {nd2:,} | {d2:,.0f} | d'/a = {d2 / a:.2f} |")
+print(f"| (e) plain COPY in the same batches into a table with the store's two indexes | {ne:,} | {e:,.0f} | a/e = {a / e:.2f}, e/b = {e / b:.2f} |")
 print()
 print("| target | value | |")
 print("|---|---:|---|")
