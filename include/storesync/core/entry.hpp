@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storesync/core/detail/murmur3.hpp"
+#include "storesync/core/detail/plain_json.hpp"
 #include "storesync/core/detail/text.hpp"
 #include "storesync/core/result.hpp"
 
@@ -136,7 +137,8 @@ inline result<void> validate(const entry& e) {
                    "key " + detail::quoted(e.key) + ": a tombstone carries no value"};
     return success();
   }
-  if (!nlohmann::json::accept(e.value))
+  // Most values pass the fast check; the parser decides the rest.
+  if (!detail::plain_json(e.value) && !nlohmann::json::accept(e.value))
     return error{errc::invalid_value, "key " + detail::quoted(e.key) + ": value is not valid JSON"};
   return success();
 }
