@@ -1,9 +1,10 @@
 // DuckDB on 1,000,000 entries of ~200 bytes, same run:
 // - duckdb_store::write (Appender into a TEMP staging table, one classify
-//   query, one guarded merge, one transaction) against a plain row-by-row
+//   query, a guarded UPDATE + INSERT, one transaction) against a plain row-by-row
 //   Appender into a bare table (no key, no constraint). Target: >= 0.5x.
 // - change-source reads: duckdb_store::changes_after over the table and
 //   duckdb_query_source over a query, in batches of 10,000.
+// - point reads: duckdb_store::read of one key on the loaded table.
 // Run: bench/embedded_ingest.sh (builds with -c opt and prints the ratios).
 #include <benchmark/benchmark.h>
 #include <duckdb.h>
@@ -147,6 +148,25 @@ void BM_DuckdbStoreChangesAfter(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
 }
 BENCHMARK(BM_DuckdbStoreChangesAfter)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Point reads on the loaded table: keys spread over the whole data set, each a
+// hit. The time per iteration is one `duckdb_store::read` (an index lookup).
+void BM_DuckdbStorePointRead(benchmark::State& state) {
+  auto& store = loaded_store();
+  const auto& data = dataset();
+  std::size_t at = 0;
+  for (auto _ : state) {
+    at = (at + 104'729) % rows;
+    auto r = store.read(data[at].key);
+    if (!r || !r.value()) {
+      state.SkipWithError("point read missed");
+      return;
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_DuckdbStorePointRead)->Iterations(300)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 void BM_DuckdbQuerySourceRead(benchmark::State& state) {
   auto& store = loaded_store();

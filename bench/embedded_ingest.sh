@@ -43,6 +43,7 @@ dk_store="$(rate "$out/duckdb.csv" "BM_DuckdbStoreBatchWrite")"
 dk_plain="$(rate "$out/duckdb.csv" "BM_DuckdbPlainAppender")"
 dk_changes="$(rate "$out/duckdb.csv" "BM_DuckdbStoreChangesAfter")"
 dk_query="$(rate "$out/duckdb.csv" "BM_DuckdbQuerySourceRead")"
+dk_read="$(rate "$out/duckdb.csv" "BM_DuckdbStorePointRead")"
 r_sq="$(ratio "$sq_store" "$sq_hand")"
 r_dk="$(ratio "$dk_store" "$dk_plain")"
 
@@ -53,5 +54,6 @@ cat <<TABLE
 | DuckDB: duckdb_store::write, one batch | $dk_store | $dk_plain (plain Appender, bare table) | $r_dk | >= 0.5: $(met "$r_dk" 0.5) |
 | DuckDB: duckdb_store::changes_after, batches of 10,000 | $dk_changes | | | (information) |
 | DuckDB: duckdb_query_source::changes_after, batches of 10,000 | $dk_query | | | (information) |
+| DuckDB: duckdb_store::read, one key at a time (reads/s) | $dk_read | | | (information) |
 TABLE
 echo "raw results: $out" >&2

@@ -145,6 +145,75 @@ TEST_F(DuckdbStore, BigBatchWithDuplicatesAndExistingKeysCountsExactly) {
   EXPECT_EQ(s.value().checksum({}).value(), reference.checksum({}).value());
 }
 
+// Tables made before the key lost its PRIMARY KEY still open, and the
+// UPDATE + INSERT merge writes them exactly like new ones.
+TEST_F(DuckdbStore, TableWithPrimaryKeyFromEarlierReleasesIsMergedExactly) {
+  auto db = memory_db();
+  exec(db, "CREATE TABLE legacy (key VARCHAR PRIMARY KEY, version BIGINT NOT NULL, hash BLOB NOT"
+           " NULL, row_hash BIGINT NOT NULL, value VARCHAR, tombstone BOOLEAN NOT NULL,"
+           " updated_at TIMESTAMP NOT NULL)");
+  auto s = duckdb_store::open(db, {.table = "legacy"});
+  ASSERT_TRUE(s) << s.error().message();
+  storesync::memory_store reference;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<entry> batch;
+    for (int i = 0; i < 3000; ++i) {
+      const std::string key = "k" + std::to_string((i * 13 + round * 1000) % 4000);
+      const storesync::version_type v = 1 + (i + round) % 6;
+      batch.push_back(i % 7 == 0 ? entry::erase(key, v) : entry::put(key, std::to_string(i), v));
+    }
+    auto got = s.value().write(batch);
+    auto want = reference.write(batch);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(got.value(), want.value()) << "round " << round;
+  }
+  EXPECT_EQ(s.value().checksum({}).value(), reference.checksum({}).value());
+  for (const char* key : {"k0", "k13", "k3999", "k4000"})
+    EXPECT_EQ(s.value().read(key).value(), reference.read(key).value()) << key;
+}
+
+// Uniqueness of `key` rests on one writer at a time: two stores on the same
+// table of one instance share its writer lock, so racing writes of the same
+// new keys still store each key once.
+TEST_F(DuckdbStore, TwoStoresOnOneTableNeverStoreAKeyTwice) {
+  auto db = memory_db();
+  auto a = duckdb_store::open(db, {});
+  auto b = duckdb_store::open(db, {});
+  ASSERT_TRUE(a && b);
+  auto writes = [](duckdb_store& s, storesync::version_type v) {
+    for (int round = 0; round < 20; ++round) {
+      std::vector<entry> batch;
+      for (int k = 0; k < 50; ++k)
+        batch.push_back(entry::put("r" + std::to_string(round) + ":" + std::to_string(k), "1", v));
+      EXPECT_TRUE(s.write(batch));
+    }
+  };
+  std::thread first([&] { writes(a.value(), 1); });
+  std::thread second([&] { writes(b.value(), 2); });
+  first.join();
+  second.join();
+  const auto sum = a.value().checksum({});
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(sum.value().count, 20u * 50u);
+  EXPECT_EQ(a.value().read("r7:7").value()->version, 2);
+}
+
+// One invalid value among 40,000 fails the whole call, checkpoint included,
+// and the error names its key.
+TEST_F(DuckdbStore, LargeBatchWithOneInvalidValueWritesNothing) {
+  auto s = duckdb_store::open(memory_db(), {});
+  ASSERT_TRUE(s) << s.error().message();
+  std::vector<entry> batch;
+  for (int i = 0; i < 40'000; ++i) batch.push_back(entry::put("k" + std::to_string(i), "1", 1));
+  batch[31'234] = entry::put("k31234", "{not json", 1);
+  auto w = s.value().write_with_checkpoint(batch, {"run", "v=1"});
+  ASSERT_FALSE(w);
+  EXPECT_TRUE(w.error() == errc::invalid_value) << w.error().message();
+  EXPECT_NE(w.error().message().find("k31234"), std::string::npos) << w.error().message();
+  EXPECT_EQ(s.value().checksum({}).value().count, 0u);
+  EXPECT_EQ(s.value().load_checkpoint("run").value(), std::nullopt);
+}
+
 TEST_F(DuckdbStore, ConcurrentReadersAndWriterSeeNoErrors) {
   auto s = duckdb_store::open(memory_db(), {});
   ASSERT_TRUE(s) << s.error().message();

@@ -14,11 +14,14 @@
 /// \endcode
 ///
 /// Thread safety: the instance is immutable once open; every adapter on it
-/// opens its own connections.
+/// opens its own connections. `writer_mutex()` is the one lock every
+/// `duckdb_store` on the instance writes under, so two stores on the same
+/// table never write at the same time.
 
 #include <duckdb.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -90,6 +93,8 @@ class duckdb_instance {
   const std::string& path() const noexcept { return path_; }
   /// How messages name this database: `duckdb "<path>"`.
   const std::string& where() const noexcept { return where_; }
+  /// Held by every `duckdb_store` on this instance while it writes.
+  std::mutex& writer_mutex() const noexcept { return writer_mutex_; }
 
  private:
   duckdb_instance(duckdb_database db, std::string path, std::string where)
@@ -98,6 +103,7 @@ class duckdb_instance {
   duckdb_database db_;
   std::string path_;
   std::string where_;
+  mutable std::mutex writer_mutex_;
 };
 
 }  // namespace storesync

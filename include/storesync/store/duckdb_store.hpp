@@ -10,34 +10,55 @@
 ///                                               .table = "scores"});
 ///   if (!opened) return opened.error();
 ///   storesync::duckdb_store& scores = opened.value();
-///   auto report = scores.write(batch);                 // Appender + one merge statement
+///   auto report = scores.write(batch);                 // Appender, then UPDATE + INSERT
 ///   auto page = scores.changes_after({}, 10'000);      // (version, key) order
 ///   auto sum = scores.checksum({});                    // same digest as every store
 /// \endcode
 ///
 /// Layout: one table per collection (`options.table`, quoted as an identifier)
 /// with the logical columns every storesync SQL adapter shares: key VARCHAR
-/// PRIMARY KEY, version BIGINT, hash BLOB (16 bytes: hi, lo, big-endian),
+/// NOT NULL, version BIGINT, hash BLOB (16 bytes: hi, lo, big-endian),
 /// row_hash BIGINT (`row_hash(entry)` as a signed 64-bit integer), value
 /// VARCHAR (JSON text; NULL for a tombstone), tombstone BOOLEAN, updated_at
 /// TIMESTAMP; and a checkpoint table (name PRIMARY KEY, value, updated_at). An
-/// existing table of another shape is refused with `errc::schema_mismatch`
-/// naming the column. There is no (version, key) index: DuckDB does not use
-/// ART indexes for ordered scans and every index slows the bulk merge. The
-/// change source is a streaming cursor over the table sorted by (version, key)
-/// (see `changes_after`), so paging through a large table sorts it once.
+/// existing table of another shape (a missing column, another type, a key that
+/// admits NULL, a checkpoint name that is not the primary key) is refused with
+/// `errc::schema_mismatch` naming the column.
 ///
-/// Writes: the batch is appended through the Appender (whole data chunks) to a
-/// TEMP staging table; then, in one transaction, one query classifies every
-/// entry against the stored versions (for an exact `write_report`, duplicates
-/// of a key counted in batch order) and one `INSERT ... ON CONFLICT (key) DO
-/// UPDATE ... WHERE excluded.version > version` merges the newest entry of each
-/// key: the version guard in SQL. A checkpoint commits in the same transaction.
+/// `key` is not the primary key: a unique ART index more than doubles the cost
+/// of a bulk write (every row is checked against it, and it is checkpointed at
+/// commit). Point reads use a plain, non-unique ART index on `key`
+/// (`<table>_key`, created at open), which costs a bulk write far less and
+/// keeps `read` an index lookup (0.5-1 ms on 1,000,000 rows, as with the
+/// primary key; without any index a read scans the table, about 16 ms there).
+/// A table made with `key` as its PRIMARY KEY by an earlier release opens and
+/// is written the same way (it gets no second index). There is no (version, key) index:
+/// DuckDB does not use ART indexes for ordered scans. The change source is a
+/// streaming cursor over the table sorted by (version, key) (see
+/// `changes_after`), so paging through a large table sorts it once.
 ///
-/// Cost: the primary key (an ART index) dominates a bulk write; on 1,000,000
-/// fresh rows the store reaches about 0.4-0.5x a plain Appender into a bare
-/// table (docs/benchmarks.md). A first bulk load into a very large empty table
-/// may be faster through a key-less table and `INSERT ... SELECT` into the store.
+/// Uniqueness of `key` rests on a single writer. Every write runs under the
+/// instance's writer lock (`duckdb_instance::writer_mutex()`), so stores
+/// sharing an instance, even on the same table, never write at once, and
+/// DuckDB's file lock keeps other processes from opening the file for writing.
+/// Two things can still store a key twice, and are not supported: opening one
+/// file through two `duckdb_instance`s in a process (which DuckDB itself warns
+/// against), and other SQL inserting into the table. Then `read` returns one of
+/// the rows, an UPDATE changes all of them, and checksums count each.
+///
+/// Writes: the batch is validated, then appended through the Appender (whole
+/// data chunks) to a TEMP staging table; then, in one transaction, one query
+/// classifies every entry against the stored versions (for an exact
+/// `write_report`, duplicates of a key counted in batch order) and the newest
+/// entry of each key is merged:
+/// `UPDATE ... WHERE s.version > t.version` for keys the table holds (the
+/// version guard in SQL), then `INSERT ... SELECT` of the keys it does not
+/// (without any lookup when the classification found none of the batch's keys
+/// stored). A checkpoint commits in the same transaction.
+///
+/// Cost: on 1,000,000 fresh rows the store reaches 0.5-0.7x a plain Appender
+/// into a bare table, the lower end when the machine is busy
+/// (docs/benchmarks.md). The difference is staging and the key index.
 ///
 /// Change source: `changes_after` streams one `ORDER BY version, key` query
 /// and hands out pages from it; an unfinished stream keeps its snapshot (and
@@ -55,8 +76,9 @@
 /// `corrupt` naming it; anything else -> `backend_failure` (permanent).
 ///
 /// Thread safety: every member is safe to call from many threads. Writes are
-/// serialised on one writer connection; reads lease connections from a small
-/// pool (DuckDB connections are not thread-safe, the database is).
+/// serialised on one writer connection under the instance's writer lock; reads
+/// lease connections from a small pool (DuckDB connections are not
+/// thread-safe, the database is).
 
 #include <duckdb.h>
 
@@ -226,12 +248,16 @@ class duckdb_store {
           "CREATE OR REPLACE TEMP TABLE storesync_stage (seq BIGINT, key VARCHAR, version BIGINT,"
           " hash BLOB, row_hash BIGINT, value VARCHAR, tombstone BOOLEAN)";
       sql_drop_stage = "DROP TABLE IF EXISTS " + stage;
-      // One pass: duplicates in the batch, and the report if there are none.
+      // One pass: duplicates in the batch, the report if there are none, and
+      // which merge statements have work (rows to update, keys to insert,
+      // keys already stored).
       sql_classify =
           "SELECT count(*) - count(DISTINCT s.key),"
           " count(*) FILTER (WHERE t.version IS NULL OR s.version > t.version),"
           " count(*) FILTER (WHERE s.version = t.version),"
-          " count(*) FILTER (WHERE s.version < t.version)"
+          " count(*) FILTER (WHERE s.version < t.version),"
+          " count(*) FILTER (WHERE s.version > t.version),"
+          " count(*) FILTER (WHERE t.version IS NULL), count(t.version)"
           " FROM " + stage + " s LEFT JOIN " + t + " t ON t.key = s.key";
       // With duplicates: each entry meets the newest of the stored version and
       // the versions earlier in the batch, as the version guard applies them.
@@ -241,20 +267,29 @@ class duckdb_store {
           " greatest(coalesce(t.version, 0), coalesce(max(s.version) OVER (PARTITION BY s.key"
           " ORDER BY s.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS seen"
           " FROM " + stage + " s LEFT JOIN " + t + " t ON t.key = s.key)";
-      merge_head = "INSERT INTO " + t +
-                   " (key, version, hash, row_hash, value, tombstone, updated_at)"
-                   " SELECT key, version, hash, row_hash, value, tombstone, epoch_ms(";
-      merge_tail_unique = ") FROM " + stage + merge_conflict();
-      merge_tail_dedup = ") FROM " + stage +
-                         " QUALIFY row_number() OVER (PARTITION BY key ORDER BY version DESC,"
-                         " seq) = 1" + merge_conflict();
-    }
-
-    static std::string merge_conflict() {
-      return " ON CONFLICT (key) DO UPDATE SET version = excluded.version,"
-             " hash = excluded.hash, row_hash = excluded.row_hash, value = excluded.value,"
-             " tombstone = excluded.tombstone, updated_at = excluded.updated_at"
-             " WHERE excluded.version > version";
+      // The merge reads the newest staged entry of each key: the staging table
+      // itself, or (with duplicates) its first row per key by version, then
+      // batch order.
+      const std::string newest[2] = {
+          stage + " s",
+          "(SELECT * FROM " + stage +
+              " QUALIFY row_number() OVER (PARTITION BY key ORDER BY version DESC, seq) = 1) s"};
+      const std::string insert = "INSERT INTO " + t +
+                                 " (key, version, hash, row_hash, value, tombstone, updated_at)"
+                                 " SELECT key, version, hash, row_hash, value, tombstone,"
+                                 " epoch_ms(";
+      for (int dedup = 0; dedup < 2; ++dedup) {
+        // The version guard: a stored row changes only for a newer version.
+        merge_update[dedup] = {"UPDATE " + t + " AS t SET version = s.version, hash = s.hash,"
+                               " row_hash = s.row_hash, value = s.value, tombstone = s.tombstone,"
+                               " updated_at = epoch_ms(",
+                               ") FROM " + newest[dedup] +
+                                   " WHERE t.key = s.key AND s.version > t.version"};
+        merge_insert_all[dedup] = {insert, ") FROM " + newest[dedup]};
+        merge_insert_new[dedup] = {insert, ") FROM " + newest[dedup] +
+                                               " WHERE NOT EXISTS (SELECT 1 FROM " + t +
+                                               " t WHERE t.key = s.key)"};
+      }
     }
 
     result<void> open_writer() {
@@ -263,7 +298,7 @@ class duckdb_store {
       const std::string cp = detail::sql_identifier(options.checkpoint_table);
       BOOST_OUTCOME_TRY(writer->exec(
           "CREATE TABLE IF NOT EXISTS " + t +
-              " (key VARCHAR PRIMARY KEY, version BIGINT NOT NULL, hash BLOB NOT NULL,"
+              " (key VARCHAR NOT NULL, version BIGINT NOT NULL, hash BLOB NOT NULL,"
               " row_hash BIGINT NOT NULL, value VARCHAR, tombstone BOOLEAN NOT NULL,"
               " updated_at TIMESTAMP NOT NULL)",
           "creating table " + detail::quoted(options.table)));
@@ -281,6 +316,23 @@ class duckdb_store {
       BOOST_OUTCOME_TRY(check_shape(options.checkpoint_table, {{"name", "VARCHAR"},
                                                                {"value", "VARCHAR"},
                                                                {"updated_at", "TIMESTAMP"}}));
+      // Saving a checkpoint is an ON CONFLICT (name) upsert: it needs the key.
+      BOOST_OUTCOME_TRY(auto cp_keyed, is_primary_key(options.checkpoint_table, "name"));
+      if (!cp_keyed)
+        return error{errc::schema_mismatch, db->where() + ": table " +
+                                                detail::quoted(options.checkpoint_table) +
+                                                " column " + detail::quoted("name") +
+                                                " is not the primary key"};
+      // Point reads look `key` up in an ART index: the primary key of a table
+      // made by an earlier version, else a plain (non-unique) index, which
+      // costs a bulk write far less than a unique one (docs/benchmarks.md).
+      BOOST_OUTCOME_TRY(auto keyed, is_primary_key(options.table, "key"));
+      if (!keyed) {
+        BOOST_OUTCOME_TRY(writer->exec("CREATE INDEX IF NOT EXISTS " +
+                                           detail::sql_identifier(options.table + "_key") +
+                                           " ON " + t + " (key)",
+                                       "indexing table " + detail::quoted(options.table)));
+      }
       BOOST_OUTCOME_TRY(auto source,
                         duckdb_query_source::open(
                             db, "SELECT key, value, version, tombstone, hash FROM " + t));
@@ -297,49 +349,62 @@ class duckdb_store {
       const std::string where = db->where() + ": table " + detail::quoted(table);
       detail::duckdb_owned_result r;
       const std::string sql =
-          "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name ="
+          "SELECT column_name, data_type, is_nullable FROM duckdb_columns() WHERE database_name ="
           " current_database() AND schema_name = current_schema() AND table_name = " +
           detail::duckdb_literal(table);
       if (duckdb_query(writer->get(), sql.c_str(), r.out()) == DuckDBError)
         return detail::duckdb_error(duckdb_result_error_type(r.get()),
                                     duckdb_result_error(r.get()), db->where(),
                                     "reading the shape of " + detail::quoted(table));
-      std::vector<std::pair<std::string, std::string>> cols;
+      struct column {
+        std::string name, type;
+        bool nullable;
+      };
+      std::vector<column> cols;
       for (;;) {
         detail::duckdb_owned_chunk chunk(duckdb_fetch_chunk(*r.get()));
         if (!chunk) break;
-        const detail::duckdb_column name(chunk.get(), 0), type(chunk.get(), 1);
+        const detail::duckdb_column name(chunk.get(), 0), type(chunk.get(), 1),
+            nullable(chunk.get(), 2);
         for (idx_t i = 0; i < duckdb_data_chunk_get_size(chunk.get()); ++i)
-          cols.emplace_back(std::string(name.text(i)), std::string(type.text(i)));
+          cols.push_back({std::string(name.text(i)), std::string(type.text(i)),
+                          nullable.get<bool>(i)});
       }
       for (const expected_column& w : want) {
         const auto it = std::find_if(cols.begin(), cols.end(),
-                                     [&](const auto& c) { return c.first == w.name; });
+                                     [&](const column& c) { return c.name == w.name; });
         if (it == cols.end())
           return error{errc::schema_mismatch, where + " has no column " + detail::quoted(w.name)};
-        if (it->second != w.type)
+        if (it->type != w.type)
           return error{errc::schema_mismatch, where + " column " + detail::quoted(w.name) +
-                                                  " has type " + it->second + ", expected " +
+                                                  " has type " + it->type + ", expected " +
                                                   w.type};
+        // The key column (first) never holds NULL: NOT NULL, or the primary key.
+        if (&w == want.begin() && it->nullable)
+          return error{errc::schema_mismatch, where + " column " + detail::quoted(w.name) +
+                                                  " admits NULL, expected NOT NULL"};
       }
-      // ON CONFLICT needs the first column to be the primary key.
-      const std::string pk_sql =
+      return success();
+    }
+
+    // Whether `column` alone is the primary key of `table`.
+    result<bool> is_primary_key(const std::string& table, const char* column) {
+      const std::string sql =
           "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database()"
           " AND schema_name = current_schema() AND table_name = " +
           detail::duckdb_literal(table) +
           " AND constraint_type = 'PRIMARY KEY' AND constraint_column_names = [" +
-          detail::duckdb_literal(want.begin()->name) + "]";
-      BOOST_OUTCOME_TRY(auto pk, query_int64s(*writer, pk_sql, 1, "reading the primary key"));
-      if (pk[0] != 1)
-        return error{errc::schema_mismatch,
-                     where + " column " + detail::quoted(want.begin()->name) +
-                         " is not the primary key"};
-      return success();
+          detail::duckdb_literal(column) + "]";
+      BOOST_OUTCOME_TRY(auto pk, query_int64s(*writer, sql, 1, "reading the primary key"));
+      return pk[0] == 1;
     }
 
+    // Every change to the store's tables happens here, under the instance's
+    // writer lock: no two writes of a process overlap, so the UPDATE + INSERT
+    // merge cannot store one key twice.
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
       BOOST_OUTCOME_TRY(validate_batch(batch));
-      std::lock_guard lock(writer_mutex);
+      std::lock_guard lock(db->writer_mutex());
       detail::duckdb_session& c = *writer;
       if (!batch.empty()) {
         BOOST_OUTCOME_TRY(c.exec(sql_create_stage, "creating the staging table"));
@@ -438,20 +503,28 @@ class duckdb_store {
                            .count();
       write_report report;
       if (staged > 0) {
-        BOOST_OUTCOME_TRY(auto counts, query_int64s(c, sql_classify, 4, "classifying a batch"));
+        BOOST_OUTCOME_TRY(auto counts, query_int64s(c, sql_classify, 7, "classifying a batch"));
         const bool duplicates = counts[0] > 0;
+        const bool newer = counts[4] > 0, fresh = counts[5] > 0, stored = counts[6] > 0;
         if (duplicates) {
-          BOOST_OUTCOME_TRY(counts, query_int64s(c, sql_classify_ordered, 3, "classifying a batch"));
-          report = {static_cast<std::size_t>(counts[0]), static_cast<std::size_t>(counts[1]),
-                    static_cast<std::size_t>(counts[2])};
+          BOOST_OUTCOME_TRY(auto ordered,
+                            query_int64s(c, sql_classify_ordered, 3, "classifying a batch"));
+          report = {static_cast<std::size_t>(ordered[0]), static_cast<std::size_t>(ordered[1]),
+                    static_cast<std::size_t>(ordered[2])};
         } else {
           report = {static_cast<std::size_t>(counts[1]), static_cast<std::size_t>(counts[2]),
                     static_cast<std::size_t>(counts[3])};
         }
-        if (report.applied > 0) {
-          const std::string sql = merge_head + std::to_string(now) +
-                                  (duplicates ? merge_tail_dedup : merge_tail_unique);
-          BOOST_OUTCOME_TRY(c.exec(sql, "merging a batch"));
+        const std::string at = std::to_string(now);
+        const int dedup = duplicates ? 1 : 0;
+        // Stored keys first: the insert then skips every key the table holds,
+        // and checks nothing when none of the batch's keys was stored.
+        if (newer) {
+          BOOST_OUTCOME_TRY(c.exec(merge_update[dedup].with(at), "updating stored keys"));
+        }
+        if (fresh) {
+          const merge_sql& insert = stored ? merge_insert_new[dedup] : merge_insert_all[dedup];
+          BOOST_OUTCOME_TRY(c.exec(insert.with(at), "inserting new keys"));
         }
       }
       if (cp != nullptr) {
@@ -467,7 +540,6 @@ class duckdb_store {
 
     std::shared_ptr<duckdb_instance> db;
     duckdb_options options;
-    std::mutex writer_mutex;
     std::unique_ptr<detail::duckdb_session> writer;
     detail::duckdb_session_pool readers;
     std::unique_ptr<duckdb_query_source> changes;
@@ -475,7 +547,12 @@ class duckdb_store {
     std::string sql_scan[4];
     std::string sql_checksum[2];
     std::string sql_create_stage, sql_drop_stage, sql_classify, sql_classify_ordered;
-    std::string merge_head, merge_tail_unique, merge_tail_dedup;
+    // A merge statement, split around its `epoch_ms(` timestamp argument.
+    struct merge_sql {
+      std::string head, tail;
+      std::string with(const std::string& now_ms) const { return head + now_ms + tail; }
+    };
+    merge_sql merge_update[2], merge_insert_all[2], merge_insert_new[2];
   };
 
   explicit duckdb_store(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
