@@ -33,13 +33,15 @@
 /// Appends: the caller's payload is framed into a shared buffer under a
 /// mutex; whoever finds no write in progress becomes the writer and writes
 /// every buffered frame with one write(2), outside the mutex, while later
-/// producers buffer theirs for the next write. `process` mode acknowledges
-/// after the write; `always` has the writer fdatasync before acknowledging,
-/// so one fsync covers every frame of the batch (group commit); `interval`
-/// acknowledges after the write and a background thread fdatasyncs at least
-/// every `fsync_interval_ms` while unsynced data exists, without blocking
-/// appends. Segments are fsynced before a rotation in `interval` and
-/// `always` modes, and the directory after a segment is created.
+/// producers buffer theirs for the next write (without an fsync to wait
+/// for, they spin up to `writer_spin` for that write before sleeping).
+/// `process` mode acknowledges after the write; `always` has the writer
+/// fdatasync before acknowledging, so one fsync covers every frame of the
+/// batch (group commit); `interval` acknowledges after the write and a
+/// background thread fdatasyncs at least every `fsync_interval_ms` while
+/// unsynced data exists, without blocking appends. Segments are fsynced
+/// before a rotation in `interval` and `always` modes, and the directory
+/// after a segment is created.
 ///
 /// Recovery (in `open`): every segment is read and each frame checked
 /// (length bound, CRC32C, lsn one more than the previous). In the last
@@ -180,6 +182,18 @@ struct journal_metrics {
     fsync_seconds = r.histogram("journal_fsync_seconds", "Duration of journal fdatasync calls.", l);
   }
 };
+
+/// How long a producer spins for another's write(2) before it sleeps.
+inline constexpr std::chrono::microseconds writer_spin{20};
+
+/// A pause for spin loops (lets the sibling hyper-thread run).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 /// Where a new segment starts inside a pending write batch.
 struct rotation_point {
@@ -326,12 +340,17 @@ class file_journal_state {
     ++pending_records_;
 
     const bool always = opt_.durability == durability::always;
+    bool spun = false;
     for (;;) {
       if ((always ? durable_lsn_ : written_lsn_).load(std::memory_order_acquire) >= at) return at;
       if (broken_) return *broken_;
       if (!writer_active_) {
         write_batch(lk, always);
         continue;
+      }
+      if (!always && !spun) {
+        spun = true;
+        if (spin_past_write(lk)) continue;
       }
       cv_.wait(lk);
     }
@@ -516,6 +535,24 @@ class file_journal_state {
     return success();
   }
 
+  // Another producer holds the writer role. Without an fsync its write(2)
+  // takes microseconds, while sleeping on cv_ and being woken costs a
+  // scheduler round trip that a busy machine stretches to tens of them: so
+  // spin briefly, outside the mutex, for that write to finish. Returns with
+  // `lk` held; true if the write finished.
+  bool spin_past_write(std::unique_lock<std::mutex>& lk) {
+    const std::uint64_t seen = batches_written_.load(std::memory_order_acquire);
+    lk.unlock();
+    const auto until = std::chrono::steady_clock::now() + writer_spin;
+    bool done = false;
+    while (!(done = batches_written_.load(std::memory_order_acquire) != seen)) {
+      for (int i = 0; i < 16; ++i) cpu_relax();
+      if (std::chrono::steady_clock::now() >= until) break;
+    }
+    lk.lock();
+    return done;
+  }
+
   // Writes every pending frame with the writer role held; `sync` adds an
   // fdatasync before the batch is acknowledged. Called and returns with `lk`
   // held; releases it during I/O.
@@ -595,6 +632,7 @@ class file_journal_state {
       }
     }
     writer_active_ = false;
+    batches_written_.fetch_add(1, std::memory_order_release);
     cv_.notify_all();
   }
 
@@ -705,6 +743,7 @@ class file_journal_state {
   std::atomic<lsn> written_lsn_{0};
   std::atomic<lsn> durable_lsn_{0};
   std::atomic<std::uint64_t> size_bytes_atomic_{0};
+  std::atomic<std::uint64_t> batches_written_{0};  // write_batch calls finished
   // Owned by whoever holds the writer role (fd_ is also swapped under mu_):
   unique_fd fd_;
   std::string active_path_;

@@ -16,12 +16,16 @@
 ///   (*wb)->flush(std::chrono::seconds(5));            // everything acknowledged is in PostgreSQL
 /// \endcode
 ///
-/// **The write path** (`put`, `erase`, `write`): validate; wait for room
-/// under the BackpressurePolicy (bounded pending entries and bytes); write the
-/// fast store (version guard: an entry the fast store finds stale or unchanged
-/// is acknowledged at once, as a newer or equal value is already durable);
-/// append to the journal; upsert into the per-key coalescing map (newest
-/// version wins); acknowledge.
+/// **The write path** (`put`, `erase`, `write`): validate (a batch up front;
+/// a single entry through the fast store, which a `store` must validate
+/// before writing anything); reserve room under the bounds on pending
+/// entries and bytes (lock-free while there is room, else through the
+/// BackpressurePolicy); write the fast store (version guard: an entry the fast
+/// store finds stale or unchanged is acknowledged at once, as a newer or equal
+/// value is already durable); append to the journal; upsert into the per-key
+/// coalescing map (newest version wins), the one lock the put takes;
+/// acknowledge. An invalid or refused write changes nothing and journals
+/// nothing.
 ///
 /// **The flusher**: drains the map oldest-first in batches sized by the
 /// BatchSizer when a batch is full, the flush interval has passed, or a flush
@@ -187,7 +191,7 @@ class write_behind {
   /// The report is the version guard's verdict against what was already
   /// acknowledged: `stale` and `unchanged` entries need no flush.
   result<write_report> write(std::span<const entry> batch) {
-    return write_all(batch, room::wait);
+    return write_all(batch, full_queue::wait);
   }
 
   /// As `write` for one entry, but never waits for room, whatever the
@@ -197,7 +201,7 @@ class write_behind {
   /// that may wait and call `write`. (It still appends to the journal: with
   /// `durability::always` that append waits for an fsync.)
   result<write_report> try_write(const entry& e) {
-    return write_all(std::span(&e, 1), room::no_wait);
+    return write_all(std::span(&e, 1), full_queue::fail);
   }
 
   /// The newest acknowledged entry for `key` (tombstones included), or nothing.
@@ -358,6 +362,8 @@ class write_behind {
 
   /// Entries moved to in-flight per lock hold (keeps put latency flat).
   static constexpr std::size_t move_step = 64;
+  /// Most keys the pending map reserves buckets for at open (8 MiB of buckets).
+  static constexpr std::size_t max_reserved_buckets = 1u << 20;
 
   struct instruments {
     counter acknowledged, flushed, coalesced, dead_lettered, outages;
@@ -392,6 +398,9 @@ class write_behind {
     dead_letters_.emplace(std::move(letters));
     BOOST_OUTCOME_TRY(auto from, journal_->load_checkpoint());
     std::lock_guard lock(mutex_);
+    // Buckets for the whole bound up front (capped), so no put pays for a
+    // rehash; the flusher's two batch sets reuse theirs from batch to batch.
+    pending_.reserve(std::min<std::size_t>(options_.max_pending_entries, max_reserved_buckets));
     registered_prefix_ = registered_max_ = checkpointed_ = from;
     const auto now = clock_.now();
     BOOST_OUTCOME_TRY(journal_->replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
@@ -404,60 +413,144 @@ class write_behind {
     BOOST_OUTCOME_TRY(auto dl_from, dead_letters_->load_checkpoint());
     BOOST_OUTCOME_TRY(auto buried, dead_letters_->replay(dl_from, [](lsn, std::span<const std::byte>) {}));
     dead_letter_count_.store(buried, std::memory_order_relaxed);
+    publish_held_locked();
     accepting_ = true;
     return success();
   }
 
-  /// Whether a write that finds no room waits as the BackpressurePolicy says.
-  enum class room { wait, no_wait };
+  /// What a write that finds no room does: wait as the BackpressurePolicy
+  /// says, or fail at once with `errc::queue_full`.
+  enum class full_queue { wait, fail };
 
-  result<write_report> write_all(std::span<const entry> batch, room when_full) {
-    BOOST_OUTCOME_TRY(validate_batch(batch));
+  result<write_report> write_all(std::span<const entry> batch, full_queue on_full) {
+    // A single entry is validated by the fast store (the `store` concept
+    // guarantees it), before anything is journalled; only a longer batch
+    // needs the up-front pass that keeps it all-or-nothing.
+    if (batch.size() > 1) {
+      BOOST_OUTCOME_TRY(validate_batch(batch));
+    }
     write_report report;
     for (const entry& e : batch) {
-      BOOST_OUTCOME_TRY(auto outcome, write_one(e, /*redrive=*/false, when_full));
+      BOOST_OUTCOME_TRY(auto outcome, write_one(e, /*redrive=*/false, on_full));
       report.count(outcome);
     }
     return report;
   }
 
-  result<guard_outcome> write_one(const entry& e, bool redrive = false, room when_full = room::wait) {
+  result<guard_outcome> write_one(const entry& e, bool redrive = false,
+                                  full_queue on_full = full_queue::wait) {
     const auto started = std::chrono::steady_clock::now();
     auto observe = [&] { m_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
-    {
-      std::unique_lock lock(mutex_);
-      const std::size_t cost = detail::pending_set<time_point>::footprint(e);
-      auto has_room = [&] {
-        return !accepting_ || (pending_.size() + in_flight_.size() < options_.max_pending_entries &&
-                               pending_.bytes() + in_flight_.bytes() + cost <= options_.max_pending_bytes);
-      };
-      BOOST_OUTCOME_TRY(when_full == room::wait ? backpressure_.wait_for_room(clock_, lock, room_, has_room)
-                                                : reject{}.wait_for_room(clock_, lock, room_, has_room));
-      if (!accepting_) return error{errc::stopped, "write_behind is stopped"};
+    const std::size_t cost = detail::pending_set<time_point>::footprint(e);
+    if (auto reserved = reserve_room(cost, on_full); !reserved) {
+      // Bad input says so even when there is no room: retrying cannot help it.
+      BOOST_OUTCOME_TRY(validate(e));
+      return reserved.error();
     }
+    room_reservation room{this, cost};
     BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));
     if (guarded.applied == 0 && !redrive) {
       // The fast store holds this version or a newer one, which was
       // acknowledged (and journalled) already. A re-driven dead letter is
       // in the fast store by definition, so it always goes on.
-      std::lock_guard lock(mutex_);
-      ++acknowledged_total_;
-      m_.acknowledged.inc();
-      observe();
+      {
+        std::lock_guard lock(mutex_);
+        room.release_locked();
+        ++acknowledged_total_;
+        m_.acknowledged.inc();
+        observe();
+      }
+      room_.notify_all();
       return guarded.unchanged ? guard_outcome::unchanged : guard_outcome::stale;
     }
-    BOOST_OUTCOME_TRY(auto at, journal_->append(encode_entry(e)));
+    // One encode buffer per thread: no allocation per put once it has grown.
+    thread_local std::vector<std::byte> frame;
+    encode_entry(e, frame);
+    auto appended = journal_->append(frame);
+    if (frame.capacity() > (1u << 20)) frame = {};  // do not keep a huge record's buffer
+    BOOST_OUTCOME_TRY(auto at, std::move(appended));
     std::lock_guard lock(mutex_);
     if (pending_.upsert(e, at, clock_.now())) {
       ++coalesced_total_;
       m_.coalesced.inc();
     }
+    publish_held_locked();
+    room.release_locked();  // now counted as pending
     register_locked(at);
     ++acknowledged_total_;
     m_.acknowledged.inc();
     if (pending_.size() >= sizer_.next_size()) work_.notify_one();
     observe();
     return guard_outcome::applied;
+  }
+
+  /// Room for one entry of `cost` bytes, held from the backpressure check
+  /// until the entry is pending (or the write fails), so concurrent writers
+  /// cannot overshoot the bounds. Released under the lock (waiters check the
+  /// bounds under it) and waiters are told.
+  struct room_reservation {
+    write_behind* self;
+    std::size_t cost;
+    bool held = true;
+    room_reservation(write_behind* s, std::size_t c) noexcept : self(s), cost(c) {}
+    room_reservation(const room_reservation&) = delete;
+    room_reservation& operator=(const room_reservation&) = delete;
+    ~room_reservation() {
+      if (!held) return;
+      {
+        std::lock_guard lock(self->mutex_);
+        release_locked();
+      }
+      self->room_.notify_all();
+    }
+    void release_locked() noexcept {
+      if (!held) return;
+      held = false;
+      self->reserved_entries_.fetch_sub(1, std::memory_order_acq_rel);
+      self->reserved_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
+    }
+  };
+
+  /// Reserves room under the bounds; without the lock when there is room
+  /// (the common case), else through the BackpressurePolicy, which waits
+  /// under the lock. Fails with `errc::stopped` once stopping.
+  result<void> reserve_room(std::size_t cost, full_queue on_full) {
+    if (!accepting_.load(std::memory_order_acquire)) return error{errc::stopped, "write_behind is stopped"};
+    if (try_reserve(cost)) return success();
+    std::unique_lock lock(mutex_);
+    bool reserved = false;
+    auto has_room = [&] { return reserved || !accepting_ || (reserved = try_reserve(cost)); };
+    auto waited = on_full == full_queue::wait ? backpressure_.wait_for_room(clock_, lock, room_, has_room)
+                                              : reject{}.wait_for_room(clock_, lock, room_, has_room);
+    if (waited && accepting_) return success();
+    if (reserved) {
+      reserved_entries_.fetch_sub(1, std::memory_order_acq_rel);
+      reserved_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
+    }
+    if (!waited) return waited.error();
+    return error{errc::stopped, "write_behind is stopped"};
+  }
+
+  /// Counts one more entry of `cost` bytes in flight towards the pending
+  /// map if that stays within both bounds; reservations and what the map
+  /// holds are separate counters, so this needs no lock.
+  bool try_reserve(std::size_t cost) noexcept {
+    const std::size_t n = reserved_entries_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    const std::size_t b = reserved_bytes_.fetch_add(cost, std::memory_order_acq_rel) + cost;
+    if (held_entries_.load(std::memory_order_acquire) + n <= options_.max_pending_entries &&
+        held_bytes_.load(std::memory_order_acquire) + b <= options_.max_pending_bytes)
+      return true;
+    reserved_entries_.fetch_sub(1, std::memory_order_acq_rel);
+    reserved_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
+    return false;
+  }
+
+  /// Mirrors what pending and in-flight hold for `try_reserve`; called
+  /// under the lock after they change (before a reservation is released,
+  /// so a concurrent check can only count an entry twice, never miss it).
+  void publish_held_locked() noexcept {
+    held_entries_.store(pending_.size() + in_flight_.size(), std::memory_order_release);
+    held_bytes_.store(pending_.bytes() + in_flight_.bytes(), std::memory_order_release);
   }
 
   /// Marks `at` as journalled and in the map; the journal checkpoint may
@@ -526,6 +619,13 @@ class write_behind {
       // in between: a put never waits behind a whole batch. Inside the
       // coalescing window only entries old enough leave the map.
       const std::size_t want = sizer_.next_size();
+      if (want > in_flight_capacity_) {
+        // Grow both (empty) batch sets' buckets once, not by rehashes
+        // while entries move in.
+        in_flight_.reserve(want);
+        spent_.reserve(want);
+        in_flight_capacity_ = want;
+      }
       for (;;) {
         const auto cutoff = urgent_locked() ? clock_.now() : clock_.now() - options_.write_delay;
         const std::size_t step = std::min<std::size_t>(move_step, want - in_flight_.size());
@@ -539,8 +639,10 @@ class write_behind {
       const bool slow_store_up = deliver(in_flight_.ordered());
 
       lock.lock();
-      detail::pending_set<time_point> spent;
-      std::swap(spent, in_flight_);  // freed below, outside the lock
+      // The delivered entries are set aside below, outside the lock; their
+      // set keeps its buckets and becomes the next batch's in-flight set.
+      std::swap(spent_, in_flight_);
+      publish_held_locked();
       const lsn safe = safe_checkpoint_locked();
       publish_locked();
       drained_.notify_all();
@@ -562,9 +664,11 @@ class write_behind {
         const auto until = clock_.now() + options_.outage_pause;
         clock_.wait_until(lock, work_, until, [&] { return stopping_; });
       }
+      // Keep the delivered nodes (up to one batch) for puts to reuse.
       lock.unlock();
-      spent = {};
+      spent_.clear_into(spare_, in_flight_capacity_);
       lock.lock();
+      pending_.adopt(spare_, in_flight_capacity_, 16 * move_step);
     }
   }
 
@@ -572,12 +676,18 @@ class write_behind {
   /// dead-letters entries refused alone, and puts everything back when the
   /// slow store is unreachable. Returns false on an outage.
   bool deliver(std::vector<const item*> batch) {
-    std::vector<entry> entries;
-    entries.reserve(batch.size());
-    for (const item* i : batch) entries.push_back(i->e);
+    // The slow store takes a contiguous batch; copy into entries kept from
+    // the previous batch, reusing their strings (a split reuses them too:
+    // its halves are written after this write returned).
+    if (batch_entries_.size() < batch.size()) batch_entries_.resize(batch.size());
+    for (std::size_t k = 0; k < batch.size(); ++k) batch_entries_[k] = batch[k]->e;
+    const std::span<const entry> entries(batch_entries_.data(), batch.size());
     const auto start = clock_.now();
     auto r = storesync::retry(retry_, clock_, [&] { return slow_.write(entries); });
     const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
+    for (std::size_t k = 0; k < batch.size(); ++k)  // do not hold on to big values
+      if (batch_entries_[k].value.capacity() > detail::pending_set<time_point>::max_pooled_value)
+        batch_entries_[k] = entry{};
     sizer_.record({batch.size(), took, r.outcome ? 0 : batch.size()});
     m_.batch_seconds.observe(took);
     if (r.outcome) {
@@ -592,6 +702,7 @@ class write_behind {
       last_error_ = e.message();
       m_.outages.inc();
       for (const item* i : batch) pending_.restore(*i);
+      publish_held_locked();
       return false;
     }
     if (batch.size() == 1) {
@@ -604,6 +715,7 @@ class write_behind {
     if (!deliver(std::move(batch))) {
       std::lock_guard lock(mutex_);
       for (const item* i : right) pending_.restore(*i);
+      publish_held_locked();
       return false;
     }
     return deliver(std::move(right));
@@ -619,6 +731,7 @@ class write_behind {
       // retried (and never dropped).
       last_error_ = "dead-letter journal: " + appended.error().message();
       pending_.restore(refused);
+      publish_held_locked();
       return;
     }
     last_error_ = "dead-lettered " + detail::quoted(e.key) + ": " + why.message();
@@ -648,13 +761,23 @@ class write_behind {
   std::condition_variable room_;     // writers wait here for backpressure
   detail::pending_set<time_point> pending_;
   detail::pending_set<time_point> in_flight_;
+  detail::pending_set<time_point> spent_;  // the flusher's only
+  typename detail::pending_set<time_point>::node_pool spare_;  // the flusher's only
+  std::vector<entry> batch_entries_;                           // the flusher's only
+  std::size_t in_flight_capacity_ = 0;     // keys both batch sets hold buckets for
   lsn registered_prefix_ = 0;
   lsn registered_max_ = 0;
   std::set<lsn> registered_ahead_;
   lsn checkpointed_ = 0;
   time_point last_checkpoint_{};
   std::size_t flush_waiters_ = 0;
-  bool accepting_ = false;
+  std::atomic<bool> accepting_{false};  // written under mutex_, read anywhere
+  // Room accounting for writers (see try_reserve): what pending + in-flight
+  // hold (written under mutex_) and what writers reserved but not yet added.
+  std::atomic<std::size_t> held_entries_{0};
+  std::atomic<std::size_t> held_bytes_{0};
+  std::atomic<std::size_t> reserved_entries_{0};
+  std::atomic<std::size_t> reserved_bytes_{0};
   bool stopping_ = false;
   std::uint64_t acknowledged_total_ = 0;
   std::uint64_t flushed_total_ = 0;

@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "storesync/core/checksum.hpp"
 #include "storesync/core/store.hpp"
 

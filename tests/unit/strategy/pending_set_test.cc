@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <string>
 
 namespace storesync::detail {
 namespace {
@@ -57,6 +58,43 @@ TEST(PendingSet, RestoreKeepsTheOlderObligationAndTheNewerValue) {
   s.restore(pending_item<time_point>{entry::put("n", "1", 1), 3, 3, at(0)});
   EXPECT_EQ(s.size(), 2u);
   EXPECT_EQ(s.min_first_lsn(), 3u);
+}
+
+TEST(PendingSet, DeliveredNodesAreReusedWithTheirValuesReplaced) {
+  set pending, flight;
+  for (int i = 0; i < 4; ++i) pending.upsert(entry::put("k" + std::to_string(i), "1", 1), i + 1, at(0));
+  EXPECT_EQ(pending.move_to(flight, 10), 4u);
+  set::node_pool pool;
+  flight.clear_into(pool, 3);  // keeps at most 3
+  EXPECT_TRUE(flight.empty());
+  EXPECT_EQ(flight.bytes(), 0u);
+  EXPECT_EQ(pool.items.size(), 3u);
+  pending.adopt(pool, 8, 64);
+  EXPECT_EQ(pending.pooled(), 3u);
+  EXPECT_TRUE(pool.items.empty());
+
+  // Reused nodes carry nothing over: key, value, version, lsns, time.
+  EXPECT_FALSE(pending.upsert(entry::put("new", R"({"v":2})", 2), 9, at(40)));
+  EXPECT_EQ(pending.pooled(), 2u);
+  ASSERT_NE(pending.find("new"), nullptr);
+  EXPECT_EQ(pending.find("new")->e, entry::put("new", R"({"v":2})", 2));
+  EXPECT_EQ(pending.find("new")->first, 9u);
+  EXPECT_EQ(pending.find("new")->last, 9u);
+  EXPECT_EQ(pending.find("k0"), nullptr);
+  EXPECT_EQ(pending.min_first_lsn(), 9u);
+  EXPECT_EQ(pending.oldest_since(), at(40));
+  pending.restore(pending_item<time_point>{entry::put("back", "3", 3), 5, 6, at(7)});
+  EXPECT_EQ(pending.pooled(), 1u);
+  EXPECT_EQ(pending.min_first_lsn(), 5u);
+  EXPECT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending.bytes(), set::footprint(entry::put("new", R"({"v":2})", 2)) +
+                                 set::footprint(entry::put("back", "3", 3)));
+
+  // Oversized values are freed, not pooled.
+  pending.upsert(entry::put("big", "\"" + std::string(set::max_pooled_value, 'x') + "\"", 1), 10, at(50));
+  ASSERT_EQ(pending.move_to(flight, 10), 3u);
+  flight.clear_into(pool, 100);
+  EXPECT_EQ(pool.items.size(), 2u);
 }
 
 }  // namespace

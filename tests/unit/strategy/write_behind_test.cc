@@ -98,6 +98,41 @@ TEST(WriteBehind, InvalidInputFailsAndChangesNothing) {
   EXPECT_EQ(wb->status().acknowledged_total, 0u);
 }
 
+TEST(WriteBehind, AnInvalidPutIsRefusedBeforeTheJournalAndFreesItsRoom) {
+  // A single put is validated by the fast store only; it must still fail
+  // naming the key, journal nothing and give its backpressure room back.
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  const std::string dir = fresh_dir("invalid-put");
+  write_behind_options o = options_in(dir);
+  o.max_pending_entries = 1;
+  {
+    auto wb = open_wb<wb_type<no_retry, fixed_batch_sizer, reject>>(fast, slow, o, clock);
+    auto bad = wb->put(entry::put("bad-value", "{nope", 1));
+    ASSERT_FALSE(bad);
+    EXPECT_TRUE(bad.error() == condition::invalid_input);
+    EXPECT_NE(bad.error().message().find("bad-value"), std::string::npos) << bad.error().message();
+    auto bad_version = wb->erase("bad-version", 0);
+    ASSERT_FALSE(bad_version);
+    EXPECT_NE(bad_version.error().message().find("bad-version"), std::string::npos);
+    EXPECT_FALSE(wb->put(entry::put(std::string("a\nb"), "1", 1)));
+    const auto s = wb->status();
+    EXPECT_EQ(s.journal_bytes, 0u);
+    EXPECT_EQ(s.acknowledged_total, 0u);
+    EXPECT_EQ(s.pending, 0u);
+    EXPECT_EQ(fast.size(), 0u);
+    ASSERT_TRUE(wb->put(entry::put("good", "1", 1))) << "the refused puts released their room";
+    EXPECT_TRUE(wb->stop(1s).complete);
+  }
+  // Nothing of the refused puts is replayed.
+  memory_store fresh_fast;
+  auto again = open_wb<wb_type<>>(fresh_fast, slow, options_in(dir), clock);
+  EXPECT_FALSE(read_ok(*again, "bad-value"));
+  EXPECT_FALSE(read_ok(*again, "bad-version"));
+  EXPECT_EQ(read_ok(*again, "good")->version, 1);
+}
+
 TEST(WriteBehind, TransientFailuresAreRetriedThenSucceed) {
   memory_store fast;
   slow_store slow;

@@ -9,6 +9,7 @@
 // a flush that must cover lsn L is done once no item has `first <= L`.
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -26,9 +28,12 @@
 namespace storesync::detail {
 
 /// Lets unordered maps keyed by std::string be searched with a string_view.
+/// Deliberately not `noexcept`: libstdc++ then stores each node's hash, so a
+/// lookup in a map of a million keys skips other keys' nodes by their hash
+/// instead of rehashing their strings, and a rehash never rereads a key.
 struct string_hash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 template <class TimePoint>
@@ -43,23 +48,47 @@ struct pending_item {
 
 template <class TimePoint>
 class pending_set {
+  using key_map = std::unordered_map<std::string, pending_item<TimePoint>, string_hash, std::equal_to<>>;
+  // first lsn -> key (a view into by_key_, whose nodes never move).
+  using first_map = std::map<lsn, std::string_view>;
+
  public:
   using item = pending_item<TimePoint>;
 
+  /// Map nodes of delivered items, kept for reuse: an upsert that finds one
+  /// assigns into its strings instead of allocating, so a steady stream of
+  /// puts allocates (and the flusher frees) next to nothing. The nodes are
+  /// freed by whichever thread allocated them last; without reuse the
+  /// flusher freed every put's allocations and fought the writers for the
+  /// allocator's locks.
+  struct node_pool {
+    std::vector<typename key_map::node_type> items;
+    std::vector<typename first_map::node_type> firsts;
+  };
+
+  /// Largest value whose node is kept for reuse (bigger ones are freed).
+  static constexpr std::size_t max_pooled_value = 4096;
+
   /// Adds `e` (journalled at `at`). Returns true when it coalesced with an
   /// item already held for the key, whichever version won.
-  bool upsert(entry e, lsn at, TimePoint now) {
+  template <class E>
+    requires std::same_as<std::remove_cvref_t<E>, entry>
+  bool upsert(E&& e, lsn at, TimePoint now) {
     bytes_ += footprint(e);
-    auto [it, inserted] = by_key_.try_emplace(e.key);
-    item& slot = it->second;
-    if (inserted) {
-      slot = item{std::move(e), at, at, now};
-      by_first_.emplace(at, it->first);
+    auto it = by_key_.find(std::string_view(e.key));
+    if (it == by_key_.end()) {
+      it = insert_node(e.key);
+      item& slot = it->second;
+      slot.e = std::forward<E>(e);
+      slot.first = slot.last = at;
+      slot.since = now;
+      insert_first(at, it->first);
       return false;
     }
+    item& slot = it->second;
     if (e.version > slot.e.version) {
       bytes_ -= footprint(slot.e);
-      slot.e = std::move(e);
+      slot.e = std::forward<E>(e);
       slot.last = at;
     } else {
       bytes_ -= footprint(e);  // older or equal: the held value already wins
@@ -71,20 +100,22 @@ class pending_set {
   /// item for the key that arrived meanwhile absorbs it, keeping the older
   /// obligation.
   void restore(item back) {
-    auto it = by_key_.find(back.e.key);
+    auto it = by_key_.find(std::string_view(back.e.key));
     if (it == by_key_.end()) {
       bytes_ += footprint(back.e);
       const lsn first = back.first;
-      auto placed = by_key_.emplace(back.e.key, std::move(back)).first;
-      by_first_.emplace(first, placed->first);
+      auto placed = insert_node(back.e.key);
+      placed->second = std::move(back);
+      insert_first(first, placed->first);
       return;
     }
     item& held = it->second;
     if (back.first < held.first) {
-      by_first_.erase(held.first);
+      auto node = by_first_.extract(held.first);
+      node.key() = back.first;
+      by_first_.insert(std::move(node));
       held.first = back.first;
       held.since = back.since;
-      by_first_.emplace(held.first, it->first);
     }
     if (back.e.version > held.e.version) {
       bytes_ += footprint(back.e) - footprint(held.e);
@@ -103,13 +134,14 @@ class pending_set {
       auto oldest = by_first_.begin();
       auto found = by_key_.find(oldest->second);
       if (found->second.since > cutoff || to.by_key_.contains(oldest->second)) break;
-      const lsn first = oldest->first;
-      by_first_.erase(oldest);
+      // Both nodes move as they are; the lsn index keeps viewing the key
+      // inside the moved map node.
+      auto first = by_first_.extract(oldest);
       auto node = by_key_.extract(found);
       const std::size_t cost = footprint(node.mapped().e);
       bytes_ -= cost;
-      auto placed = to.by_key_.insert(std::move(node)).position;
-      to.by_first_.emplace(first, placed->first);
+      to.by_key_.insert(std::move(node));
+      to.by_first_.insert(to.by_first_.end(), std::move(first));
       to.bytes_ += cost;
       ++moved;
     }
@@ -146,6 +178,46 @@ class pending_set {
     return n;
   }
 
+  /// Room for `n` keys without a rehash (a rehash of a large map, under
+  /// the write-behind lock, is a latency spike for every writer).
+  void reserve(std::size_t n) { by_key_.reserve(n); }
+
+  /// Empties the set into `pool` (up to `keep` nodes of each kind; the rest
+  /// are freed), keeping the hash buckets for the next use.
+  void clear_into(node_pool& pool, std::size_t keep) {
+    while (!by_first_.empty()) {
+      auto first = by_first_.extract(by_first_.begin());
+      auto node = by_key_.extract(by_key_.find(first.mapped()));
+      if (pool.items.size() < keep && node.mapped().e.value.capacity() <= max_pooled_value) {
+        pool.items.push_back(std::move(node));
+        pool.firsts.push_back(std::move(first));
+      }
+    }
+    by_key_.clear();
+    bytes_ = 0;
+  }
+
+  /// Takes nodes of `more` for upserts to reuse: all of them when the pool
+  /// is empty (a swap), else up to `step` of each kind while the pool holds
+  /// fewer than `keep`, so the caller's lock is held briefly.
+  void adopt(node_pool& more, std::size_t keep, std::size_t step) {
+    if (pool_.items.empty() && pool_.firsts.empty()) {
+      std::swap(pool_, more);
+      return;
+    }
+    for (std::size_t n = 0; n < step && !more.items.empty() && pool_.items.size() < keep; ++n) {
+      pool_.items.push_back(std::move(more.items.back()));
+      more.items.pop_back();
+    }
+    for (std::size_t n = 0; n < step && !more.firsts.empty() && pool_.firsts.size() < keep; ++n) {
+      pool_.firsts.push_back(std::move(more.firsts.back()));
+      more.firsts.pop_back();
+    }
+  }
+
+  /// Spare nodes held for reuse.
+  std::size_t pooled() const noexcept { return pool_.items.size(); }
+
   std::size_t size() const noexcept { return by_key_.size(); }
   bool empty() const noexcept { return by_key_.empty(); }
   std::size_t bytes() const noexcept { return bytes_; }
@@ -154,10 +226,33 @@ class pending_set {
   static std::size_t footprint(const entry& e) noexcept { return e.key.size() + e.value.size() + 96; }
 
  private:
-  std::unordered_map<std::string, item, string_hash, std::equal_to<>> by_key_;
-  // first lsn -> key (a view into by_key_, whose nodes never move).
-  std::map<lsn, std::string_view> by_first_;
+  // A node for `key`, reused from the pool when there is one.
+  typename key_map::iterator insert_node(const std::string& key) {
+    if (pool_.items.empty()) return by_key_.try_emplace(key).first;
+    auto node = std::move(pool_.items.back());
+    pool_.items.pop_back();
+    node.key() = key;  // assigns into the pooled string
+    return by_key_.insert(std::move(node)).position;
+  }
+
+  // Lsns arrive (nearly) in order, so the end is the hint: O(1) instead of
+  // a descent through a tree of a million nodes, a cache miss per level.
+  void insert_first(lsn at, std::string_view key) {
+    if (pool_.firsts.empty()) {
+      by_first_.emplace_hint(by_first_.end(), at, key);
+      return;
+    }
+    auto node = std::move(pool_.firsts.back());
+    pool_.firsts.pop_back();
+    node.key() = at;
+    node.mapped() = key;
+    by_first_.insert(by_first_.end(), std::move(node));
+  }
+
+  key_map by_key_;
+  first_map by_first_;
   std::size_t bytes_ = 0;
+  node_pool pool_;
 };
 
 }  // namespace storesync::detail
