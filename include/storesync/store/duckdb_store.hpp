@@ -56,7 +56,7 @@
 /// (without any lookup when the classification found none of the batch's keys
 /// stored). A checkpoint commits in the same transaction.
 ///
-/// Cost: on 1,000,000 fresh rows the store reaches 0.5-0.7x a plain Appender
+/// Cost: on 1,000,000 fresh rows the store reaches 0.45-0.7x a plain Appender
 /// into a bare table, the lower end when the machine is busy
 /// (docs/benchmarks.md). The difference is staging and the key index.
 ///
