@@ -4,11 +4,10 @@
 // identifiers are quoted), dropped when the test ends.
 #include "storesync/testing/store_conformance.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,7 +34,9 @@ struct postgres_store_factory {
     storesync::postgres_config cfg;
     cfg.url = test_url();
     cfg.schema = "conformance";
-    cfg.table = "conf \"" + std::to_string(::getpid()) + "\"; t" + std::to_string(counter++);
+    // Not the pid: Bazel's sandbox gives every test process the same one.
+    static const auto process = std::random_device{}();
+    cfg.table = "conf \"" + std::to_string(process) + "\"; t" + std::to_string(counter++);
     cfg.pool_size = 2;
     auto opened = storesync::postgres_store::open(cfg);
     if (!opened) throw std::runtime_error("open: " + opened.error().message());

@@ -5,7 +5,6 @@
 #include "storesync/store/postgres_store.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -33,9 +32,12 @@ std::string test_url() {
   return url;
 }
 
+/// A table name no other test process uses: the pid alone is not enough,
+/// since Bazel's sandbox gives every test the same one.
 std::string unique_name(const std::string& stem) {
+  static const auto process = std::random_device{}();
   static std::atomic<int> counter{0};
-  return stem + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  return stem + "_" + std::to_string(process) + "_" + std::to_string(counter++);
 }
 
 /// A table name that is dropped (with its checkpoint table) at scope exit.
