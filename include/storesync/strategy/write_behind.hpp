@@ -25,7 +25,9 @@
 /// value is already durable); append to the journal; upsert into the per-key
 /// coalescing map (newest version wins), the one lock the put takes;
 /// acknowledge. An invalid or refused write changes nothing and journals
-/// nothing.
+/// nothing. `try_write` is the same path for one entry except that it never
+/// waits for room (it fails with `errc::queue_full` instead), for an event
+/// loop that hands the entry to a thread that may wait when it fails.
 ///
 /// **The flusher**: drains the map oldest-first in batches sized by the
 /// BatchSizer when a batch is full, the flush interval has passed, or a flush
