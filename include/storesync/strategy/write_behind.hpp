@@ -651,10 +651,11 @@ class write_behind {
       room_.notify_all();
       // A checkpoint costs two fsyncs; it only bounds replay after a crash
       // (replay is idempotent), so it is written at most every
-      // checkpoint_interval while busy, and at once when idle or urgent.
+      // checkpoint_interval while busy (a flush waiting or a full map
+      // included: neither needs it), and at once when the map runs empty.
       const auto now = clock_.now();
       if (safe > checkpointed_ &&
-          (pending_.empty() || urgent_locked() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
+          (pending_.empty() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
         lock.unlock();
         auto c = journal_->commit_checkpoint(safe);
         lock.lock();
