@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Keep-alive PUT load for the end-to-end tests.
 
-    put_load.py BASE_URL PREFIX COUNT ACKFILE [CONNECTIONS]
+    put_load.py BASE_URL PREFIX COUNT ACKFILE [CONNECTIONS [KEYS]]
 
 CONNECTIONS threads (default 4) each keep one HTTP/1.1 connection and PUT
-~200-byte JSON values to PREFIX0 .. PREFIX299, COUNT requests in all. A 200
+~200-byte JSON values to PREFIX0 .. PREFIX<KEYS-1> (default 300 keys, so
+most PUTs overwrite), COUNT requests in all. A 200
 appends "key version" to ACKFILE, written and flushed before that thread's
 next request, so a line exists only for a write the server acknowledged (a
 kill between the response and the line only makes the check weaker). Any
@@ -28,11 +29,11 @@ def appender(path):
     return lambda line: os.write(fd, (line + "\n").encode())
 
 
-def run(base, prefix, count, acks, rejected, connections, me):
+def run(base, prefix, count, keys, acks, rejected, connections, me):
     where = urlsplit(base)
     conn = None
     for i in range(me, count, connections):
-        key = f"{prefix}{i % 300}"
+        key = f"{prefix}{i % keys}"
         body = json.dumps({"i": i, "pad": f"{i:0150d}"})
         try:
             if conn is None:
@@ -58,9 +59,10 @@ def run(base, prefix, count, acks, rejected, connections, me):
 def main():
     base, prefix, count, ackfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     connections = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    keys = int(sys.argv[6]) if len(sys.argv) > 6 else 300
     acks, rejected = appender(ackfile), appender(ackfile + ".rejected")
     threads = [
-        threading.Thread(target=run, args=(base, prefix, count, acks, rejected, connections, t), daemon=True)
+        threading.Thread(target=run, args=(base, prefix, count, keys, acks, rejected, connections, t), daemon=True)
         for t in range(connections)
     ]
     for t in threads:

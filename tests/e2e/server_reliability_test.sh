@@ -36,8 +36,9 @@ start_server() {  # start_server LOGFILE [flags...]
   [[ -n "$base" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
 }
 
-# load PREFIX COUNT ACKFILE: keep-alive PUTs from 4 connections (put_load.py);
-# each 200 appends "key version" to ACKFILE, other codes go to ACKFILE.rejected.
+# load PREFIX COUNT ACKFILE [CONNECTIONS [KEYS]]: keep-alive PUTs (put_load.py,
+# 4 connections, 300 keys by default); each 200 appends "key version" to
+# ACKFILE, other codes go to ACKFILE.rejected.
 load() {
   exec python3 "$loader_py" "$base" "$@"
 }
@@ -78,11 +79,12 @@ for kill_after in 0.5 1.5 3; do
   wait "$pid"
 done
 
-# 2. PostgreSQL down for 10 s under load, with a small pending bound.
+# 2. PostgreSQL down for 10 s under load, with a pending bound the load fills
+# in a few seconds of the outage: distinct keys, so nothing coalesces.
 acks="$work/acks-outage"
 : >"$acks"
-start_server "$work/outage.log" --max-pending 200 --backpressure-timeout-ms 20
-load outage- 1000000 "$acks" &
+start_server "$work/outage.log" --max-pending 5000 --backpressure-timeout-ms 20
+load outage- 1000000 "$acks" 4 1000000 &
 loader=$!
 sleep 1
 before_outage="$(wc -l <"$acks")"
