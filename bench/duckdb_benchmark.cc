@@ -117,12 +117,18 @@ BENCHMARK(BM_DuckdbPlainAppender)->Iterations(2)->Unit(benchmark::kMillisecond)-
 
 // A store holding the dataset, shared by the read benchmarks.
 storesync::duckdb_store& loaded_store() {
-  static storesync::duckdb_store store = [] {
-    auto s = storesync::duckdb_store::open({.path = fresh_path("read")});
-    if (!s || !s.value().write(dataset())) std::abort();
-    return std::move(s).value();
-  }();
-  return store;
+  // Loaded once for every read benchmark; its ~100 MB file goes at exit.
+  struct loaded {
+    std::string path = fresh_path("read");
+    storesync::duckdb_store store = [this] {
+      auto s = storesync::duckdb_store::open({.path = path});
+      if (!s || !s.value().write(dataset())) std::abort();
+      return std::move(s).value();
+    }();
+    ~loaded() { remove_db(path); }  // unlinked now, freed when `store` closes
+  };
+  static loaded once;
+  return once.store;
 }
 
 template <class Source>
