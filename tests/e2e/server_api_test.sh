@@ -5,32 +5,18 @@
 # request being dropped.
 set -uo pipefail
 
+source "$(dirname "$0")/lib.sh"
 server="$1"
+pid=""
+trap '[[ -n "$pid" ]] && kill $pid 2>/dev/null || true' EXIT
 log="$TEST_TMPDIR/api.log"
-"$server" --listen 127.0.0.1:0 --data-dir "$TEST_TMPDIR/data" --admin-token admin-secret \
-  --api-token api-secret --max-body-bytes 4096 --read-timeout-ms 700 >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "serving on" "$log" && break; sleep 0.1; done
-base="$(grep -o 'http://[0-9.:]*' "$log" | head -1)"
+start_server "$server" "$log" --data-dir "$TEST_TMPDIR/data" --admin-token admin-secret \
+  --api-token api-secret --max-body-bytes 4096 --read-timeout-ms 700
 hostport="${base#http://}"
-[[ -n "$base" ]] || { echo "server never became ready:"; cat "$log"; exit 1; }
 
-failures=0
 api=(-H 'Authorization: Bearer api-secret')
 admin=(-H 'Authorization: Bearer admin-secret')
 json=(-H 'Content-Type: application/json')
-expect() {  # expect METHOD PATH STATUS BODY_SUBSTRING [curl args...]
-  local method="$1" path="$2" status="$3" want="$4" body code
-  shift 4
-  body="$(curl -s -g -o - -w '\n%{http_code}' -X "$method" "$@" "$base$path")"
-  code="${body##*$'\n'}"
-  body="${body%$'\n'*}"
-  if [[ "$code" != "$status" || "$body" != *"$want"* ]]; then
-    echo "FAIL: $method $path -> $code $body (wanted $status containing '$want')"
-    failures=$((failures + 1))
-  fi
-}
 
 # Known state.
 expect PUT '/v1/records/keep?version=10' 200 '"version":10' "${api[@]}" "${json[@]}" -d '{"v":"original"}'

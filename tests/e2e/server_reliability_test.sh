@@ -11,6 +11,7 @@
 # It stops PostgreSQL, so it starts a private one (scripts/pg.sh).
 set -uo pipefail
 
+source "$(dirname "$0")/lib.sh"
 server="$1"
 loader_py="$2"
 : "${STORESYNC_TEST_PG_SCRIPT:?run scripts/test.sh}"
@@ -19,21 +20,12 @@ pid=""
 pgdir="$(bash "$STORESYNC_TEST_PG_SCRIPT" start)" || { echo "could not start PostgreSQL"; exit 1; }
 trap '[[ -n "$pid" ]] && kill -9 $pid 2>/dev/null; bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"; rm -rf "$work"' EXIT
 url="$(cat "$pgdir/url")"
-failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-start_server() {  # start_server LOGFILE [flags...]
+start_server_pg() {  # start_server_pg LOGFILE [flags...]: on the data dir and PostgreSQL
   local log="$1"
   shift
-  : >"$log"
-  "$server" --listen 127.0.0.1:0 --data-dir "$work/data" --durable "$url" "$@" >"$log" 2>&1 &
-  pid=$!
-  for _ in $(seq 200); do
-    grep -q "serving on" "$log" && break
-    sleep 0.05
-  done
-  base="$(grep -o 'http://[0-9.:]*' "$log" | head -1)"
-  [[ -n "$base" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+  start_server "$server" "$log" --data-dir "$work/data" --durable "$url" "$@"
 }
 
 # load PREFIX COUNT ACKFILE [CONNECTIONS [KEYS]]: keep-alive PUTs (put_load.py,
@@ -63,7 +55,7 @@ flush() {
 for kill_after in 0.5 1.5 3; do
   acks="$work/acks-kill-$kill_after"
   : >"$acks"
-  start_server "$work/kill-$kill_after.log"
+  start_server_pg "$work/kill-$kill_after.log"
   load "kill$kill_after-" 100000 "$acks" &
   loader=$!
   sleep "$kill_after"
@@ -72,7 +64,7 @@ for kill_after in 0.5 1.5 3; do
   kill "$loader" 2>/dev/null
   wait "$loader" 2>/dev/null
   [[ -s "$acks" ]] || fail "no PUT was acknowledged before the kill at ${kill_after}s"
-  start_server "$work/restart-$kill_after.log"
+  start_server_pg "$work/restart-$kill_after.log"
   flush
   verify "$acks"
   kill -TERM "$pid"
@@ -83,7 +75,7 @@ done
 # in a few seconds of the outage: distinct keys, so nothing coalesces.
 acks="$work/acks-outage"
 : >"$acks"
-start_server "$work/outage.log" --max-pending 5000 --backpressure-timeout-ms 20
+start_server_pg "$work/outage.log" --max-pending 5000 --backpressure-timeout-ms 20
 load outage- 1000000 "$acks" 4 1000000 &
 loader=$!
 sleep 1
@@ -111,7 +103,7 @@ wait "$pid"
 # 3. SIGTERM under load: exit 0, and everything acknowledged is durable.
 acks="$work/acks-term"
 : >"$acks"
-start_server "$work/term.log"
+start_server_pg "$work/term.log"
 load term- 100000 "$acks" &
 loader=$!
 sleep 1.5

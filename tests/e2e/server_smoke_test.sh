@@ -4,34 +4,14 @@
 # statuses, bodies, errors.
 set -euo pipefail
 
+source "$(dirname "$0")/lib.sh"
 server="$1"
 mode="$2"
+pid=""
+trap '[[ -n "$pid" ]] && kill $pid 2>/dev/null || true' EXIT
 log="$TEST_TMPDIR/server.log"
-"$server" --listen 127.0.0.1:0 --mode "$mode" --data-dir "$TEST_TMPDIR/data" >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+start_server "$server" "$log" --mode "$mode" --data-dir "$TEST_TMPDIR/data"
 
-for _ in $(seq 100); do
-  grep -q "serving on" "$log" && break
-  sleep 0.1
-done
-base="$(grep -o 'http://[0-9.:]*' "$log" | head -1)"
-[[ -n "$base" ]] || { echo "server never became ready:"; cat "$log"; exit 1; }
-
-failures=0
-# expect METHOD PATH STATUS BODY_SUBSTRING [curl args...]
-expect() {
-  local method="$1" path="$2" status="$3" want="$4"
-  shift 4
-  local body code
-  body="$(curl -s -o - -w '\n%{http_code}' -X "$method" "$@" "$base$path")"
-  code="${body##*$'\n'}"
-  body="${body%$'\n'*}"
-  if [[ "$code" != "$status" || "$body" != *"$want"* ]]; then
-    echo "FAIL: $method $path -> $code $body (wanted $status containing '$want')"
-    failures=$((failures + 1))
-  fi
-}
 json=(-H 'Content-Type: application/json')
 
 expect GET /healthz 200 '"status":"ok"'
