@@ -691,7 +691,12 @@ class write_behind {
     for (std::size_t k = 0; k < batch.size(); ++k)  // do not hold on to big values
       if (batch_entries_[k].value.capacity() > detail::pending_set<time_point>::max_pooled_value)
         batch_entries_[k] = entry{};
-    sizer_.record({batch.size(), took, r.outcome ? 0 : batch.size()});
+    {
+      // Writers and status() read the sizer under the lock too: it is not
+      // thread-safe (the batch_sizer concept asks no such thing).
+      std::lock_guard lock(mutex_);
+      sizer_.record({batch.size(), took, r.outcome ? 0 : batch.size()});
+    }
     m_.batch_seconds.observe(took);
     if (r.outcome) {
       std::lock_guard lock(mutex_);
