@@ -37,8 +37,15 @@ struct duckdb_file_factory {
   }
 
   std::unique_ptr<storesync::duckdb_store> make() {
-    auto opened = storesync::duckdb_store::open(
-        {.path = dir_ + "/store" + std::to_string(++count_) + ".duckdb", .threads = 2});
+    ++count_;
+    return reopen();
+  }
+
+  // The last store's file again; the table name needs quoting.
+  std::unique_ptr<storesync::duckdb_store> reopen() {
+    auto opened = storesync::duckdb_store::open({.path = dir_ + "/store" + std::to_string(count_) + ".duckdb",
+                                                 .table = "odd \"name\"",
+                                                 .threads = 2});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::duckdb_store>(std::move(opened).value());
   }
@@ -52,4 +59,5 @@ struct duckdb_file_factory {
 namespace storesync::testing {
 using DuckdbFactories = ::testing::Types<duckdb_memory_factory, duckdb_file_factory>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Duckdb, StoreConformance, DuckdbFactories);
+INSTANTIATE_TYPED_TEST_SUITE_P(Duckdb, PersistentStoreConformance, ::testing::Types<duckdb_file_factory>);
 }  // namespace storesync::testing

@@ -31,18 +31,27 @@ struct postgres_store_factory {
 
   std::unique_ptr<storesync::postgres_store> make() {
     static std::atomic<int> counter{0};
+    // Not the pid: Bazel's sandbox gives every test process the same one.
+    static const auto process = std::random_device{}();
+    table = "conf \"" + std::to_string(process) + "\"; t" + std::to_string(counter++);
+    auto opened = open();
+    made.push_back(opened->qualified_table());
+    made.push_back(storesync::detail::pg_quote_ident(opened->config().schema) + "." +
+                   storesync::detail::pg_quote_ident(opened->config().checkpoint_table));
+    return opened;
+  }
+
+  // The last store's table again.
+  std::unique_ptr<storesync::postgres_store> reopen() { return open(); }
+
+  std::unique_ptr<storesync::postgres_store> open() {
     storesync::postgres_config cfg;
     cfg.url = test_url();
     cfg.schema = "conformance";
-    // Not the pid: Bazel's sandbox gives every test process the same one.
-    static const auto process = std::random_device{}();
-    cfg.table = "conf \"" + std::to_string(process) + "\"; t" + std::to_string(counter++);
+    cfg.table = table;
     cfg.pool_size = 2;
     auto opened = storesync::postgres_store::open(cfg);
     if (!opened) throw std::runtime_error("open: " + opened.error().message());
-    made.push_back(opened.value().qualified_table());
-    made.push_back(storesync::detail::pg_quote_ident(cfg.schema) + "." +
-                   storesync::detail::pg_quote_ident(opened.value().config().checkpoint_table));
     return std::make_unique<storesync::postgres_store>(std::move(opened).value());
   }
 
@@ -57,6 +66,7 @@ struct postgres_store_factory {
     }
   }
 
+  std::string table;
   std::vector<std::string> made;
 };
 
@@ -64,4 +74,6 @@ struct postgres_store_factory {
 
 namespace storesync::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Types<postgres_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PersistentStoreConformance,
+                               ::testing::Types<postgres_store_factory>);
 }  // namespace storesync::testing

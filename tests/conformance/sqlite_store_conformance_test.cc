@@ -27,9 +27,18 @@ struct sqlite_store_factory {
     fs::remove_all(dir_, ignored);
   }
 
+  // Stores are made with synchronous FULL and reopened with the default
+  // (NORMAL); the table name needs quoting.
   std::unique_ptr<storesync::sqlite_store> make() {
-    auto opened = storesync::sqlite_store::open(
-        {.path = dir_ + "/store" + std::to_string(++count_) + ".db", .table = "entries"});
+    ++count_;
+    return open(storesync::sqlite_synchronous::full);
+  }
+  std::unique_ptr<storesync::sqlite_store> reopen() { return open(storesync::sqlite_options{}.synchronous); }
+
+  std::unique_ptr<storesync::sqlite_store> open(storesync::sqlite_synchronous sync) {
+    auto opened = storesync::sqlite_store::open({.path = dir_ + "/store" + std::to_string(count_) + ".db",
+                                                 .table = "odd \"name\"",
+                                                 .synchronous = sync});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::sqlite_store>(std::move(opened).value());
   }
@@ -42,4 +51,5 @@ struct sqlite_store_factory {
 
 namespace storesync::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<sqlite_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PersistentStoreConformance, ::testing::Types<sqlite_store_factory>);
 }  // namespace storesync::testing

@@ -124,27 +124,6 @@ TEST_F(SqliteStore, ExistingTableWithWrongShapeIsRefusedNamingTheColumn) {
   EXPECT_NE(typed.error().message().find("version"), std::string::npos) << typed.error().message();
 }
 
-TEST_F(SqliteStore, RowsAndCheckpointsSurviveReopenWithFullSync) {
-  const std::string p = path("durable.db");
-  const std::vector<entry> batch = {entry::put("a", R"({"x":1})", 3), entry::erase("b", 4)};
-  {
-    auto s = sqlite_store::open(
-        {.path = p, .table = "odd \"name\"", .synchronous = storesync::sqlite_synchronous::full});
-    ASSERT_TRUE(s) << s.error().message();
-    auto w = s.value().write_with_checkpoint(batch, {"run", "v=4"});
-    ASSERT_TRUE(w) << w.error().message();
-    EXPECT_EQ(w.value().applied, 2u);
-  }
-  auto s = sqlite_store::open({.path = p, .table = "odd \"name\""});
-  ASSERT_TRUE(s) << s.error().message();
-  EXPECT_EQ(s.value().read("a").value(), batch[0]);
-  EXPECT_EQ(s.value().read("b").value(), batch[1]);
-  EXPECT_EQ(s.value().load_checkpoint("run").value(), std::optional<std::string>("v=4"));
-  auto again = s.value().write(batch);
-  ASSERT_TRUE(again);
-  EXPECT_EQ(again.value(), (storesync::write_report{0, 2, 0}));
-}
-
 TEST_F(SqliteStore, CollectionsInOneFileAreIndependent) {
   const std::string p = path("two.db");
   auto users = sqlite_store::open({.path = p, .table = "users"});

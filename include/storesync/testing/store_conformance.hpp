@@ -18,6 +18,14 @@
 /// A factory object lives for one test; it may clean up in its destructor.
 /// Tiers a store does not model are checked through their documented fallback
 /// where one exists, and otherwise reported as skipped, never as passed.
+///
+/// A `checkpoint_store` that keeps its data (in a file, on a server) also
+/// instantiates `PersistentStoreConformance`, with a factory that has `reopen()`: a new
+/// handle on the storage of the last `make()`, whose handle the test has
+/// already destroyed.
+/// \code
+///   INSTANTIATE_TYPED_TEST_SUITE_P(My, PersistentStoreConformance, ::testing::Types<my_factory>);
+/// \endcode
 
 #include <gtest/gtest.h>
 
@@ -60,6 +68,19 @@ class StoreConformance : public ::testing::Test {
     return r ? r.value() : std::nullopt;
   }
 
+  /// `got` holds `want`: the same key, version, deletion and carried hash,
+  /// and the same JSON meaning (stores may normalise the text; jsonb does).
+  static void expect_holds(const std::optional<entry>& got, const entry& want) {
+    ASSERT_TRUE(got) << want.key << " is missing";
+    EXPECT_EQ(got->key, want.key);
+    EXPECT_EQ(got->version, want.version);
+    EXPECT_EQ(got->tombstone, want.tombstone);
+    EXPECT_EQ(got->hash, want.hash);
+    if (!want.tombstone) {
+      EXPECT_EQ(nlohmann::json::parse(got->value), nlohmann::json::parse(want.value));
+    }
+  }
+
   static std::string padded(std::size_t i) {
     std::string s = std::to_string(i);
     return "key:" + std::string(6 - std::min<std::size_t>(6, s.size()), '0') + s;
@@ -83,14 +104,7 @@ TYPED_TEST_P(StoreConformance, WriteThenReadRoundTrips) {
   auto w = this->write_all(*s, {e});
   ASSERT_TRUE(w) << w.error().message();
   EXPECT_EQ(w.value(), (write_report{1, 0, 0}));
-  auto got = this->read_ok(*s, e.key);
-  ASSERT_TRUE(got);
-  EXPECT_EQ(got->key, e.key);
-  EXPECT_EQ(got->version, 3);
-  EXPECT_FALSE(got->tombstone);
-  EXPECT_EQ(got->hash, e.hash);
-  // Stores may normalise JSON text (jsonb does); the meaning must survive.
-  EXPECT_EQ(nlohmann::json::parse(got->value), nlohmann::json::parse(e.value));
+  this->expect_holds(this->read_ok(*s, e.key), e);
 }
 
 TYPED_TEST_P(StoreConformance, TombstoneIsReadAsDeleted) {
@@ -395,5 +409,40 @@ REGISTER_TYPED_TEST_SUITE_P(StoreConformance, ReadOfMissingKeyIsEmpty, WriteThen
                             ScanReturnsEachKeyOnceInOrderAcrossPages, ScanHonoursRangeBounds,
                             ChangesComeInVersionKeyOrderAndResume, ChecksumEqualForEqualContent,
                             ChecksumChangesAfterAnySingleRowChange, CheckpointCommitsWithItsBatch);
+
+/// For stores that keep their data: what a batch and its checkpoint wrote is
+/// there after the store is closed and opened again.
+template <class Factory>
+class PersistentStoreConformance : public StoreConformance<Factory> {
+ protected:
+  static_assert(requires(Factory& f) { f.reopen(); },
+                "PersistentStoreConformance needs a factory with reopen()");
+  auto reopen_store() { return this->factory_.reopen(); }
+};
+
+TYPED_TEST_SUITE_P(PersistentStoreConformance);
+
+TYPED_TEST_P(PersistentStoreConformance, BatchAndCheckpointSurviveReopening) {
+  const std::vector<entry> batch = {entry::put("a", R"({"x":1})", 3), entry::erase("b", 4)};
+  {
+    auto s = this->make_store();
+    auto w = s->write_with_checkpoint(std::span<const entry>(batch), {"run", "v=4"});
+    ASSERT_TRUE(w) << w.error().message();
+    EXPECT_EQ(w.value().applied, 2u);
+  }
+  auto s = this->reopen_store();
+  this->expect_holds(this->read_ok(*s, "a"), batch[0]);
+  this->expect_holds(this->read_ok(*s, "b"), batch[1]);
+  auto cp = s->load_checkpoint("run");
+  ASSERT_TRUE(cp) << cp.error().message();
+  EXPECT_EQ(cp.value(), std::optional<std::string>("v=4"));
+  auto again = s->write(std::span<const entry>(batch));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again.value(), (write_report{0, 2, 0})) << "the reopened store lost the versions";
+}
+
+REGISTER_TYPED_TEST_SUITE_P(PersistentStoreConformance, BatchAndCheckpointSurviveReopening);
+// Stores that keep nothing (memory) instantiate only StoreConformance.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PersistentStoreConformance);
 
 }  // namespace storesync::testing
