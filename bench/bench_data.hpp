@@ -1,13 +1,12 @@
 #pragma once
 // What the benchmarks share: sizes from the environment, the PostgreSQL URL
-// of bench scripts, and one generator of ~200-byte entries, so every suite
-// measures the same rows.
+// of bench scripts, one generator of ~200-byte entries, so every suite
+// measures the same rows, and the scratch files of the embedded suites.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <initializer_list>
 #include <stdexcept>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +14,8 @@
 #include <vector>
 
 #include <unistd.h>
+
+#include <benchmark/benchmark.h>
 
 #include "storesync/core/entry.hpp"
 
@@ -67,16 +68,53 @@ inline std::vector<entry> scrambled_entries(std::size_t rows) {
   return out;
 }
 
-/// A fresh database path `<TMPDIR>/storesync_bench/<name>-<pid><extension>`,
-/// with every file whose name is it plus one of `suffixes` removed.
-inline std::string fresh_db_path(const std::string& name, const std::string& extension,
-                                 std::initializer_list<const char*> suffixes) {
-  const char* tmp = std::getenv("TMPDIR");
-  const auto dir = std::filesystem::path(tmp ? tmp : "/tmp") / "storesync_bench";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / (name + "-" + std::to_string(::getpid()) + extension)).string();
-  for (const char* suffix : suffixes) std::filesystem::remove(path + suffix);
-  return path;
+/// The files of one embedded database: the main file and its side files
+/// (each the main path plus a suffix), under `<TMPDIR>/storesync_bench`.
+struct db_files {
+  std::string extension;              // of the main file: ".db"
+  std::vector<std::string> suffixes;  // of its side files: "-wal", ...
+
+  /// `<TMPDIR>/storesync_bench/<name>-<pid><extension>`, with any files of
+  /// an earlier run removed.
+  std::string fresh(const std::string& name) const {
+    const char* tmp = std::getenv("TMPDIR");
+    const auto dir = std::filesystem::path(tmp ? tmp : "/tmp") / "storesync_bench";
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / (name + "-" + std::to_string(::getpid()) + extension)).string();
+    remove(path);
+    return path;
+  }
+
+  void remove(const std::string& path) const {
+    std::filesystem::remove(path);
+    for (const std::string& suffix : suffixes) std::filesystem::remove(path + suffix);
+  }
+};
+
+/// Times `write(store)` once per iteration on a store that `open(path)`
+/// makes at a fresh path of `files`; opening, closing and removing the files
+/// are not timed. An error from either skips the benchmark with its message.
+template <class Open, class Write>
+void time_write_to_fresh_store(benchmark::State& state, const db_files& files, Open open, Write write) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string path = files.fresh("store");
+    auto opened = open(path);
+    if (!opened) {
+      state.SkipWithError(opened.error().message().c_str());
+      return;
+    }
+    auto store = std::move(opened).value();
+    state.ResumeTiming();
+    if (auto r = write(store); !r) {
+      state.SkipWithError(r.error().message().c_str());
+      return;
+    }
+    state.PauseTiming();
+    { auto closing = std::move(store); }
+    files.remove(path);
+    state.ResumeTiming();
+  }
 }
 
 }  // namespace storesync::bench

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,7 +22,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 using storesync::entry;
 
 constexpr std::size_t rows = 1'000'000;
@@ -34,35 +32,12 @@ const std::vector<entry>& dataset() {
   return data;
 }
 
-std::string fresh_path(const char* name) { return storesync::bench::fresh_db_path(name, ".duckdb", {"", ".wal"}); }
-
-void remove_db(const std::string& path) {
-  fs::remove(path);
-  fs::remove(path + ".wal");
-}
+const storesync::bench::db_files files{".duckdb", {".wal"}};
 
 void BM_DuckdbStoreBatchWrite(benchmark::State& state) {
-  const auto& data = dataset();
-  for (auto _ : state) {
-    state.PauseTiming();
-    const std::string path = fresh_path("store");
-    auto opened = storesync::duckdb_store::open({.path = path});
-    if (!opened) {
-      state.SkipWithError(opened.error().message().c_str());
-      return;
-    }
-    auto store = std::move(opened).value();
-    state.ResumeTiming();
-    auto r = store.write(data);
-    if (!r) {
-      state.SkipWithError(r.error().message().c_str());
-      return;
-    }
-    state.PauseTiming();
-    { auto closing = std::move(store); }
-    remove_db(path);
-    state.ResumeTiming();
-  }
+  storesync::bench::time_write_to_fresh_store(
+      state, files, [](const std::string& path) { return storesync::duckdb_store::open({.path = path}); },
+      [](storesync::duckdb_store& store) { return store.write(dataset()); });
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
 }
 BENCHMARK(BM_DuckdbStoreBatchWrite)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -73,7 +48,7 @@ void BM_DuckdbPlainAppender(benchmark::State& state) {
   const auto& data = dataset();
   for (auto _ : state) {
     state.PauseTiming();
-    const std::string path = fresh_path("plain");
+    const std::string path = files.fresh("plain");
     duckdb_database db;
     duckdb_connection c;
     duckdb_open(path.c_str(), &db);
@@ -108,7 +83,7 @@ void BM_DuckdbPlainAppender(benchmark::State& state) {
     state.PauseTiming();
     duckdb_disconnect(&c);
     duckdb_close(&db);
-    remove_db(path);
+    files.remove(path);
     state.ResumeTiming();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
@@ -119,13 +94,13 @@ BENCHMARK(BM_DuckdbPlainAppender)->Iterations(2)->Unit(benchmark::kMillisecond)-
 storesync::duckdb_store& loaded_store() {
   // Loaded once for every read benchmark; its ~100 MB file goes at exit.
   struct loaded {
-    std::string path = fresh_path("read");
+    std::string path = files.fresh("read");
     storesync::duckdb_store store = [this] {
       auto s = storesync::duckdb_store::open({.path = path});
       if (!s || !s.value().write(dataset())) std::abort();
       return std::move(s).value();
     }();
-    ~loaded() { remove_db(path); }  // unlinked now, freed when `store` closes
+    ~loaded() { files.remove(path); }  // unlinked now, freed when `store` closes
   };
   static loaded once;
   return once.store;

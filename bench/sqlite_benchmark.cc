@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -18,7 +17,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 using storesync::entry;
 
 constexpr std::size_t rows = 1'000'000;
@@ -28,38 +26,20 @@ const std::vector<entry>& dataset() {
   return data;
 }
 
-std::string fresh_path(const char* name) { return storesync::bench::fresh_db_path(name, ".db", {"", "-wal", "-shm"}); }
-
-void remove_db(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix);
-}
+const storesync::bench::db_files files{".db", {"-wal", "-shm"}};
 
 // sqlite_store::write: validation, the guarded upsert, exact counts, one transaction.
 void BM_SqliteStoreBatchWrite(benchmark::State& state) {
-  const auto& data = dataset();
   const std::size_t batch = static_cast<std::size_t>(state.range(0));
-  for (auto _ : state) {
-    state.PauseTiming();
-    const std::string path = fresh_path("store");
-    auto opened = storesync::sqlite_store::open({.path = path});
-    if (!opened) {
-      state.SkipWithError(opened.error().message().c_str());
-      return;
-    }
-    auto store = std::move(opened).value();
-    state.ResumeTiming();
-    for (std::size_t at = 0; at < data.size(); at += batch) {
-      auto r = store.write(std::span(data).subspan(at, std::min(batch, data.size() - at)));
-      if (!r) {
-        state.SkipWithError(r.error().message().c_str());
-        return;
-      }
-    }
-    state.PauseTiming();
-    { auto closing = std::move(store); }
-    remove_db(path);
-    state.ResumeTiming();
-  }
+  storesync::bench::time_write_to_fresh_store(
+      state, files, [](const std::string& path) { return storesync::sqlite_store::open({.path = path}); },
+      [batch](storesync::sqlite_store& store) -> storesync::result<void> {
+        const auto& data = dataset();
+        for (std::size_t at = 0; at < data.size(); at += batch) {
+          BOOST_OUTCOME_TRY(store.write(std::span(data).subspan(at, std::min(batch, data.size() - at))));
+        }
+        return storesync::success();
+      });
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
 }
 BENCHMARK(BM_SqliteStoreBatchWrite)->Arg(1'000'000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -71,7 +51,7 @@ void BM_SqliteHandWrittenInsert(benchmark::State& state) {
   const auto& data = dataset();
   for (auto _ : state) {
     state.PauseTiming();
-    const std::string path = fresh_path("hand");
+    const std::string path = files.fresh("hand");
     { auto schema = storesync::sqlite_store::open({.path = path}); }
     sqlite3* db = nullptr;
     sqlite3_open(path.c_str(), &db);
@@ -107,7 +87,7 @@ void BM_SqliteHandWrittenInsert(benchmark::State& state) {
     state.PauseTiming();
     sqlite3_finalize(insert);
     sqlite3_close(db);
-    remove_db(path);
+    files.remove(path);
     state.ResumeTiming();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * rows));
