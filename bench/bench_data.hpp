@@ -52,6 +52,14 @@ inline entry make_entry(std::size_t i, version_type version = 2) {
   return entry::put(std::move(key), std::move(value), version);
 }
 
+/// Entries 0 .. `rows` - 1 of `make_entry`.
+inline std::vector<entry> make_entries(std::size_t rows) {
+  std::vector<entry> out;
+  out.reserve(rows);
+  for (std::size_t i = 0; i < rows; ++i) out.push_back(make_entry(i));
+  return out;
+}
+
 /// The embedded suites' data set: `rows` entries with keys "key:%08zu" in
 /// scrambled order (a multiplicative permutation), ~180-byte JSON values and
 /// versions 1 to 100.

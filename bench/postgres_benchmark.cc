@@ -45,12 +45,7 @@ std::size_t batch_size() { return env_size("STORESYNC_BENCH_BATCH", 10'000); }
 /// The shared data set, built once per process so every measurement sees
 /// the same entries.
 const std::vector<storesync::entry>& data() {
-  static const std::vector<storesync::entry> all = [] {
-    std::vector<storesync::entry> v;
-    v.reserve(rows());
-    for (std::size_t i = 0; i < rows(); ++i) v.push_back(make_entry(i));
-    return v;
-  }();
+  static const std::vector<storesync::entry> all = storesync::bench::make_entries(rows());
   return all;
 }
 

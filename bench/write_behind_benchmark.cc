@@ -126,9 +126,7 @@ BENCHMARK(BM_PutLatencyMemorySlowStore)->Threads(1)->Threads(2)->Iterations(1)->
 /// End to end: 1M distinct keys put and flushed into PostgreSQL.
 void BM_DrainDistinctKeys(benchmark::State& state) {
   const std::size_t rows = bench::env_size("STORESYNC_BENCH_ROWS", 1'000'000);
-  std::vector<entry> all;
-  all.reserve(rows);
-  for (std::size_t i = 0; i < rows; ++i) all.push_back(bench::make_entry(i));
+  const std::vector<entry> all = bench::make_entries(rows);
   for (auto _ : state) {
     memory_store fast;
     postgres_store slow = fresh_table("bench_wb_drain");
@@ -148,9 +146,7 @@ BENCHMARK(BM_DrainDistinctKeys)->Iterations(1)->UseManualTime()->Unit(benchmark:
 /// The same rows through postgres_store's own batch write (10,000 per batch).
 void BM_PostgresStoreDirect(benchmark::State& state) {
   const std::size_t rows = bench::env_size("STORESYNC_BENCH_ROWS", 1'000'000);
-  std::vector<entry> all;
-  all.reserve(rows);
-  for (std::size_t i = 0; i < rows; ++i) all.push_back(bench::make_entry(i));
+  const std::vector<entry> all = bench::make_entries(rows);
   for (auto _ : state) {
     postgres_store slow = fresh_table("bench_wb_direct");
     const auto t0 = clock_type::now();
