@@ -4,10 +4,8 @@
 // identifiers are quoted), dropped when the test ends.
 #include "storesync/testing/store_conformance.hpp"
 
-#include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,25 +13,17 @@
 #include <pqxx/pqxx>
 
 #include "storesync/store/postgres_store.hpp"
+#include "tests/pg_test_env.hpp"
 
 namespace {
 
-std::string test_url() {
-  const char* url = std::getenv("STORESYNC_TEST_PG_URL");
-  // A PostgreSQL test never passes by skipping: no server is a failure.
-  if (url == nullptr || *url == '\0')
-    throw std::runtime_error("STORESYNC_TEST_PG_URL is not set; run scripts/test.sh");
-  return url;
-}
 
 struct postgres_store_factory {
   static constexpr bool transactional = true;
 
   std::unique_ptr<storesync::postgres_store> make() {
-    static std::atomic<int> counter{0};
-    // Not the pid: Bazel's sandbox gives every test process the same one.
-    static const auto process = std::random_device{}();
-    table = "conf \"" + std::to_string(process) + "\"; t" + std::to_string(counter++);
+    // Quotes, a space and a semicolon: identifiers must be quoted.
+    table = storesync::testing::unique_pg_name("conf \"t\"; t");
     auto opened = open();
     made.push_back(opened->qualified_table());
     made.push_back(storesync::detail::pg_quote_ident(opened->config().schema) + "." +
@@ -46,7 +36,7 @@ struct postgres_store_factory {
 
   std::unique_ptr<storesync::postgres_store> open() {
     storesync::postgres_config cfg;
-    cfg.url = test_url();
+    cfg.url = storesync::testing::test_pg_url();
     cfg.schema = "conformance";
     cfg.table = table;
     cfg.pool_size = 2;
@@ -58,7 +48,7 @@ struct postgres_store_factory {
   ~postgres_store_factory() {
     if (made.empty()) return;
     try {
-      pqxx::connection c(test_url());
+      pqxx::connection c(storesync::testing::test_pg_url());
       pqxx::nontransaction tx(c);
       for (const auto& t : made) tx.exec("DROP TABLE IF EXISTS " + t);
     } catch (const std::exception& e) {

@@ -20,33 +20,20 @@
 #include <pqxx/pqxx>
 
 #include "storesync/store/memory_store.hpp"
+#include "tests/pg_test_env.hpp"
 
 namespace storesync {
 namespace {
 
-std::string test_url() {
-  const char* url = std::getenv("STORESYNC_TEST_PG_URL");
-  // A PostgreSQL test never passes by skipping: no server is a failure.
-  if (url == nullptr || *url == '\0')
-    throw std::runtime_error("STORESYNC_TEST_PG_URL is not set; run scripts/test.sh");
-  return url;
-}
 
-/// A table name no other test process uses: the pid alone is not enough,
-/// since Bazel's sandbox gives every test the same one.
-std::string unique_name(const std::string& stem) {
-  static const auto process = std::random_device{}();
-  static std::atomic<int> counter{0};
-  return stem + "_" + std::to_string(process) + "_" + std::to_string(counter++);
-}
 
 /// A table name that is dropped (with its checkpoint table) at scope exit.
 struct scratch_table {
   explicit scratch_table(std::string stem, std::string schema_name = "it")
-      : schema(std::move(schema_name)), table(unique_name(stem)) {}
+      : schema(std::move(schema_name)), table(testing::unique_pg_name(stem)) {}
   ~scratch_table() {
     try {
-      pqxx::connection c(test_url());
+      pqxx::connection c(testing::test_pg_url());
       pqxx::nontransaction tx(c);
       tx.exec("DROP TABLE IF EXISTS " + qualified(table) + ", " +
               qualified(detail::pg_derived_name(table, "_checkpoints")));
@@ -59,7 +46,7 @@ struct scratch_table {
   }
   postgres_config config() const {
     postgres_config cfg;
-    cfg.url = test_url();
+    cfg.url = testing::test_pg_url();
     cfg.schema = schema;
     cfg.table = table;
     return cfg;
@@ -75,7 +62,7 @@ postgres_store open_ok(const postgres_config& cfg) {
 }
 
 std::int64_t count_rows(const std::string& qualified, const std::string& where = "true") {
-  pqxx::connection c(test_url());
+  pqxx::connection c(testing::test_pg_url());
   pqxx::nontransaction tx(c);
   return tx.exec("SELECT count(*) FROM " + qualified + " WHERE " + where)[0][0].as<std::int64_t>();
 }
@@ -92,7 +79,7 @@ TEST(PostgresStore, KilledConnectionMidBatchIsUnavailableAndLeavesNothing) {
   scratch_table t("killed");
   auto cfg = t.config();
   cfg.pool_size = 1;  // the next write must come from a replacement connection
-  cfg.application_name = unique_name("storesync-kill");
+  cfg.application_name = testing::unique_pg_name("storesync-kill");
   auto store = open_ok(cfg);
 
   std::vector<entry> batch;
@@ -108,7 +95,7 @@ TEST(PostgresStore, KilledConnectionMidBatchIsUnavailableAndLeavesNothing) {
     done = true;
   });
 
-  pqxx::connection admin(test_url());
+  pqxx::connection admin(testing::test_pg_url());
   bool killed = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!killed && !done && std::chrono::steady_clock::now() < deadline) {
@@ -259,7 +246,7 @@ TEST(PostgresStore, RacingInsertOfANewKeyStillHonoursTheGuard) {
   for (const bool other_is_newer : {false, true}) {
     scratch_table t("race");
     auto store = open_ok(t.config());
-    pqxx::connection other(test_url());
+    pqxx::connection other(testing::test_pg_url());
     pqxx::work tx(other);
     const entry theirs = entry::put("race", "\"theirs\"", other_is_newer ? 9 : 3);
     tx.exec_params("INSERT INTO " + t.qualified(t.table) +
@@ -361,7 +348,7 @@ TEST(PostgresStore, WrongTableShapeIsRefusedNamingTheColumn) {
   for (const auto& shape : shapes) {
     scratch_table t("shape");
     {
-      pqxx::connection c(test_url());
+      pqxx::connection c(testing::test_pg_url());
       pqxx::nontransaction tx(c);
       tx.exec("CREATE SCHEMA IF NOT EXISTS " + detail::pg_quote_ident(t.schema));
       tx.exec("CREATE TABLE " + t.qualified(t.table) + " " + shape.ddl);
@@ -428,7 +415,7 @@ TEST(PostgresStore, StatementTimeoutIsTransient) {
   auto cfg = t.config();
   cfg.statement_timeout = std::chrono::milliseconds(200);
   auto store = open_ok(cfg);
-  pqxx::connection locker(test_url());
+  pqxx::connection locker(testing::test_pg_url());
   pqxx::work hold(locker);
   hold.exec("LOCK TABLE " + t.qualified(t.table) + " IN ACCESS EXCLUSIVE MODE");
   auto r = store.read("k");
@@ -442,7 +429,7 @@ TEST(PostgresStore, StatementTimeoutIsTransient) {
 
 TEST(PostgresStore, BadConfigurationIsInvalidArgument) {
   auto cfg = postgres_config{};
-  cfg.url = test_url();
+  cfg.url = testing::test_pg_url();
   cfg.table = std::string(64, 't');
   EXPECT_TRUE(postgres_store::open(cfg).error() == errc::invalid_argument);
   cfg.table = "ok";

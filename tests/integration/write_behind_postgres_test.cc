@@ -23,6 +23,7 @@
 
 #include "storesync/store/memory_store.hpp"
 #include "storesync/store/postgres_store.hpp"
+#include "tests/pg_test_env.hpp"
 
 namespace storesync {
 namespace {
@@ -31,10 +32,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using pg_write_behind = write_behind<memory_store, postgres_store>;
 
-std::string pg_url() {
-  const char* url = std::getenv("STORESYNC_TEST_PG_URL");
-  return url ? url : "";
-}
 
 std::string scratch(const std::string& name) {
   const char* tmp = std::getenv("TEST_TMPDIR");
@@ -45,7 +42,7 @@ std::string scratch(const std::string& name) {
 
 result<postgres_store> open_table(const std::string& table) {
   postgres_config c;
-  c.url = pg_url();
+  c.url = testing::test_pg_url();
   c.table = table;
   c.pool_size = 2;
   return postgres_store::open(c);
@@ -109,16 +106,14 @@ void recover_and_check(const std::string& dir, const std::string& table,
 }
 
 TEST(WriteBehindPostgres, EveryAcknowledgedPutSurvivesSigkill) {
-  ASSERT_FALSE(pg_url().empty()) << "STORESYNC_TEST_PG_URL is not set: run scripts/test.sh";
   std::mt19937 rng(std::random_device{}());
   const std::uint32_t kill_points[] = {500, 5000 + static_cast<std::uint32_t>(rng() % 10000),
                                        20000 + static_cast<std::uint32_t>(rng() % 25000)};
   int round = 0;
   for (std::uint32_t kill_after : kill_points) {
     SCOPED_TRACE("kill after " + std::to_string(kill_after) + " acknowledgements");
-    const std::string dir = scratch("crash-" + std::to_string(round));
-    // Not the pid: Bazel's sandbox gives every test process the same one.
-    const std::string table = "wb_crash_" + std::to_string(std::random_device{}()) + "_" + std::to_string(round++);
+    const std::string dir = scratch("crash-" + std::to_string(round++));
+    const std::string table = testing::unique_pg_name("wb_crash");
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
     const pid_t child = ::fork();
