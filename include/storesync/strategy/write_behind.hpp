@@ -31,14 +31,17 @@
 ///
 /// **The flusher**: drains the map oldest-first in batches sized by the
 /// BatchSizer when a batch is full, the flush interval has passed, or a flush
-/// is waiting. Each batch goes to the slow store under the RetryPolicy. When
-/// the slow store is down (the error stays transient, unavailable or
-/// overloaded after the policy gives up), the batch goes back into the map and
-/// waits: an outage never creates dead letters. When the slow store refuses a
-/// batch (permanent, invalid input, conflict), the batch is split in halves
-/// until the refused entries stand alone; each goes to the dead-letter journal
-/// with its error. After every batch the journal checkpoint advances to the
-/// oldest entry still owed to the slow store.
+/// is waiting. A writer thread writes each batch to the slow store under the
+/// RetryPolicy while the flusher fills the next one (two batches in flight:
+/// the slow store's version guard keeps the newer value of a key that is in
+/// both). When the slow store is down (the error stays transient, unavailable
+/// or overloaded after the policy gives up), the unwritten rest of the batch
+/// goes back into the map and waits: an outage never creates dead letters.
+/// When the slow store refuses a batch (permanent, invalid input, conflict),
+/// the batch is split in halves until the refused entries stand alone; each
+/// goes to the dead-letter journal with its error. After a batch the journal
+/// checkpoint advances to the oldest entry still owed to the slow store (at
+/// most every `checkpoint_interval` while batches keep coming).
 ///
 /// **Reads** see the newest acknowledged value: the fast store and the
 /// coalescing map (the newer of the two), then the slow store, whose answer
@@ -49,6 +52,7 @@
 /// must outlive the object and be thread-safe themselves.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -145,6 +149,7 @@ template <store Fast, store Slow, retry_policy Retry = exponential_backoff,
 class write_behind {
   using time_point = typename Clock::time_point;
   using item = detail::pending_item<time_point>;
+  using item_set = detail::pending_set<time_point>;
 
  public:
   using fast_type = Fast;
@@ -212,10 +217,12 @@ class write_behind {
     std::optional<entry> held;
     {
       std::lock_guard lock(mutex_);
-      const item* p = pending_.find(key);
-      const item* f = in_flight_.find(key);
-      if (p && f) held = (p->e.version >= f->e.version ? p : f)->e;
-      else if (p || f) held = (p ? p : f)->e;
+      const item* newest = pending_.find(key);
+      for_each_owed_batch([&](const item_set& set) {
+        const item* i = set.find(key);
+        if (i && (!newest || i->e.version > newest->e.version)) newest = i;
+      });
+      if (newest) held = newest->e;
     }
     if (held && (!fast || held->version > fast->version)) return held;
     if (fast) return fast;
@@ -254,6 +261,7 @@ class write_behind {
       std::lock_guard lock(mutex_);
       stopping_ = true;
       work_.notify_all();
+      filled_.notify_all();  // ends the writer's outage pause
     }
     if (flusher_.joinable()) flusher_.join();
     if (journal_) (void)journal_->close();
@@ -311,7 +319,7 @@ class write_behind {
     std::lock_guard lock(mutex_);
     s.pending = pending_.size();
     s.pending_bytes = pending_.bytes();
-    s.in_flight = in_flight_.size();
+    s.in_flight = in_flight_entries_locked();
     s.journal_bytes = journal_->size_bytes();
     s.acknowledged_total = acknowledged_total_;
     s.flushed_total = flushed_total_;
@@ -354,7 +362,7 @@ class write_behind {
     m_.outages = r.counter("write_behind_outages_total", "Batches put back because the slow store stayed unreachable.");
     m_.pending = r.gauge("write_behind_pending", "Entries acknowledged, not yet taken by the flusher.");
     m_.pending_bytes = r.gauge("write_behind_pending_bytes", "Approximate bytes held by pending entries.");
-    m_.in_flight = r.gauge("write_behind_in_flight", "Entries in the batch being written to the slow store.");
+    m_.in_flight = r.gauge("write_behind_in_flight", "Entries in batches on their way to the slow store.");
     m_.dead_letters = r.gauge("write_behind_dead_letters", "Dead letters waiting to be re-driven.");
     m_.batch_size = r.gauge("write_behind_batch_size", "The batch sizer's next batch size.");
     m_.lag = r.gauge("write_behind_lag_seconds", "Age of the oldest entry not yet in the slow store.");
@@ -362,10 +370,46 @@ class write_behind {
     m_.batch_seconds = r.histogram("write_behind_batch_seconds", "Time to write one batch to the slow store, retries included.");
   }
 
-  /// Entries moved to in-flight per lock hold (keeps put latency flat).
+  /// Entries moved into a batch per lock hold (keeps put latency flat).
   static constexpr std::size_t move_step = 64;
   /// Most keys the pending map reserves buckets for at open (8 MiB of buckets).
   static constexpr std::size_t max_reserved_buckets = 1u << 20;
+
+  /// A batch on its way to the slow store. The flusher fills it from the
+  /// map and copies its entries into `entries`; the writer thread writes it;
+  /// the flusher then retires it. From `filling` to `writing` its items are
+  /// still owed: readable, counted in flight, holding the journal
+  /// checkpoint back. Two batches let one be filled while the other is
+  /// written; a key may then be in both, and the slow store's version guard
+  /// keeps the newer one whichever lands last.
+  struct batch_slot {
+    enum class stage { idle, filling, filled, writing, written };
+    item_set items;
+    std::vector<const item*> order;  // its items, in the order `entries` holds them
+    std::vector<entry> entries;      // copies of their entries, same order
+    std::size_t capacity = 0;        // keys `items` holds buckets for
+    std::uint64_t ticket = 0;        // filled batches are written in this order
+    stage at = stage::idle;
+    bool owed() const noexcept { return at != stage::idle && at != stage::written; }
+  };
+
+  batch_slot* batch_at(typename batch_slot::stage at) {
+    for (batch_slot& b : batches_)
+      if (b.at == at) return &b;
+    return nullptr;
+  }
+
+  template <class F>
+  void for_each_owed_batch(F&& f) const {
+    for (const batch_slot& b : batches_)
+      if (b.owed()) f(b.items);
+  }
+
+  std::size_t in_flight_entries_locked() const {
+    std::size_t n = 0;
+    for_each_owed_batch([&](const item_set& set) { n += set.size(); });
+    return n;
+  }
 
   struct instruments {
     counter acknowledged, flushed, coalesced, dead_lettered, outages;
@@ -377,7 +421,7 @@ class write_behind {
   void publish_locked() const {
     m_.pending.set(static_cast<double>(pending_.size()));
     m_.pending_bytes.set(static_cast<double>(pending_.bytes()));
-    m_.in_flight.set(static_cast<double>(in_flight_.size()));
+    m_.in_flight.set(static_cast<double>(in_flight_entries_locked()));
     m_.dead_letters.set(static_cast<double>(dead_letter_count_.load(std::memory_order_relaxed)));
     m_.batch_size.set(static_cast<double>(sizer_.next_size()));
     m_.lag.set(std::chrono::duration<double>(lag_locked()).count());
@@ -401,7 +445,7 @@ class write_behind {
     BOOST_OUTCOME_TRY(auto from, journal_->load_checkpoint());
     std::lock_guard lock(mutex_);
     // Buckets for the whole bound up front (capped), so no put pays for a
-    // rehash; the flusher's two batch sets reuse theirs from batch to batch.
+    // rehash; the batches reuse theirs from one batch to the next.
     pending_.reserve(std::min<std::size_t>(options_.max_pending_entries, max_reserved_buckets));
     registered_prefix_ = registered_max_ = checkpointed_ = from;
     const auto now = clock_.now();
@@ -551,8 +595,10 @@ class write_behind {
   /// under the lock after they change (before a reservation is released,
   /// so a concurrent check can only count an entry twice, never miss it).
   void publish_held_locked() noexcept {
-    held_entries_.store(pending_.size() + in_flight_.size(), std::memory_order_release);
-    held_bytes_.store(pending_.bytes() + in_flight_.bytes(), std::memory_order_release);
+    std::size_t bytes = pending_.bytes();
+    for_each_owed_batch([&](const item_set& set) { bytes += set.bytes(); });
+    held_entries_.store(pending_.size() + in_flight_entries_locked(), std::memory_order_release);
+    held_bytes_.store(bytes, std::memory_order_release);
   }
 
   /// Marks `at` as journalled and in the map; the journal checkpoint may
@@ -572,20 +618,26 @@ class write_behind {
 
   /// Entries owed to the slow store whose oldest obligation is <= `target`.
   std::size_t owed_through(lsn target) const {
-    return pending_.count_through(target) + in_flight_.count_through(target);
+    std::size_t n = pending_.count_through(target);
+    for_each_owed_batch([&](const item_set& set) { n += set.count_through(target); });
+    return n;
   }
 
   /// Everything at or before this lsn is in the slow store or dead-lettered.
   lsn safe_checkpoint_locked() const {
     lsn safe = registered_prefix_;
     if (auto p = pending_.min_first_lsn()) safe = std::min(safe, *p - 1);
-    if (auto f = in_flight_.min_first_lsn()) safe = std::min(safe, *f - 1);
+    for_each_owed_batch([&](const item_set& set) {
+      if (auto f = set.min_first_lsn()) safe = std::min(safe, *f - 1);
+    });
     return safe;
   }
 
   std::chrono::milliseconds lag_locked() const {
     std::optional<time_point> oldest = pending_.oldest_since();
-    if (auto f = in_flight_.oldest_since(); f && (!oldest || *f < *oldest)) oldest = f;
+    for_each_owed_batch([&](const item_set& set) {
+      if (auto f = set.oldest_since(); f && (!oldest || *f < *oldest)) oldest = f;
+    });
     if (!oldest) return std::chrono::milliseconds(0);
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - *oldest);
   }
@@ -594,7 +646,7 @@ class write_behind {
   /// or pending entries pass half of their bound.
   bool urgent_locked() const {
     return stopping_ || flush_waiters_ > 0 ||
-           (pending_.size() + in_flight_.size()) * 2 >= options_.max_pending_entries;
+           (pending_.size() + in_flight_entries_locked()) * 2 >= options_.max_pending_entries;
   }
 
   /// Whether the flusher should take a batch now.
@@ -606,127 +658,170 @@ class write_behind {
     return pending_.size() >= sizer_.next_size() || age >= options_.flush_interval;
   }
 
+  /// The flusher: takes batches from the map and, while the writer thread
+  /// writes one, fills the other, so the slow store never waits for the
+  /// map, the copy into a batch, a checkpoint or the node reuse.
   void flush_loop() {
+    std::thread writer([this] { write_loop(); });
     std::unique_lock lock(mutex_);
     for (;;) {
-      while (!batch_due_locked() && !(stopping_ && pending_.empty())) {
+      batch_slot* written = nullptr;
+      batch_slot* idle = nullptr;
+      auto ready = [&] {
+        written = batch_at(batch_slot::stage::written);
+        idle = batch_at(batch_slot::stage::idle);
+        return written || (idle && batch_due_locked()) || may_exit_locked();
+      };
+      while (!ready()) {
         const auto oldest = pending_.oldest_since();
-        const auto wake = oldest ? *oldest + std::max(options_.flush_interval, options_.write_delay)
-                                 : clock_.now() + std::chrono::seconds(1);
-        clock_.wait_until(lock, work_, wake, [&] { return batch_due_locked() || stopping_; });
+        const auto wake = idle && oldest ? *oldest + std::max(options_.flush_interval, options_.write_delay)
+                                         : clock_.now() + std::chrono::seconds(1);
+        clock_.wait_until(lock, work_, wake, ready);
       }
-      if (stopping_ && (pending_.empty() || flush_waiters_ == 0)) break;
+      if (written) retire(*written, lock);
+      else if (may_exit_locked()) break;
+      else fill(*idle, lock);
+    }
+    // A batch filled but not yet written stays in the journal for the next open.
+    writer_exit_ = true;
+    filled_.notify_all();
+    lock.unlock();
+    writer.join();
+  }
 
-      // Move the batch to in-flight a few entries at a time, letting writers
-      // in between: a put never waits behind a whole batch. Inside the
-      // coalescing window only entries old enough leave the map.
-      const std::size_t want = sizer_.next_size();
-      if (want > in_flight_capacity_) {
-        // Grow both (empty) batch sets' buckets once, not by rehashes
-        // while entries move in.
-        in_flight_.reserve(want);
-        spent_.reserve(want);
-        in_flight_capacity_ = want;
-      }
-      for (;;) {
-        const auto cutoff = urgent_locked() ? clock_.now() : clock_.now() - options_.write_delay;
-        const std::size_t step = std::min<std::size_t>(move_step, want - in_flight_.size());
-        if (pending_.move_to(in_flight_, step, cutoff) < step || in_flight_.size() >= want) break;
-        lock.unlock();
-        lock.lock();
-      }
+  /// Stopping, no batch is being written, and no flush waits for more.
+  bool may_exit_locked() const {
+    if (!stopping_) return false;
+    for (const batch_slot& b : batches_)
+      if (b.at == batch_slot::stage::writing || b.at == batch_slot::stage::written) return false;
+    return flush_waiters_ == 0 || (pending_.empty() && in_flight_entries_locked() == 0);
+  }
+
+  /// Moves the oldest pending entries into `b` (a few at a time, letting
+  /// writers in between: a put never waits behind a whole batch; inside the
+  /// coalescing window only entries old enough leave the map) and copies
+  /// them into the contiguous form a store takes, then hands `b` to the
+  /// writer.
+  void fill(batch_slot& b, std::unique_lock<std::mutex>& lock) {
+    b.at = batch_slot::stage::filling;
+    const std::size_t want = sizer_.next_size();
+    if (want > b.capacity) {
+      b.items.reserve(want);  // once, not by rehashes while entries move in
+      b.capacity = want;
+    }
+    for (;;) {
+      const auto cutoff = urgent_locked() ? clock_.now() : clock_.now() - options_.write_delay;
+      const std::size_t step = std::min<std::size_t>(move_step, want - b.items.size());
+      if (pending_.move_to(b.items, step, cutoff) < step || b.items.size() >= want) break;
       lock.unlock();
-      // Only this thread changes in_flight_, so it can be read without the
-      // lock; its items stay put until the swap below.
-      const bool slow_store_up = deliver(in_flight_.ordered());
-
       lock.lock();
-      // The delivered entries are set aside below, outside the lock; their
-      // set keeps its buckets and becomes the next batch's in-flight set.
-      std::swap(spent_, in_flight_);
+    }
+    lock.unlock();
+    // Only this thread changes a batch being filled: it is read without the lock.
+    b.items.items_into(b.order);
+    if (b.entries.size() < b.order.size()) b.entries.resize(b.order.size());
+    for (std::size_t k = 0; k < b.order.size(); ++k) b.entries[k] = b.order[k]->e;
+    lock.lock();
+    b.at = b.order.empty() ? batch_slot::stage::idle : batch_slot::stage::filled;
+    b.ticket = ++tickets_;
+    filled_.notify_one();
+  }
+
+  /// After `b` was written: advances the journal checkpoint and keeps the
+  /// delivered nodes (up to one batch) for puts to reuse.
+  void retire(batch_slot& b, std::unique_lock<std::mutex>& lock) {
+    // A checkpoint costs two fsyncs; it only bounds replay after a crash
+    // (replay is idempotent), so it is written at most every
+    // checkpoint_interval while busy (a flush waiting or a full map
+    // included: neither needs it), and at once when the map runs empty.
+    const lsn safe = safe_checkpoint_locked();
+    const auto now = clock_.now();
+    if (safe > checkpointed_ && (pending_.empty() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
+      lock.unlock();
+      auto c = journal_->commit_checkpoint(safe);
+      lock.lock();
+      last_checkpoint_ = now;
+      if (c) checkpointed_ = std::max(checkpointed_, safe);
+      else last_error_ = "journal checkpoint: " + c.error().message();
+    }
+    lock.unlock();
+    for (entry& e : b.entries)  // do not hold on to big values
+      if (e.value.capacity() > item_set::max_pooled_value) e = entry{};
+    b.items.clear_into(spare_, b.capacity);
+    lock.lock();
+    pending_.adopt(spare_, b.capacity, 16 * move_step);
+    b.at = batch_slot::stage::idle;
+  }
+
+  /// The writer thread: writes filled batches in the order they were
+  /// filled. After an outage (the slow store stayed down through a whole
+  /// retry sequence) it puts the unwritten rest back into the map and
+  /// pauses.
+  void write_loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      batch_slot* next = nullptr;
+      filled_.wait(lock, [&] {
+        for (batch_slot& b : batches_)
+          if (b.at == batch_slot::stage::filled && (!next || b.ticket < next->ticket)) next = &b;
+        return writer_exit_ || next;
+      });
+      if (writer_exit_) return;
+      next->at = batch_slot::stage::writing;
+      lock.unlock();
+      const std::size_t n = next->order.size();
+      const std::size_t settled = deliver(next->order, std::span<const entry>(next->entries.data(), n));
+      lock.lock();
+      // Back into the map in the same critical section as the batch stops
+      // being owed: nothing is counted twice or missed.
+      for (std::size_t k = settled; k < n; ++k) pending_.restore(*next->order[k]);
+      if (settled < n) m_.outages.inc();
+      next->at = batch_slot::stage::written;
       publish_held_locked();
-      const lsn safe = safe_checkpoint_locked();
       publish_locked();
       drained_.notify_all();
       room_.notify_all();
-      // A checkpoint costs two fsyncs; it only bounds replay after a crash
-      // (replay is idempotent), so it is written at most every
-      // checkpoint_interval while busy (a flush waiting or a full map
-      // included: neither needs it), and at once when the map runs empty.
-      const auto now = clock_.now();
-      if (safe > checkpointed_ &&
-          (pending_.empty() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
-        lock.unlock();
-        auto c = journal_->commit_checkpoint(safe);
-        lock.lock();
-        last_checkpoint_ = now;
-        if (c) checkpointed_ = std::max(checkpointed_, safe);
-        else last_error_ = "journal checkpoint: " + c.error().message();
-      }
-      if (!slow_store_up && !stopping_) {
-        const auto until = clock_.now() + options_.outage_pause;
-        clock_.wait_until(lock, work_, until, [&] { return stopping_; });
-      }
-      // Keep the delivered nodes (up to one batch) for puts to reuse.
-      lock.unlock();
-      spent_.clear_into(spare_, in_flight_capacity_);
-      lock.lock();
-      pending_.adopt(spare_, in_flight_capacity_, 16 * move_step);
+      work_.notify_all();
+      if (settled < n && !stopping_)
+        clock_.wait_until(lock, filled_, clock_.now() + options_.outage_pause,
+                          [&] { return stopping_ || writer_exit_; });
     }
   }
 
-  /// Writes `batch` to the slow store: retries, splits refused batches,
-  /// dead-letters entries refused alone, and puts everything back when the
-  /// slow store is unreachable. Returns false on an outage.
-  bool deliver(std::vector<const item*> batch) {
-    // The slow store takes a contiguous batch; copy into entries kept from
-    // the previous batch, reusing their strings (a split reuses them too:
-    // its halves are written after this write returned).
-    if (batch_entries_.size() < batch.size()) batch_entries_.resize(batch.size());
-    for (std::size_t k = 0; k < batch.size(); ++k) batch_entries_[k] = batch[k]->e;
-    const std::span<const entry> entries(batch_entries_.data(), batch.size());
+  /// Writes `items` (whose entries `entries` holds, side by side) to the
+  /// slow store: retries, splits refused batches, dead-letters entries
+  /// refused alone. Returns how many leading items are settled (written or
+  /// dead-lettered); fewer than all means the slow store is unreachable and
+  /// the rest is still owed.
+  std::size_t deliver(std::span<const item* const> items, std::span<const entry> entries) {
     const auto start = clock_.now();
     auto r = storesync::retry(retry_, clock_, [&] { return slow_.write(entries); });
     const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
-    for (std::size_t k = 0; k < batch.size(); ++k)  // do not hold on to big values
-      if (batch_entries_[k].value.capacity() > detail::pending_set<time_point>::max_pooled_value)
-        batch_entries_[k] = entry{};
+    m_.batch_seconds.observe(took);
     {
       // Writers and status() read the sizer under the lock too: it is not
       // thread-safe (the batch_sizer concept asks no such thing).
       std::lock_guard lock(mutex_);
-      sizer_.record({batch.size(), took, r.outcome ? 0 : batch.size()});
+      sizer_.record({items.size(), took, r.outcome ? 0 : items.size()});
+      if (r.outcome) {
+        flushed_total_ += items.size();
+        m_.flushed.inc(items.size());
+        return items.size();
+      }
+      if (is_retryable(r.outcome.error())) {
+        last_error_ = r.outcome.error().message();
+        return 0;
+      }
     }
-    m_.batch_seconds.observe(took);
-    if (r.outcome) {
-      std::lock_guard lock(mutex_);
-      flushed_total_ += batch.size();
-      m_.flushed.inc(batch.size());
-      return true;
-    }
-    const error& e = r.outcome.error();
-    if (is_retryable(e)) {
-      std::lock_guard lock(mutex_);
-      last_error_ = e.message();
-      m_.outages.inc();
-      for (const item* i : batch) pending_.restore(*i);
-      publish_held_locked();
-      return false;
-    }
-    if (batch.size() == 1) {
-      bury(*batch.front(), e);
-      return true;
+    if (items.size() == 1) {
+      bury(*items.front(), r.outcome.error());
+      return 1;
     }
     // Refused: split until the refused entries stand alone.
-    std::vector<const item*> right(batch.begin() + batch.size() / 2, batch.end());
-    batch.resize(batch.size() / 2);
-    if (!deliver(std::move(batch))) {
-      std::lock_guard lock(mutex_);
-      for (const item* i : right) pending_.restore(*i);
-      publish_held_locked();
-      return false;
-    }
-    return deliver(std::move(right));
+    const std::size_t half = items.size() / 2;
+    const std::size_t left = deliver(items.first(half), entries.first(half));
+    if (left < half) return left;
+    return half + deliver(items.subspan(half), entries.subspan(half));
   }
 
   void bury(const item& refused, const error& why) {
@@ -767,12 +862,12 @@ class write_behind {
   std::condition_variable work_;     // the flusher waits here
   std::condition_variable drained_;  // flush() waits here
   std::condition_variable room_;     // writers wait here for backpressure
-  detail::pending_set<time_point> pending_;
-  detail::pending_set<time_point> in_flight_;
-  detail::pending_set<time_point> spent_;  // the flusher's only
-  typename detail::pending_set<time_point>::node_pool spare_;  // the flusher's only
-  std::vector<entry> batch_entries_;                           // the flusher's only
-  std::size_t in_flight_capacity_ = 0;     // keys both batch sets hold buckets for
+  std::condition_variable filled_;   // the writer waits here
+  item_set pending_;
+  std::array<batch_slot, 2> batches_;
+  std::uint64_t tickets_ = 0;                   // hands batches to the writer in order
+  typename item_set::node_pool spare_;          // the flusher's only
+  bool writer_exit_ = false;
   lsn registered_prefix_ = 0;
   lsn registered_max_ = 0;
   std::set<lsn> registered_ahead_;

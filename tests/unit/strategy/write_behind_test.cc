@@ -222,6 +222,45 @@ TEST(WriteBehind, AnOutageNeverDeadLettersAndBackpressureRejectsAtTheBound) {
   EXPECT_TRUE(wb->put(entry::put("one-too-many", "1", 1))) << "room again after the drain";
 }
 
+// While one batch is written the flusher fills the next. When the first
+// then meets an outage, its entries go back into the map behind the second,
+// which holds a newer version of one of its keys: the older value is written
+// last, and the slow store's version guard keeps the newer one.
+TEST(WriteBehind, TheNextBatchIsFilledWhileOneIsWrittenAndTheNewerVersionWins) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;  // only full batches leave the map
+  slow.set_faults({.latency = 300ms});
+  slow.script({fault::unavailable});  // the first batch meets an outage
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("pipeline")), clock, fixed_batch_sizer(10));
+  auto wait_for_in_flight = [&](std::size_t n) {
+    for (int i = 0; i < 5000 && wb->status().in_flight != n; ++i) std::this_thread::sleep_for(1ms);
+    return wb->status().in_flight == n;
+  };
+  auto put_batch = [&](int from, version_type hot) {
+    ASSERT_TRUE(wb->put(entry::put("hot", std::to_string(hot), hot)));
+    for (int i = from; i < from + 9; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), "1", 1)));
+  };
+  put_batch(0, 1);
+  ASSERT_TRUE(wait_for_in_flight(10)) << "the first batch did not leave the map";
+  put_batch(9, 2);
+  EXPECT_TRUE(wait_for_in_flight(20)) << "no second batch was filled while the first was written";
+  EXPECT_EQ(wb->status().pending, 0u);
+
+  bool drained = false;
+  for (int i = 0; i < 5000 && !drained; ++i) {
+    clock.advance(20ms);  // ends the outage pause
+    drained = wb->flush(0ms).complete;
+    if (!drained) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(drained);
+  EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 2);
+  EXPECT_EQ(slow.inner().size(), 19u);
+  const auto s = wb->status();
+  EXPECT_EQ(s.dead_letters, 0u);
+  EXPECT_EQ(s.flushed_total, 20u) << "each batch written once (the failed attempt wrote nothing)";
+}
+
 TEST(WriteBehind, BlockForWaitsForRoomOnTheClockButTryWriteNeverWaits) {
   memory_store fast;
   slow_store slow;

@@ -148,12 +148,13 @@ class pending_set {
     return moved;
   }
 
-  /// Every item, oldest obligation first; valid until the set changes.
-  std::vector<const item*> ordered() const {
-    std::vector<const item*> out;
+  /// Replaces `out` with every item, in no particular order (a batch needs
+  /// none: it is written all or nothing), without a lookup per item; valid
+  /// until the set changes.
+  void items_into(std::vector<const item*>& out) const {
+    out.clear();
     out.reserve(by_key_.size());
-    for (const auto& [first, key] : by_first_) out.push_back(&by_key_.find(key)->second);
-    return out;
+    for (const auto& [key, held] : by_key_) out.push_back(&held);
   }
 
   const item* find(std::string_view key) const {
