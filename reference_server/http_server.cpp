@@ -50,26 +50,29 @@ class session : public std::enable_shared_from_this<session> {
     // What needs no waiting is answered right here (a write-behind PUT is a
     // memory store, a journal append and a map insert); blocking store calls
     // run on the worker pool, and the response comes back to this
-    // connection's strand.
-    if (auto res = routes_->try_handle(parser_->get())) return write(std::make_shared<response>(std::move(*res)));
+    // connection's executor.
+    if (auto res = routes_->try_handle(parser_->get())) return write(std::move(*res));
     asio::post(workers_, [self = shared_from_this(), req = parser_->release()]() mutable {
-      auto res = std::make_shared<response>(self->routes_->handle(req));
-      asio::post(self->stream_.get_executor(), [self, res] { self->write(res); });
+      asio::post(self->stream_.get_executor(),
+                 [self, res = self->routes_->handle(req)]() mutable { self->write(std::move(res)); });
     });
   }
 
   void reject(http::status status, std::string_view code, std::string_view message) {
-    auto res = std::make_shared<response>(status, 11);
-    res->set(http::field::content_type, "application/json");
-    res->keep_alive(false);
-    res->body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump() + "\n";
-    res->prepare_payload();
-    write(res);
+    response res(status, 11);
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(false);
+    res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump() + "\n";
+    res.prepare_payload();
+    write(std::move(res));
   }
 
-  void write(std::shared_ptr<response> res) {
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-      if (ec || !res->keep_alive()) return self->close();
+  // A connection has one response at a time in flight (the next request is
+  // read after it is written), kept here until it is.
+  void write(response res) {
+    response_ = std::move(res);
+    http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec || !self->response_->keep_alive()) return self->close();
       self->read();
     });
   }
@@ -82,6 +85,7 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<response> response_;
   const http_options& options_;
   std::shared_ptr<router> routes_;
   asio::thread_pool& workers_;
@@ -90,7 +94,11 @@ class session : public std::enable_shared_from_this<session> {
 }  // namespace
 
 http_server::http_server(http_options options, std::shared_ptr<router> routes)
-    : options_(options), routes_(std::move(routes)), workers_(options_.worker_threads), acceptor_(io_) {}
+    : options_(options),
+      routes_(std::move(routes)),
+      io_(static_cast<int>(options_.io_threads)),
+      workers_(options_.worker_threads),
+      acceptor_(io_) {}
 
 http_server::~http_server() {
   io_.stop();
@@ -112,7 +120,11 @@ result<tcp::endpoint> http_server::start() {
 }
 
 void http_server::accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+  // One I/O thread already runs a connection's handlers one at a time; only
+  // several need a strand per connection (which costs a lock per handler).
+  const asio::any_io_executor executor =
+      options_.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : io_.get_executor();
+  acceptor_.async_accept(executor, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;  // acceptor closed: shutting down
     if (!ec) std::make_shared<session>(std::move(socket), options_, routes_, workers_)->start();
     accept();
