@@ -109,18 +109,21 @@ class memory_store {
   write_report apply_locked(std::span<const entry> batch) {
     write_report report;
     for (const entry& e : batch) {
-      auto it = rows_.find(e.key);
-      const auto outcome = version_guard(
-          e.version, it == rows_.end() ? std::nullopt : std::optional{it->second.version});
+      // One descent finds the key or where it goes.
+      auto it = rows_.lower_bound(e.key);
+      const bool held = it != rows_.end() && it->first == e.key;
+      const auto outcome = version_guard(e.version, held ? std::optional{it->second.version} : std::nullopt);
       report.count(outcome);
       if (outcome != guard_outcome::applied) continue;
-      if (it == rows_.end()) {
-        it = rows_.emplace(e.key, e).first;
+      if (!held) {
+        it = rows_.emplace_hint(it, e.key, e);
       } else {
         by_version_.erase(version_key{it->second.version, it->first});
         it->second = e;
       }
-      by_version_.emplace(e.version, it->first);
+      // Versions mostly grow: the end is then the right place, found without
+      // a descent (a wrong hint only costs the usual one).
+      by_version_.emplace_hint(by_version_.end(), e.version, it->first);
     }
     return report;
   }
