@@ -525,7 +525,9 @@ class write_behind {
     register_locked(at);
     ++acknowledged_total_;
     m_.acknowledged.inc();
-    if (pending_.size() >= sizer_.next_size()) work_.notify_one();
+    // Wake the flusher for a full batch only if it has a batch to fill: while
+    // both are on their way, the writer wakes it when one is written.
+    if (pending_.size() >= sizer_.next_size() && batch_at(batch_slot::stage::idle)) work_.notify_one();
     observe();
     return guard_outcome::applied;
   }
