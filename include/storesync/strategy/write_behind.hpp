@@ -118,6 +118,7 @@ struct write_behind_options {
 struct write_behind_status {
   std::size_t pending = 0;
   std::size_t pending_bytes = 0;
+  /// Entries in the (up to two) batches on their way to the slow store.
   std::size_t in_flight = 0;
   std::uint64_t journal_bytes = 0;
   std::uint64_t acknowledged_total = 0;
