@@ -765,6 +765,7 @@ class write_behind {
     for (;;) {
       batch_slot* next = nullptr;
       filled_.wait(lock, [&] {
+        next = nullptr;
         for (batch_slot& b : batches_)
           if (b.at == batch_slot::stage::filled && (!next || b.ticket < next->ticket)) next = &b;
         return writer_exit_ || next;
