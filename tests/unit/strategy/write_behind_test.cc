@@ -230,7 +230,7 @@ TEST(WriteBehind, TheNextBatchIsFilledWhileOneIsWrittenAndTheNewerVersionWins) {
   memory_store fast;
   slow_store slow;
   manual_clock clock;  // only full batches leave the map
-  slow.set_faults({.latency = 300ms});
+  slow.set_faults({.latency = 1s});  // room to fill the second batch meanwhile, even on a loaded machine
   slow.script({fault::unavailable});  // the first batch meets an outage
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("pipeline")), clock, fixed_batch_sizer(10));
   auto wait_for_in_flight = [&](std::size_t n) {
