@@ -9,6 +9,7 @@
 /// | `change_source`     | entries after a (version, key) mark    | write-back source (read-only is fine) |
 /// | `checksum_store`    | (count, digest) of a key range         | reconciler               |
 /// | `checkpoint_store`  | batch + named checkpoint, one commit   | write-back sink          |
+/// | `versioned_store`   | the largest version it holds           | write-behind's version floor |
 ///
 /// \code
 ///   template <storesync::checkpoint_store Sink>
@@ -90,9 +91,12 @@ struct checkpoint {
 ///   version guard, in batch order (so the newest of duplicates wins).
 ///
 /// Guarantees:
-/// - Every entry is validated (`validate`) before anything is written; an
-///   invalid entry fails the call with `condition::invalid_input` naming its
-///   key, and writes nothing.
+/// - Every entry is validated (`validate`, against the store's `rules()` if
+///   it states any, else `any_json`) before anything is written; an invalid
+///   entry fails the call with `condition::invalid_input` naming its key, and
+///   writes nothing. A store that cannot hold some valid JSON (PostgreSQL's
+///   jsonb) states it in `rules()`, so that callers can refuse such values
+///   before they promise anything; `rules_of(s)` reads it.
 /// - Where the backend has transactions, a batch is atomic: all or nothing.
 /// - Writing the same batch twice changes nothing the second time.
 ///
@@ -173,5 +177,23 @@ concept checkpoint_store =
       { s.write_with_checkpoint(batch, cp) } -> std::same_as<result<write_report>>;
       { s.load_checkpoint(name) } -> std::same_as<result<std::optional<std::string>>>;
     };
+
+/// A `store` that knows the largest version it holds.
+///
+/// Requirements: `s.max_version()` -> `result<version_type>`: the largest
+/// version of any stored entry, tombstones included; 0 when empty.
+///
+/// Guarantees: one indexed lookup (or a metadata read), never a scan of the
+/// values. Write-behind uses it to hand out versions newer than anything
+/// stored, whatever the wall clock says, and to know which writes it can
+/// call `applied` before the store has seen them.
+///
+/// Models: memory_store, postgres_store, sqlite_store, duckdb_store,
+/// faulty_store<S> of a model. A type models `versioned_store` if it is a
+/// `store` whose `max_version()` returns the largest stored version.
+template <class S>
+concept versioned_store = store<S> && requires(S& s) {
+  { s.max_version() } -> std::same_as<result<version_type>>;
+};
 
 }  // namespace storesync

@@ -202,6 +202,21 @@ class duckdb_store {
     return s_->changes->changes_after(mark, limit);
   }
 
+  /// The largest stored version (DuckDB answers from its column statistics).
+  result<version_type> max_version() {
+    BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_max_version));
+    detail::duckdb_owned_result r;
+    BOOST_OUTCOME_TRY(lease->execute(p, r, "reading the largest version"));
+    version_type max = 0;
+    for (;;) {
+      detail::duckdb_owned_chunk chunk(duckdb_fetch_chunk(*r.get()));
+      if (!chunk) break;
+      if (duckdb_data_chunk_get_size(chunk.get()) > 0) max = detail::duckdb_column(chunk.get(), 0).get<int64_t>(0);
+    }
+    return max;
+  }
+
   result<range_checksum> checksum(const key_range& range) {
     BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_checksum[range.last ? 1 : 0]));
@@ -237,6 +252,7 @@ class duckdb_store {
       sql_scan[2] = scan + ">= $1 AND key < $3 ORDER BY key LIMIT $2";
       sql_scan[3] = scan + "> $1 AND key < $3 ORDER BY key LIMIT $2";
       sql_checksum[0] = "SELECT count(*), sum(row_hash::HUGEINT) FROM " + t + " WHERE key >= $1";
+      sql_max_version = "SELECT coalesce(max(version), 0)::BIGINT FROM " + t;
       sql_checksum[1] = sql_checksum[0] + " AND key < $2";
       sql_load_checkpoint = "SELECT value FROM " + cp + " WHERE name = $1";
       sql_save_checkpoint = "INSERT INTO " + cp +
@@ -403,7 +419,7 @@ class duckdb_store {
     // writer lock: no two writes of a process overlap, so the UPDATE + INSERT
     // merge cannot store one key twice.
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
-      BOOST_OUTCOME_TRY(validate_batch(batch));
+      BOOST_OUTCOME_TRY(validate_batch(batch, any_json));
       std::lock_guard lock(db->writer_mutex());
       detail::duckdb_session& c = *writer;
       if (!batch.empty()) {
@@ -546,6 +562,7 @@ class duckdb_store {
     std::string sql_read, sql_load_checkpoint, sql_save_checkpoint;
     std::string sql_scan[4];
     std::string sql_checksum[2];
+    std::string sql_max_version;
     std::string sql_create_stage, sql_drop_stage, sql_classify, sql_classify_ordered;
     // A merge statement, split around its `epoch_ms(` timestamp argument.
     struct merge_sql {
@@ -600,5 +617,6 @@ static_assert(scannable_store<duckdb_store>);
 static_assert(change_source<duckdb_store>);
 static_assert(checksum_store<duckdb_store>);
 static_assert(checkpoint_store<duckdb_store>);
+static_assert(versioned_store<duckdb_store>);
 
 }  // namespace storesync

@@ -132,6 +132,16 @@ class faulty_store {
     return inner_.changes_after(mark, limit);
   }
 
+  result<version_type> max_version()
+    requires versioned_store<S>
+  {
+    BOOST_OUTCOME_TRY(before_call({}));
+    return inner_.max_version();
+  }
+
+  /// The inner store's value rules: injected faults never widen them.
+  constexpr value_rules rules() const noexcept { return rules_of(inner_); }
+
   result<range_checksum> checksum(const key_range& range)
     requires checksum_store<S>
   {

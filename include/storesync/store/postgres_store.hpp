@@ -164,6 +164,12 @@ class postgres_store {
   ~postgres_store() = default;
 
   /// The stored entry (tombstones included), or nothing if never written.
+  /// What jsonb can hold: no U+0000 in a string, and numbers that fit
+  /// `numeric`. A batch breaking these is refused before anything is sent.
+  static constexpr storesync::value_rules rules() noexcept {
+    return {.max_depth = max_supported_depth, .nul_in_strings = false, .numbers_fit_numeric = true};
+  }
+
   result<std::optional<entry>> read(std::string_view key) const {
     if (!st_) return stopped();
     // Keys that no write can store are simply absent.
@@ -236,6 +242,15 @@ class postgres_store {
       pqxx::nontransaction tx(c);
       return to_entries(
           tx.exec_prepared("storesync_changes", mark.version, mark.key, to_limit(limit)));
+    });
+  }
+
+  /// The largest stored version: the end of the (version, key) index.
+  result<version_type> max_version() const {
+    if (!st_) return stopped();
+    return st_->run("read the largest version of " + st_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      return tx.exec("SELECT coalesce(max(version), 0) FROM " + st_->table)[0][0].as<version_type>();
     });
   }
 
@@ -376,7 +391,7 @@ class postgres_store {
     }
 
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
-      BOOST_OUTCOME_TRY(validate_batch(batch));
+      BOOST_OUTCOME_TRY(validate_batch(batch, rules()));
       if (batch.empty() && cp == nullptr) return write_report{};
 
       // Per entry: the highest version of its key earlier in the batch (0 if
@@ -602,5 +617,6 @@ static_assert(scannable_store<postgres_store>);
 static_assert(change_source<postgres_store>);
 static_assert(checksum_store<postgres_store>);
 static_assert(checkpoint_store<postgres_store>);
+static_assert(versioned_store<postgres_store>);
 
 }  // namespace storesync

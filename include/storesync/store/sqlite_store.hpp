@@ -203,6 +203,17 @@ class sqlite_store {
     });
   }
 
+  /// The largest stored version: the end of the (version, key) index.
+  result<version_type> max_version() {
+    return s_->with_reader([&](detail::sqlite_connection& c) -> result<version_type> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_max_version));
+      detail::sqlite_reset_guard reset(stmt);
+      const int rc = sqlite3_step(stmt);
+      if (rc != SQLITE_ROW) return c.fail(rc, "reading the largest version");
+      return version_type{sqlite3_column_int64(stmt, 0)};
+    });
+  }
+
   /// (count, sum of row hashes mod 2^64) over `range`, computed by SQLite.
   result<range_checksum> checksum(const key_range& range) {
     const std::string& sql = s_->sql_checksum[range.last ? 1 : 0];
@@ -228,6 +239,7 @@ class sqlite_store {
       const std::string cols = "key, version, hash, value, tombstone";
       sql_read = "SELECT " + cols + " FROM " + t + " WHERE key = ?1";
       sql_version = "SELECT version FROM " + t + " WHERE key = ?1";
+      sql_max_version = "SELECT coalesce(max(version), 0) FROM " + t;
       sql_upsert = "INSERT INTO " + t +
                    " (key, version, hash, row_hash, value, tombstone, updated_at)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -375,7 +387,7 @@ class sqlite_store {
     }
 
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
-      BOOST_OUTCOME_TRY(validate_batch(batch));
+      BOOST_OUTCOME_TRY(validate_batch(batch, any_json));
       std::lock_guard lock(writer_mutex);
       detail::sqlite_connection& c = *writer;
       BOOST_OUTCOME_TRY(c.exec("BEGIN IMMEDIATE", "starting a write transaction"));
@@ -446,7 +458,7 @@ class sqlite_store {
     std::mutex writer_mutex;
     std::unique_ptr<detail::sqlite_connection> writer;
     detail::sqlite_reader_pool readers;
-    std::string sql_read, sql_version, sql_upsert, sql_changes, sql_save_checkpoint,
+    std::string sql_read, sql_version, sql_max_version, sql_upsert, sql_changes, sql_save_checkpoint,
         sql_load_checkpoint;
     std::string sql_scan[4];
     std::string sql_checksum[2];
@@ -482,5 +494,6 @@ static_assert(scannable_store<sqlite_store>);
 static_assert(change_source<sqlite_store>);
 static_assert(checksum_store<sqlite_store>);
 static_assert(checkpoint_store<sqlite_store>);
+static_assert(versioned_store<sqlite_store>);
 
 }  // namespace storesync

@@ -16,16 +16,31 @@
 ///   (*wb)->flush(std::chrono::seconds(5));            // everything acknowledged is in PostgreSQL
 /// \endcode
 ///
-/// **The write path** (`put`, `erase`, `write`): validate (a batch up front;
-/// a single entry through the fast store, which a `store` must validate
-/// before writing anything); reserve room under the bounds on pending
+/// **The write path** (`put`, `erase`, `write`): validate every entry against
+/// the stricter of `options.rules` and what both stores state (`rules_of`),
+/// so nothing the slow store could never hold is acknowledged; reserve room under the bounds on pending
 /// entries and bytes (lock-free while there is room, else through the
 /// BackpressurePolicy); write the fast store (version guard: an entry the fast
 /// store finds stale or unchanged is acknowledged at once, as a newer or equal
 /// value is already durable); append to the journal; upsert into the per-key
 /// coalescing map (newest version wins), the one lock the put takes;
 /// acknowledge. An invalid or refused write changes nothing and journals
-/// nothing. `try_write` is the same path for one entry except that it never
+/// nothing.
+///
+/// **Outcomes**: `applied` means the entry is newer than anything the slow
+/// store can hold for its key: its version is above the *floor*, the largest
+/// version the slow store held at open (`max_version`, a `versioned_store`)
+/// or that the fast store has evicted since. A caller-supplied version at or
+/// below the floor, on a key the fast store no longer remembers, may be older
+/// than what the slow store holds: it is `accepted` (journalled, readable,
+/// flushed), and the slow store's version guard gives the verdict at flush.
+/// When the slow store finds a flushed entry stale, the fast store is
+/// corrected from it and the event counted (`stale_at_flush_total`): a stale
+/// write never stays visible and is never silent. `next_version()` hands out
+/// versions above the floor and everything acknowledged, whatever the wall
+/// clock says, so writes that take their version from it are always
+/// `applied`. Until the floor is known (the slow store was down at open),
+/// every newly applied write is `accepted`. `try_write` is the same path for one entry except that it never
 /// waits for room (it fails with `errc::queue_full` instead), for an event
 /// loop that hands the entry to a thread that may wait when it fails.
 ///
@@ -59,6 +74,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,6 +87,7 @@
 #include <vector>
 
 #include "storesync/core/store.hpp"
+#include "storesync/core/version_clock.hpp"
 #include "storesync/journal/entry_codec.hpp"
 #include "storesync/journal/file_journal.hpp"
 #include "storesync/journal/journal.hpp"
@@ -87,6 +104,9 @@ namespace storesync {
 
 /// Run-time settings of a `write_behind` (policies carry their own).
 struct write_behind_options {
+  /// What every value must meet, on top of what the two stores state (the
+  /// stricter of all three applies): the nesting depth accepted at the door.
+  value_rules rules{};
   /// Holds `journal/` and `dead-letters/`; created if missing.
   std::string directory;
   /// Durability of acknowledgements and segment size; `directory` is set
@@ -126,6 +146,11 @@ struct write_behind_status {
   std::uint64_t coalesced_total = 0;
   std::uint64_t dead_letters = 0;
   std::uint64_t dead_lettered_total = 0;
+  /// Flushed entries the slow store held a newer version of; the fast store
+  /// was corrected from it.
+  std::uint64_t stale_at_flush_total = 0;
+  /// Whether the slow store's largest version is known (see Outcomes).
+  bool floor_known = false;
   std::size_t batch_size = 0;
   /// Age of the oldest acknowledged entry not yet in the slow store.
   std::chrono::milliseconds lag{0};
@@ -178,6 +203,7 @@ class write_behind {
     std::unique_ptr<write_behind> wb(new write_behind(fast, slow, std::move(options), std::move(retry),
                                                       std::move(sizer), std::move(backpressure),
                                                       std::move(clock), std::move(metrics)));
+    (void)wb->learn_floor();  // the slow store may be down: then learnt when it is back
     BOOST_OUTCOME_TRY(wb->recover());
     wb->flusher_ = std::thread([self = wb.get()] { self->flush_loop(); });
     return wb;
@@ -197,7 +223,8 @@ class write_behind {
   /// Acknowledges every entry of `batch`, in order. Validation covers the
   /// whole batch first: an invalid entry fails the call and changes nothing.
   /// The report is the version guard's verdict against what was already
-  /// acknowledged: `stale` and `unchanged` entries need no flush.
+  /// acknowledged: `stale` and `unchanged` entries need no flush; `accepted`
+  /// ones get their verdict at flush (see Outcomes above).
   result<write_report> write(std::span<const entry> batch) {
     return write_all(batch, full_queue::wait);
   }
@@ -211,6 +238,14 @@ class write_behind {
   result<write_report> try_write(const entry& e) {
     return write_all(std::span(&e, 1), full_queue::fail);
   }
+
+  /// A version for a write whose caller gives none: above everything
+  /// acknowledged and the slow store's floor, even with the wall clock
+  /// stepped back (see version_clock).
+  version_type next_version() noexcept { return versions_.next(); }
+
+  /// The rules every written value must meet (see `write`).
+  const value_rules& rules() const noexcept { return rules_; }
 
   /// The newest acknowledged entry for `key` (tombstones included), or nothing.
   result<std::optional<entry>> read(std::string_view key) {
@@ -229,7 +264,7 @@ class write_behind {
     if (fast) return fast;
     BOOST_OUTCOME_TRY(auto slow, slow_.read(key));
     // Warm the fast store; the version guard keeps a newer value safe.
-    if (slow) (void)fast_.write(std::span(&*slow, 1));
+    if (slow) warm(*slow);
     return slow;
   }
 
@@ -304,8 +339,9 @@ class write_behind {
     // Re-journal first, then forget: a crash in between re-drives twice,
     // which the version guard makes harmless. No lock is held while writing,
     // so backpressure can wait for the flusher, which may dead-letter again.
+    write_report ignored;
     for (const entry& e : again) {
-      BOOST_OUTCOME_TRY(write_one(e, /*redrive=*/true));
+      BOOST_OUTCOME_TRY(write_one(e, ignored, /*redrive=*/true));
     }
     std::lock_guard dl(dead_letter_mutex_);
     if (last > from) {
@@ -327,6 +363,8 @@ class write_behind {
     s.coalesced_total = coalesced_total_;
     s.dead_letters = dead_letter_count_.load(std::memory_order_relaxed);
     s.dead_lettered_total = dead_lettered_total_;
+    s.stale_at_flush_total = stale_at_flush_total_;
+    s.floor_known = floor_.load(std::memory_order_relaxed) != unknown_floor;
     s.batch_size = sizer_.next_size();
     s.lag = lag_locked();
     s.last_error = last_error_;
@@ -354,13 +392,15 @@ class write_behind {
         sizer_(std::move(sizer)),
         backpressure_(std::move(backpressure)),
         clock_(std::move(clock)),
-        metrics_(metrics ? std::move(metrics) : std::make_shared<metrics_registry>()) {
+        metrics_(metrics ? std::move(metrics) : std::make_shared<metrics_registry>()),
+        rules_(stricter(options_.rules, stricter(rules_of(fast), rules_of(slow)))) {
     metrics_registry& r = *metrics_;
     m_.acknowledged = r.counter("write_behind_acknowledged_total", "Writes acknowledged to callers.");
     m_.flushed = r.counter("write_behind_flushed_total", "Entries written to the slow store.");
     m_.coalesced = r.counter("write_behind_coalesced_total", "Writes merged into a pending write of the same key.");
     m_.dead_lettered = r.counter("write_behind_dead_lettered_total", "Entries the slow store refused, sent to dead letters.");
     m_.outages = r.counter("write_behind_outages_total", "Batches put back because the slow store stayed unreachable.");
+    m_.stale_at_flush = r.counter("write_behind_stale_at_flush_total", "Flushed entries the slow store held a newer version of; the fast store was corrected.");
     m_.pending = r.gauge("write_behind_pending", "Entries acknowledged, not yet taken by the flusher.");
     m_.pending_bytes = r.gauge("write_behind_pending_bytes", "Approximate bytes held by pending entries.");
     m_.in_flight = r.gauge("write_behind_in_flight", "Entries in batches on their way to the slow store.");
@@ -413,7 +453,7 @@ class write_behind {
   }
 
   struct instruments {
-    counter acknowledged, flushed, coalesced, dead_lettered, outages;
+    counter acknowledged, flushed, coalesced, dead_lettered, outages, stale_at_flush;
     gauge pending, pending_bytes, in_flight, dead_letters, batch_size, lag;
     histogram put_seconds, batch_seconds;
   };
@@ -452,8 +492,12 @@ class write_behind {
     const auto now = clock_.now();
     BOOST_OUTCOME_TRY(journal_->replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
       BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
-      (void)fast_.write(std::span(&e, 1));  // warm; a failure only costs a slower read
-      if (pending_.upsert(std::move(e), at, now)) ++coalesced_total_;
+      versions_.observe(e.version);
+      // As a write: an entry the slow store may have superseded stays out
+      // of the fast store until its verdict is known.
+      const bool unconfirmed = e.version <= floor();
+      if (!unconfirmed) (void)fast_.write(std::span(&e, 1));  // a failure only costs a slower read
+      if (pending_.upsert(std::move(e), at, now, unconfirmed)) ++coalesced_total_;
       register_locked(at);
       return success();
     }));
@@ -470,33 +514,37 @@ class write_behind {
   enum class full_queue { wait, fail };
 
   result<write_report> write_all(std::span<const entry> batch, full_queue on_full) {
-    // A single entry is validated by the fast store (the `store` concept
-    // guarantees it), before anything is journalled; only a longer batch
-    // needs the up-front pass that keeps it all-or-nothing.
-    if (batch.size() > 1) {
-      BOOST_OUTCOME_TRY(validate_batch(batch));
-    }
+    BOOST_OUTCOME_TRY(validate_batch(batch, rules_));
     write_report report;
     for (const entry& e : batch) {
-      BOOST_OUTCOME_TRY(auto outcome, write_one(e, /*redrive=*/false, on_full));
-      report.count(outcome);
+      BOOST_OUTCOME_TRY(write_one(e, report, /*redrive=*/false, on_full));
     }
     return report;
   }
 
-  result<guard_outcome> write_one(const entry& e, bool redrive = false,
-                                  full_queue on_full = full_queue::wait) {
+  /// Writes one validated entry and counts its outcome into `report`.
+  result<void> write_one(const entry& e, write_report& report, bool redrive = false,
+                         full_queue on_full = full_queue::wait) {
     const auto started = std::chrono::steady_clock::now();
     auto observe = [&] { m_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
     const std::size_t cost = detail::pending_set<time_point>::footprint(e);
-    if (auto reserved = reserve_room(cost, on_full); !reserved) {
-      // Bad input says so even when there is no room: retrying cannot help it.
-      BOOST_OUTCOME_TRY(validate(e));
-      return reserved.error();
-    }
+    if (auto reserved = reserve_room(cost, on_full); !reserved) return reserved.error();
     room_reservation room{this, cost};
-    BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));
-    if (guarded.applied == 0 && !redrive) {
+    // Above the floor the fast store's guard decides and the entry goes in.
+    // At or below it the slow store may hold a newer version the fast store
+    // never saw: such an entry stays out of the fast store until the slow
+    // store's verdict is known (see settle), unless the fast store already
+    // holds a version as new.
+    const bool unconfirmed = e.version <= floor();
+    std::optional<guard_outcome> answered;
+    if (!unconfirmed) {
+      BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));
+      if (guarded.applied == 0) answered = guarded.unchanged ? guard_outcome::unchanged : guard_outcome::stale;
+    } else {
+      BOOST_OUTCOME_TRY(auto held, fast_.read(e.key));
+      if (held && held->version >= e.version) answered = version_guard(e.version, held->version);
+    }
+    if (answered && !redrive) {
       // The fast store holds this version or a newer one, which was
       // acknowledged (and journalled) already. A re-driven dead letter is
       // in the fast store by definition, so it always goes on.
@@ -508,8 +556,10 @@ class write_behind {
         observe();
       }
       room_.notify_all();
-      return guarded.unchanged ? guard_outcome::unchanged : guard_outcome::stale;
+      report.count(*answered);
+      return success();
     }
+    versions_.observe(e.version);
     // One encode buffer per thread: no allocation per put once it has grown.
     thread_local std::vector<std::byte> frame;
     encode_entry(e, frame);
@@ -517,7 +567,7 @@ class write_behind {
     if (frame.capacity() > (1u << 20)) frame = {};  // do not keep a huge record's buffer
     BOOST_OUTCOME_TRY(auto at, std::move(appended));
     std::lock_guard lock(mutex_);
-    if (pending_.upsert(e, at, clock_.now())) {
+    if (pending_.upsert(e, at, clock_.now(), unconfirmed)) {
       ++coalesced_total_;
       m_.coalesced.inc();
     }
@@ -530,7 +580,81 @@ class write_behind {
     // both are on their way, the writer wakes it when one is written.
     if (pending_.size() >= sizer_.next_size() && batch_at(batch_slot::stage::idle)) work_.notify_one();
     observe();
-    return guard_outcome::applied;
+    ++(unconfirmed ? report.accepted : report.applied);
+    return success();
+  }
+
+  /// Means "not known yet" in `floor_`.
+  static constexpr version_type unknown_floor = std::numeric_limits<version_type>::max();
+
+  /// No version at or below this may be assumed absent from the slow store
+  /// (see Outcomes): its largest version at open, or the largest the fast
+  /// store evicted since.
+  version_type floor() const noexcept {
+    version_type f = floor_.load(std::memory_order_relaxed);
+    if constexpr (requires { fast_.max_evicted_version(); }) f = std::max(f, fast_.max_evicted_version());
+    return f;
+  }
+
+  /// Learns the slow store's largest version if it is not known yet; false
+  /// while the slow store cannot tell (unreachable, or not a versioned_store).
+  bool learn_floor() {
+    if (floor_.load(std::memory_order_relaxed) != unknown_floor) return true;
+    if constexpr (versioned_store<Slow>) {
+      auto max = slow_.max_version();
+      if (!max) return false;
+      versions_.observe(max.value());
+      floor_.store(max.value(), std::memory_order_relaxed);
+      return true;
+    } else {
+      return false;
+    }
+  }
+
+  /// Puts `e` (read from the slow store) into the fast store, evictable.
+  void warm(const entry& e) {
+    if (fast_.write(std::span(&e, 1))) release(e);
+  }
+
+  /// Tells a fast store that evicts (a capped memory_store) that `e` is in
+  /// the slow store: it may go.
+  void release(const entry& e) {
+    if constexpr (requires { fast_.release(e.key, e.version); }) fast_.release(e.key, e.version);
+  }
+
+  /// After the slow store took `entries`: brings the fast store in line with
+  /// it. If the slow store applied every entry, unconfirmed ones go into the
+  /// fast store; otherwise (some were stale or already there) each
+  /// unconfirmed entry, and with stale ones every entry, is read back from
+  /// the slow store, whose entry goes into the fast store: a write the slow
+  /// store refused as stale never stays visible, and each is counted. Every
+  /// delivered entry may then be evicted from the fast store.
+  void settle(std::span<const item* const> items, std::span<const entry> entries, const write_report& outcome) {
+    const bool all_applied = outcome.stale == 0 && outcome.unchanged == 0;
+    std::size_t stale = 0;
+    for (std::size_t k = 0; k < entries.size(); ++k) {
+      const entry& e = entries[k];
+      if (all_applied || (!items[k]->unconfirmed && outcome.stale == 0)) {
+        if (items[k]->unconfirmed) warm(e);
+        else release(e);
+        continue;
+      }
+      auto held = slow_.read(e.key);
+      if (!held || !held.value()) {
+        std::lock_guard lock(mutex_);
+        last_error_ = "reading back " + detail::quoted(e.key) + " after a flush: " +
+                      (held ? std::string("not found") : held.error().message());
+        continue;
+      }
+      const entry& truth = *held.value();
+      if (truth.version > e.version || (truth.version == e.version && truth.hash != e.hash)) ++stale;
+      warm(truth);
+    }
+    if (stale == 0) return;
+    std::lock_guard lock(mutex_);
+    stale_at_flush_total_ += stale;
+    m_.stale_at_flush.inc(stale);
+    last_error_ = std::to_string(stale) + " flushed entries were older than the slow store's; the fast store now holds its";
   }
 
   /// Room for one entry of `cost` bytes, held from the backpressure check
@@ -773,6 +897,7 @@ class write_behind {
       if (writer_exit_) return;
       next->at = batch_slot::stage::writing;
       lock.unlock();
+      (void)learn_floor();  // once, after the slow store was down at open
       const std::size_t n = next->order.size();
       const std::size_t settled = deliver(next->order, std::span<const entry>(next->entries.data(), n));
       lock.lock();
@@ -810,12 +935,14 @@ class write_behind {
       if (r.outcome) {
         flushed_total_ += items.size();
         m_.flushed.inc(items.size());
-        return items.size();
-      }
-      if (is_retryable(r.outcome.error())) {
+      } else if (is_retryable(r.outcome.error())) {
         last_error_ = r.outcome.error().message();
         return 0;
       }
+    }
+    if (r.outcome) {
+      settle(items, entries, r.outcome.value());
+      return items.size();
     }
     if (items.size() == 1) {
       bury(*items.front(), r.outcome.error());
@@ -856,6 +983,9 @@ class write_behind {
   [[no_unique_address]] Clock clock_;
   std::shared_ptr<metrics_registry> metrics_;
   instruments m_;
+  const value_rules rules_;
+  version_clock versions_;
+  std::atomic<version_type> floor_{unknown_floor};
 
   std::optional<file_journal> journal_;
   std::optional<file_journal> dead_letters_;
@@ -890,6 +1020,7 @@ class write_behind {
   std::uint64_t flushed_total_ = 0;
   std::uint64_t coalesced_total_ = 0;
   std::uint64_t dead_lettered_total_ = 0;
+  std::uint64_t stale_at_flush_total_ = 0;
   std::string last_error_;
   std::thread flusher_;
 };

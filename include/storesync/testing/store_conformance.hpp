@@ -402,13 +402,83 @@ TYPED_TEST_P(StoreConformance, CheckpointCommitsWithItsBatch) {
   }
 }
 
+TYPED_TEST_P(StoreConformance, ValuesOutsideItsRulesAreRefusedBeforeAnythingIsWritten) {
+  // The store's `rules()` (or `any_json`) must be exact: what they accept is
+  // stored, and what they refuse fails validation (errc::invalid_value)
+  // before the backend sees it, never at commit. Write paths rely on it to
+  // refuse at the door what the store could never hold.
+  auto s = this->make_store();
+  const value_rules rules = rules_of(*s);
+  const std::size_t deepest = std::min(rules.max_depth, max_supported_depth);
+  const std::vector<std::pair<std::string, std::string>> values = {
+      {"nul", R"({"a":"\u0000"})"},
+      {"nul-escaped", R"({"a":"\\u0000"})"},
+      {"control", R"(["\u0001\u001f"])"},
+      {"surrogates", R"(["\ud83d\ude00 \u00e9 \u20ac"])"},
+      {"big-int", "123456789012345678901234567890123456789"},
+      {"huge-exp", "1e131072"},
+      {"max-exp", "1e131071"},
+      {"tiny-exp", "1e-16384"},
+      {"min-exp", "-1e-16383"},
+      {"double-overflow", "1e400"},
+      {"long-fraction", "0." + std::string(16384, '7')},
+      {"deepest", std::string(deepest, '[') + std::string(deepest, ']')},
+      {"too-deep", std::string(deepest + 1, '[') + std::string(deepest + 1, ']')},
+      {"bom", "\xEF\xBB\xBF{}"},
+      {"lone-surrogate", R"("\udc00")"},
+  };
+  version_type version = 1;
+  for (const auto& [key, value] : values) {
+    const entry e = entry::put(key, value, version++);
+    const bool fits = static_cast<bool>(validate(e, rules));
+    auto w = this->write_all(*s, {entry::put("before-" + key, "1", 1), e});
+    if (fits) {
+      ASSERT_TRUE(w) << key << ": the rules accept it, the store refused it: " << w.error().message();
+      const auto got = this->read_ok(*s, key);
+      ASSERT_TRUE(got) << key;
+      EXPECT_EQ(got->version, e.version) << key;
+      EXPECT_EQ(got->hash, e.hash) << key;
+    } else {
+      ASSERT_FALSE(w) << key << ": the rules refuse it, the store took it";
+      EXPECT_TRUE(w.error() == errc::invalid_value)
+          << key << ": refused by the backend, not by validation: " << w.error().message();
+      EXPECT_NE(w.error().message().find(key), std::string::npos) << w.error().message();
+      EXPECT_FALSE(this->read_ok(*s, key)) << key;
+      if constexpr (TypeParam::transactional) {
+        EXPECT_FALSE(this->read_ok(*s, "before-" + key)) << key;
+      }
+    }
+  }
+}
+
+TYPED_TEST_P(StoreConformance, MaxVersionIsTheLargestStored) {
+  using S = typename TestFixture::store_type;
+  if constexpr (!versioned_store<S>) {
+    GTEST_SKIP() << "store does not model versioned_store";
+  } else {
+    auto s = this->make_store();
+    auto empty = s->max_version();
+    ASSERT_TRUE(empty) << empty.error().message();
+    EXPECT_EQ(empty.value(), 0);
+    ASSERT_TRUE(this->write_all(*s, {entry::put("a", "1", 7), entry::put("b", "1", 3), entry::erase("c", 42)}));
+    ASSERT_TRUE(this->write_all(*s, {entry::put("a", "2", 5)}));  // stale: changes nothing
+    auto max = s->max_version();
+    ASSERT_TRUE(max) << max.error().message();
+    EXPECT_EQ(max.value(), 42) << "tombstones count";
+    ASSERT_TRUE(this->write_all(*s, {entry::put("b", "2", 1'700'000'000'000'000)}));
+    EXPECT_EQ(s->max_version().value(), 1'700'000'000'000'000);
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreConformance, ReadOfMissingKeyIsEmpty, WriteThenReadRoundTrips,
                             TombstoneIsReadAsDeleted, OlderVersionIsIgnored,
                             EqualVersionIsIdempotent, DeleteThenOlderWriteStaysDeleted,
                             NewestDuplicateInBatchWins, InvalidEntryFailsNamingKeyAndWritesNothing,
                             ScanReturnsEachKeyOnceInOrderAcrossPages, ScanHonoursRangeBounds,
                             ChangesComeInVersionKeyOrderAndResume, ChecksumEqualForEqualContent,
-                            ChecksumChangesAfterAnySingleRowChange, CheckpointCommitsWithItsBatch);
+                            ChecksumChangesAfterAnySingleRowChange, CheckpointCommitsWithItsBatch,
+                            ValuesOutsideItsRulesAreRefusedBeforeAnythingIsWritten,
+                            MaxVersionIsTheLargestStored);
 
 /// For stores that keep their data: what a batch and its checkpoint wrote is
 /// there after the store is closed and opened again.

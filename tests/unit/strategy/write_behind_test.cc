@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storesync/policy/manual_clock.hpp"
@@ -77,9 +78,10 @@ TEST(WriteBehind, HundredUpdatesOfOneKeyBecomeOneSlowWriteOfTheLast) {
   slow_store slow;
   manual_clock clock;  // never advanced: only flush() triggers the flusher
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("coalesce")), clock);
+  const std::size_t at_open = slow.calls();  // the slow store's largest version
   for (int v = 1; v <= 100; ++v) ASSERT_TRUE(wb->put(entry::put("hot", std::to_string(v), v)));
   ASSERT_TRUE(wb->flush(1s).complete);
-  EXPECT_EQ(slow.calls(), 1u);
+  EXPECT_EQ(slow.calls() - at_open, 1u);
   EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 100);
   EXPECT_EQ(wb->status().coalesced_total, 99u);
 }
@@ -137,16 +139,17 @@ TEST(WriteBehind, TransientFailuresAreRetriedThenSucceed) {
   memory_store fast;
   slow_store slow;
   manual_clock clock;
-  slow.script({fault::transient, fault::unavailable});
   using wb_retry = wb_type<exponential_backoff>;
   auto wb = wb_retry::open(fast, slow, options_in(fresh_dir("retry")),
                            exponential_backoff({.base = 10ms, .cap = 100ms, .max_attempts = 5}),
                            fixed_batch_sizer(100), block_for(), clock);
   ASSERT_TRUE(wb) << wb.error().message();
   auto& w = *wb.value();
+  slow.script({fault::transient, fault::unavailable});
+  const std::size_t at_open = slow.calls();
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(w.put(entry::put("k" + std::to_string(i), "1", 1)));
   ASSERT_TRUE(w.flush(1h).complete);
-  EXPECT_EQ(slow.calls(), 3u);  // two injected failures, then the batch
+  EXPECT_EQ(slow.calls() - at_open, 3u);  // two injected failures, then the batch
   EXPECT_EQ(slow.inner().size(), 10u);
   EXPECT_EQ(w.status().dead_letters, 0u);
   EXPECT_GT(clock.sleeps(), 0u) << "backoff slept on the injected clock";
@@ -272,7 +275,9 @@ TEST(WriteBehind, BlockForWaitsForRoomOnTheClockButTryWriteNeverWaits) {
   for (int i = 0; i < 3; ++i) {
     auto r = wb->try_write(entry::put("k" + std::to_string(i), "1", 1));
     ASSERT_TRUE(r) << r.error().message();
-    EXPECT_EQ(r.value().applied, 1u);
+    // Down since open: the slow store's largest version is unknown, so
+    // whether it holds something newer is settled at flush.
+    EXPECT_EQ(r.value().accepted, 1u);
   }
 
   // Full. The manual clock stands still, so any wait would never end.
@@ -381,6 +386,7 @@ TEST(WriteBehind, TheWriteDelayCoalescesAHotKeyIntoOneWrite) {
   auto o = options_in(fresh_dir("delay"));
   o.write_delay = 1s;
   auto wb = open_wb<wb_type<>>(fast, slow, o, clock, fixed_batch_sizer(2));
+  const std::size_t at_open = slow.calls();
   // A full batch is waiting, but nothing is a second old yet.
   for (int v = 1; v <= 5; ++v) {
     ASSERT_TRUE(wb->put(entry::put("hot", std::to_string(v), v)));
@@ -388,11 +394,11 @@ TEST(WriteBehind, TheWriteDelayCoalescesAHotKeyIntoOneWrite) {
     clock.advance(100ms);
   }
   std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(slow.calls(), 0u) << "flushed inside the coalescing window";
+  EXPECT_EQ(slow.calls() - at_open, 0u) << "flushed inside the coalescing window";
   clock.advance(600ms);
   for (int i = 0; i < 2000 && slow.inner().size() < 2; ++i) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(slow.inner().size(), 2u);
-  EXPECT_EQ(slow.calls(), 1u) << "ten puts of two keys should be one batch";
+  EXPECT_EQ(slow.calls() - at_open, 1u) << "ten puts of two keys should be one batch";
   EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 5);
 }
 
@@ -425,6 +431,172 @@ TEST(WriteBehind, MetricsRenderWithThePrefix) {
   EXPECT_NE(text.find("storesync_write_behind_flushed_total 1"), std::string::npos);
   EXPECT_NE(text.find("storesync_write_behind_pending 0"), std::string::npos);
   EXPECT_NE(text.find("storesync_journal_records_total{journal=\"main\"} 1"), std::string::npos);
+}
+
+// --- Outcomes: never `applied` for a write the slow store then refuses -----
+
+void put_slow(slow_store& slow, entry e) { ASSERT_TRUE(slow.inner().write(std::span(&e, 1))); }
+
+write_report put_report(wb_type<>& wb, const entry& e) {
+  auto r = wb.write(std::span(&e, 1));
+  EXPECT_TRUE(r) << r.error().message();
+  return r ? r.value() : write_report{};
+}
+
+// The restart case: the slow store holds version 5, the fast store is empty.
+TEST(WriteBehind, AnOlderVersionOnAKeyTheFastStoreNeverSawIsAcceptedThenCorrected) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  put_slow(slow, entry::put("k", "5", 5));
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("floor-stale")), clock);
+  const write_report r = put_report(*wb, entry::put("k", "3", 3));
+  EXPECT_EQ(r.applied, 0u) << "told applied for a write the slow store will refuse";
+  EXPECT_EQ(r.accepted, 1u);
+  EXPECT_FALSE(read_ok(fast, "k")) << "a write with a pending verdict went into the fast store";
+  ASSERT_TRUE(wb->flush(10s).complete);
+  EXPECT_EQ(read_ok(slow.inner(), "k")->version, 5);
+  EXPECT_EQ(read_ok(*wb, "k")->version, 5) << "the stale write stayed visible after the flush";
+  EXPECT_EQ(read_ok(fast, "k")->value, "5");
+  EXPECT_EQ(wb->status().stale_at_flush_total, 1u);
+  EXPECT_EQ(wb->status().dead_letters, 0u);
+}
+
+TEST(WriteBehind, TheSameVersionWithOtherContentIsCorrectedToTheSlowStores) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  put_slow(slow, entry::put("k", R"("stored")", 5));
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("floor-same")), clock);
+  EXPECT_EQ(put_report(*wb, entry::put("k", R"("other")", 5)).accepted, 1u);
+  ASSERT_TRUE(wb->flush(10s).complete);
+  EXPECT_EQ(read_ok(*wb, "k")->value, R"("stored")");
+  EXPECT_EQ(wb->status().stale_at_flush_total, 1u);
+}
+
+TEST(WriteBehind, AnAcceptedWriteTheSlowStoreTakesIsApplied) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  put_slow(slow, entry::put("other", "9", 9));
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("floor-new")), clock);
+  EXPECT_EQ(put_report(*wb, entry::put("k", "4", 4)).accepted, 1u);  // below the floor (9): not known
+  EXPECT_EQ(put_report(*wb, entry::put("k", "10", 10)).applied, 1u);  // above it: certainly newest
+  EXPECT_EQ(put_report(*wb, entry::put("k", "8", 8)).stale, 1u) << "the fast store holds 10";
+  EXPECT_EQ(put_report(*wb, entry::put("j", "2", 2)).accepted, 1u);
+  ASSERT_TRUE(wb->flush(10s).complete);
+  EXPECT_EQ(read_ok(fast, "j")->version, 2) << "once the slow store took it, the fast store holds it";
+  EXPECT_EQ(read_ok(slow.inner(), "k")->version, 10);
+  EXPECT_EQ(wb->status().stale_at_flush_total, 0u);
+}
+
+TEST(WriteBehind, AWriterOutsideIsNeverSilentlyOverruled) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("outside")), clock);
+  EXPECT_EQ(put_report(*wb, entry::put("k", "7", 7)).applied, 1u);
+  put_slow(slow, entry::put("k", "9", 9));  // another writer, straight to the slow store
+  ASSERT_TRUE(wb->flush(10s).complete);
+  EXPECT_EQ(read_ok(*wb, "k")->version, 9);
+  EXPECT_EQ(wb->status().stale_at_flush_total, 1u);
+  const std::string metrics = wb->metrics()->render_prometheus();
+  EXPECT_NE(metrics.find("storesync_write_behind_stale_at_flush_total 1"), std::string::npos) << metrics;
+}
+
+TEST(WriteBehind, NextVersionIsAboveTheSlowStoreWhateverTheClockSays) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  // Stored by a clock an hour ahead of this one (or before it was stepped back).
+  const version_type ahead = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 (std::chrono::system_clock::now() + 1h).time_since_epoch())
+                                 .count();
+  put_slow(slow, entry::put("k", "1", ahead));
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("next-version")), clock);
+  const version_type v = wb->next_version();
+  EXPECT_GT(v, ahead);
+  EXPECT_EQ(put_report(*wb, entry::put("k", "2", v)).applied, 1u);
+  EXPECT_GT(wb->next_version(), v);
+  ASSERT_TRUE(wb->flush(10s).complete);
+  EXPECT_EQ(read_ok(slow.inner(), "k")->value, "2");
+}
+
+TEST(WriteBehind, ASlowStoreDownAtOpenLeavesEveryVerdictToTheFlush) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  put_slow(slow, entry::put("k", "5", 5));
+  slow.set_faults({.unavailable_rate = 1.0});
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("down-at-open")), clock);
+  EXPECT_FALSE(wb->status().floor_known);
+  EXPECT_EQ(put_report(*wb, entry::put("k", "6", 6)).accepted, 1u);
+  EXPECT_EQ(put_report(*wb, entry::put("k", "4", 4)).accepted, 1u);  // coalesced under 6
+  EXPECT_EQ(put_report(*wb, entry::put("n", "1", 1)).accepted, 1u);
+  EXPECT_EQ(read_ok(*wb, "k")->version, 6) << "reads see what is acknowledged";
+  slow.heal();
+  bool drained = false;
+  for (int i = 0; i < 5000 && !drained; ++i) {
+    clock.advance(20ms);  // ends the outage pause
+    drained = wb->flush(0ms).complete;
+    if (!drained) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(drained);
+  EXPECT_TRUE(wb->status().floor_known);
+  EXPECT_EQ(read_ok(slow.inner(), "k")->version, 6);
+  EXPECT_EQ(read_ok(slow.inner(), "n")->version, 1);
+  EXPECT_EQ(read_ok(fast, "k")->version, 6);
+  EXPECT_GT(wb->next_version(), 6);
+}
+
+TEST(WriteBehind, EvictedKeysAreColdKeys) {
+  memory_store fast(memory_store_options{.max_bytes = 64 * 1024});
+  slow_store slow;
+  manual_clock clock;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("evicted")), clock, fixed_batch_sizer(100));
+  const std::string value = "\"" + std::string(200, 'x') + "\"";
+  for (int i = 1; i <= 2000; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), value, i)));
+  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->put(entry::put("last", "1", 2001)));  // a write sweeps what the flush released
+  EXPECT_GT(fast.evicted(), 0u);
+  EXPECT_LE(fast.bytes(), 64u * 1024 + 1024);
+  for (int i = 1; i <= 2000; i += 97) EXPECT_EQ(read_ok(*wb, "k" + std::to_string(i))->version, i);
+  // Key k1 (version 1) is evicted again by now; an older or equal version of
+  // an evicted key must not be called applied.
+  ASSERT_TRUE(wb->put(entry::put("filler", value, 2002)));
+  auto r = put_report(*wb, entry::put("k2", "\"older\"", 1));
+  EXPECT_EQ(r.applied, 0u);
+  ASSERT_TRUE(wb->flush(10s).complete);
+  EXPECT_EQ(read_ok(*wb, "k2")->version, 2);
+}
+
+/// A slow store with PostgreSQL's value rules, to show they apply at the door.
+struct jsonb_like_store : memory_store {
+  static constexpr value_rules rules() noexcept { return {max_supported_depth, false, true}; }
+};
+
+TEST(WriteBehind, ValuesTheSlowStoreCannotHoldAreRefusedBeforeTheJournal) {
+  memory_store fast;
+  jsonb_like_store slow;
+  manual_clock clock;
+  auto o = options_in(fresh_dir("door-rules"));
+  o.rules.max_depth = 4;
+  using wb_jsonb = write_behind<memory_store, jsonb_like_store, no_retry, fixed_batch_sizer, block_for, manual_clock>;
+  auto opened = wb_jsonb::open(fast, slow, o, {}, {}, {}, clock);
+  ASSERT_TRUE(opened) << opened.error().message();
+  auto& wb = *opened.value();
+  EXPECT_EQ(wb.rules(), (value_rules{4, false, true}));
+  for (const char* bad : {R"({"a":"\u0000"})", "1e999999", "\xEF\xBB\xBF{}", "[[[[[1]]]]]"}) {
+    auto r = wb.put(entry::put("bad", bad, 1));
+    ASSERT_FALSE(r) << bad;
+    EXPECT_TRUE(r.error() == condition::invalid_input) << bad;
+    EXPECT_NE(r.error().message().find("\"bad\""), std::string::npos) << r.error().message();
+  }
+  EXPECT_EQ(wb.status().acknowledged_total, 0u);
+  EXPECT_EQ(wb.status().journal_bytes, 0u) << "a refused value reached the journal";
+  EXPECT_TRUE(wb.put(entry::put("good", R"({"a":"\u0001","n":[[[1e300]]]})", 1)));
+  ASSERT_TRUE(wb.flush(10s).complete);
+  EXPECT_EQ(wb.status().dead_letters, 0u);
 }
 
 }  // namespace

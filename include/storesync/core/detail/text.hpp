@@ -7,6 +7,23 @@
 
 namespace storesync::detail {
 
+/// Length of the UTF-8 sequence at `p` (a byte >= 0x80), or 0 if it is not
+/// well-formed (overlong, a UTF-16 surrogate, beyond U+10FFFF, truncated).
+inline std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
+  const unsigned c = p[0];
+  auto cont = [&](std::ptrdiff_t i, unsigned lo = 0x80, unsigned hi = 0xBF) {
+    return end - p > i && p[i] >= lo && p[i] <= hi;
+  };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
 /// Offset of the first byte that breaks UTF-8 (overlongs, surrogates and
 /// code points above U+10FFFF included), or npos when `s` is valid.
 std::size_t invalid_utf8_at(std::string_view s) noexcept;
@@ -58,26 +75,16 @@ inline std::string quoted(std::string_view s) {
 }
 
 inline std::size_t invalid_utf8_at(std::string_view s) noexcept {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    unsigned cp = 0;
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-    else return i;
-    if (i + n >= s.size()) return i;  // truncated sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3f);
+  const auto* const begin = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = begin + s.size();
+  for (const unsigned char* p = begin; p != end;) {
+    if (*p < 0x80) {
+      ++p;
+      continue;
     }
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return i;
-    i += n + 1;
+    const std::size_t n = utf8_sequence(p, end);
+    if (n == 0) return static_cast<std::size_t>(p - begin);
+    p += n;
   }
   return std::string_view::npos;
 }

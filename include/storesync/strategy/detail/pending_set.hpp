@@ -44,6 +44,10 @@ struct pending_item {
   lsn last = 0;
   /// When the oldest of those records was acknowledged (for lag).
   TimePoint since{};
+  /// The slow store may hold a newer version than `e` (write_behind's
+  /// `accepted`): `e` is not in the fast store, and its verdict is read back
+  /// from the slow store after delivery.
+  bool unconfirmed = false;
 };
 
 template <class TimePoint>
@@ -73,7 +77,7 @@ class pending_set {
   /// item already held for the key, whichever version won.
   template <class E>
     requires std::same_as<std::remove_cvref_t<E>, entry>
-  bool upsert(E&& e, lsn at, TimePoint now) {
+  bool upsert(E&& e, lsn at, TimePoint now, bool unconfirmed = false) {
     bytes_ += footprint(e);
     auto it = by_key_.find(std::string_view(e.key));
     if (it == by_key_.end()) {
@@ -82,6 +86,7 @@ class pending_set {
       slot.e = std::forward<E>(e);
       slot.first = slot.last = at;
       slot.since = now;
+      slot.unconfirmed = unconfirmed;
       insert_first(at, it->first);
       return false;
     }
@@ -90,6 +95,7 @@ class pending_set {
       bytes_ -= footprint(slot.e);
       slot.e = std::forward<E>(e);
       slot.last = at;
+      slot.unconfirmed = unconfirmed;
     } else {
       bytes_ -= footprint(e);  // older or equal: the held value already wins
     }
@@ -120,6 +126,7 @@ class pending_set {
     if (back.e.version > held.e.version) {
       bytes_ += footprint(back.e) - footprint(held.e);
       held.e = std::move(back.e);
+      held.unconfirmed = back.unconfirmed;
     }
   }
 

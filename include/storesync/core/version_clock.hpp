@@ -1,0 +1,57 @@
+#pragma once
+/// \file
+/// `version_clock`: versions for writes whose caller gives none. A version is
+/// the wall clock in microseconds since the epoch, but never less than one
+/// more than every version handed out or observed, so a clock stepped back (an
+/// NTP correction, a restored VM) or a restart never gives a newer write a
+/// lower version than an older one.
+///
+/// \code
+///   storesync::version_clock versions(pg.max_version().value());  // the floor: what is stored
+///   auto e = storesync::entry::put("user:1", R"({"n":1})", versions.next());
+///   versions.observe(client_version);   // a caller-supplied version raises the floor too
+/// \endcode
+///
+/// Thread safety: every member may be called from many threads (lock-free).
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+#include "storesync/core/entry.hpp"
+
+namespace storesync {
+
+class version_clock {
+ public:
+  /// Versions handed out will all be greater than `floor`.
+  explicit version_clock(version_type floor = 0) noexcept : last_(floor) {}
+
+  /// A version greater than every one handed out or observed so far.
+  version_type next() noexcept {
+    const version_type now = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    version_type last = last_.load(std::memory_order_relaxed);
+    version_type next;
+    do {
+      next = std::max(now, last + 1);
+    } while (!last_.compare_exchange_weak(last, next, std::memory_order_relaxed));
+    return next;
+  }
+
+  /// Raises the floor to `v` (a version stored or supplied elsewhere).
+  void observe(version_type v) noexcept {
+    version_type last = last_.load(std::memory_order_relaxed);
+    while (v > last && !last_.compare_exchange_weak(last, v, std::memory_order_relaxed)) {
+    }
+  }
+
+  /// The largest version handed out or observed.
+  version_type last() const noexcept { return last_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<version_type> last_;
+};
+
+}  // namespace storesync
