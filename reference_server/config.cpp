@@ -58,6 +58,8 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("fsync-interval-ms", po::value(&c.write_behind.fsync_interval_ms)->default_value(c.write_behind.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
       ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "bytes of such entries, at most")
+      ("fast-max-bytes", po::value(&c.fast_max_bytes)->default_value(c.fast_max_bytes), "bytes the memory fast store keeps of values already durable (least recently used go first; pending ones are never evicted); 0: no bound")
+      ("max-json-depth", po::value(&c.write_behind.rules.max_depth)->default_value(c.write_behind.rules.max_depth), "deepest nesting of arrays and objects a value may have (400 above; at most 4096)")
       ("backpressure-timeout-ms", po::value(&backpressure_ms)->default_value(c.backpressure_timeout.count()), "how long a write waits for room before 429; 0 rejects at once")
       ("flush-interval-ms", po::value(&flush_interval_ms)->default_value(c.write_behind.flush_interval.count()), "a partial batch is flushed after this")
       ("write-delay-ms", po::value(&write_delay_ms)->default_value(c.write_behind.write_delay.count()), "coalescing window: a write waits this long before it is flushed (skipped under pressure or a flush)")
@@ -120,6 +122,8 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   if (c.write_behind.max_pending_entries == 0 || c.write_behind.max_pending_bytes == 0)
     return fail("--max-pending and --max-pending-bytes must be positive");
   if (c.http.worker_threads == 0 || c.http.io_threads == 0) return fail("--workers and --io-threads must be positive");
+  if (c.write_behind.rules.max_depth == 0 || c.write_behind.rules.max_depth > max_supported_depth)
+    return fail("--max-json-depth must be 1 to " + std::to_string(max_supported_depth));
   if (auto ok = c.batch.validate(); !ok) return fail(ok.error().context().empty() ? ok.error().message() : ok.error().context());
   c.backpressure_timeout = std::chrono::milliseconds(backpressure_ms);
   c.write_behind.flush_interval = std::chrono::milliseconds(flush_interval_ms);

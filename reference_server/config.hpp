@@ -23,7 +23,10 @@ struct server_config {
   std::string mode = "write-behind";
   /// "sqlite:PATH" or a postgresql:// URL; empty: sqlite:<data_dir>/storesync.db.
   std::string durable;
+  /// `write_behind.rules` also holds the value rules of direct mode.
   write_behind_options write_behind;
+  /// Bytes the memory fast store keeps of values already durable; 0: no bound.
+  std::size_t fast_max_bytes = 256ull << 20;
   exponential_backoff::config retry;
   aimd_batch_sizer::config batch;
   /// How long a write waits for room when the pending bound is reached; 0 rejects at once.

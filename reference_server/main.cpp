@@ -6,6 +6,8 @@
 //
 // `--help` lists every flag; docs/server-api.md describes the routes.
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -25,16 +27,39 @@ namespace {
 /// Something the server can stop cleanly once HTTP is drained.
 using stop_hook = std::function<void()>;
 
-template <store Durable>
-result<std::shared_ptr<record_service>> make_service(const server_config& c, Durable durable,
+/// Opens the durable store. Write-behind starts while it is unreachable (it
+/// connects when the store is back); any other failure to open it (a table of
+/// the wrong shape, a bad path), and direct mode without it, stop the server.
+template <versioned_store Durable>
+result<std::shared_ptr<record_service>> make_service(const server_config& c,
+                                                     std::function<result<Durable>()> open_durable,
                                                      std::string name, stop_hook& on_stop,
                                                      std::shared_ptr<metrics_registry> metrics) {
-  if (c.mode == "direct")
-    return std::shared_ptr<record_service>(
-        std::make_shared<direct_service<Durable>>(std::make_shared<Durable>(std::move(durable)), std::move(name)));
+  auto first = open_durable();
+  if (!first && (c.mode == "direct" || first.error() != condition::unavailable)) return first.error();
+  if (c.mode == "direct") {
+    BOOST_OUTCOME_TRY(auto direct, direct_service<Durable>::open(std::make_shared<Durable>(std::move(first).value()),
+                                                                 std::move(name), c.write_behind.rules));
+    return std::shared_ptr<record_service>(std::move(direct));
+  }
+  if (!first)
+    std::cout << "storesync: " << name << " is unreachable (" << first.error().message()
+              << "); starting anyway, writes are journalled until it is back" << std::endl;
+  // The store opened above is handed over on first use; later opens retry.
+  auto opened = std::make_shared<std::optional<Durable>>();
+  if (first) opened->emplace(std::move(first).value());
+  auto opener = [opened, open_durable = std::move(open_durable)]() -> result<Durable> {
+    if (*opened) {
+      Durable d = std::move(**opened);
+      opened->reset();
+      return d;
+    }
+    return open_durable();
+  };
   BOOST_OUTCOME_TRY(auto wb, write_behind_service<Durable>::open(
-                                 std::move(durable), std::move(name), c.write_behind, exponential_backoff(c.retry),
-                                 aimd_batch_sizer(c.batch), block_for(c.backpressure_timeout), std::move(metrics)));
+                                 std::move(opener), std::move(name), c.write_behind, c.fast_max_bytes,
+                                 exponential_backoff(c.retry), aimd_batch_sizer(c.batch),
+                                 block_for(c.backpressure_timeout), std::move(metrics)));
   std::shared_ptr<write_behind_service<Durable>> shared(std::move(wb));
   on_stop = [shared, timeout = c.shutdown_timeout] {
     const flush_report f = shared->stop(timeout);
@@ -52,14 +77,12 @@ result<std::shared_ptr<record_service>> open_service(const server_config& c, sto
   if (c.durable.starts_with("sqlite:")) {
     sqlite_options o;
     o.path = c.durable.substr(std::string_view("sqlite:").size());
-    BOOST_OUTCOME_TRY(auto db, sqlite_store::open(o));
-    return make_service(c, std::move(db), "sqlite", on_stop, metrics);
+    return make_service<sqlite_store>(c, [o] { return sqlite_store::open(o); }, "sqlite", on_stop, metrics);
   }
   postgres_config pg;
   pg.url = c.durable;
   pg.application_name = "storesync-reference-server";
-  BOOST_OUTCOME_TRY(auto db, postgres_store::open(pg));
-  return make_service(c, std::move(db), "postgresql", on_stop, metrics);
+  return make_service<postgres_store>(c, [pg] { return postgres_store::open(pg); }, "postgresql", on_stop, metrics);
 }
 
 }  // namespace

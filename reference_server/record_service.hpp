@@ -40,8 +40,16 @@ class record_service {
   /// The stored entry (tombstones included), or nothing.
   virtual result<std::optional<entry>> get(std::string_view key) = 0;
   /// Writes a batch under the version guard; acknowledged once durable as
-  /// the mode defines it.
+  /// the mode defines it. Values are checked against `rules()` first.
   virtual result<write_report> write(std::span<const entry> batch) = 0;
+
+  /// What every value must meet: the server's own limits and what each of
+  /// the mode's stores can hold.
+  virtual value_rules rules() const = 0;
+
+  /// A version for a write that brings none: newer than anything the mode
+  /// has stored or acknowledged, whatever the wall clock says.
+  virtual version_type next_version() = 0;
 
   /// Writes one entry as `write` does if that needs no waiting (no lock held
   /// across I/O, no network round trip, no fsync, no backpressure wait);
@@ -58,8 +66,9 @@ class record_service {
   virtual std::string metrics() = 0;
   /// Makes every earlier acknowledged write durable, or says what remains.
   virtual flush_outcome flush(std::chrono::milliseconds timeout) = 0;
-  /// Dead letters, oldest first, at most `limit`.
-  virtual result<nlohmann::json> dead_letters(std::size_t limit) = 0;
+  /// Dead letters, oldest first, at most `limit`: the text of a JSON array
+  /// (values spliced in as they were written, never re-serialised).
+  virtual result<std::string> dead_letters(std::size_t limit) = 0;
   /// Sends every dead letter through the write path again.
   virtual result<nlohmann::json> retry_dead_letters() = 0;
 };

@@ -2,26 +2,36 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "storesync/core/detail/json_scan.hpp"
+
 namespace storesync::server {
 namespace {
 
 using json = nlohmann::json;
 
-response make_json(const request& req, http::status status, const json& body) {
+/// JSON text of `body`, replacing (never throwing on) bytes that are not
+/// UTF-8 in echoed input.
+std::string dump(const json& body) { return body.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+/// A response whose body is the JSON text `body`.
+response make_json_text(const request& req, http::status status, std::string body) {
   response res{status, req.version()};
   res.set(http::field::content_type, "application/json");
   res.keep_alive(req.keep_alive());
-  // Replace (never throw on) bytes that are not UTF-8 in echoed input.
-  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  res.body() = std::move(body);
+  res.body() += '\n';
   res.prepare_payload();
   return res;
+}
+
+response make_json(const request& req, http::status status, const json& body) {
+  return make_json_text(req, status, dump(body));
 }
 
 response make_error(const request& req, http::status status, std::string_view code,
@@ -139,27 +149,45 @@ bool is_json(const request& req) {
 }
 
 const char* outcome_name(const write_report& r) {
-  return r.applied ? "applied" : r.unchanged ? "unchanged" : "stale";
+  return r.applied ? "applied" : r.accepted ? "accepted" : r.unchanged ? "unchanged" : "stale";
+}
+
+/// One item of a batch body, as its text says.
+struct batch_item {
+  std::optional<std::string> key;          // a JSON string member "key"
+  std::optional<std::string_view> version;  // the text of member "version"
+  std::optional<std::string_view> value;    // the text of member "value", exactly as sent
+};
+
+/// The items of `body`, a JSON text already checked by `validate_value`, if
+/// it is `{"records":[...]}`; else nothing. Items that are not objects come
+/// back empty. Duplicate members: the last wins, as in most parsers.
+std::optional<std::vector<batch_item>> batch_items(std::string_view body) {
+  const std::size_t at = detail::json_skip_space(body, 0);
+  if (body[at] != '{') return std::nullopt;
+  std::optional<std::string_view> records;
+  detail::json_members(body.substr(at), [&](std::string_view name, std::string_view value) {
+    if (detail::json_unescape(name) == "records") records = value;
+  });
+  if (!records || records->front() != '[') return std::nullopt;
+  std::vector<batch_item> items;
+  detail::json_elements(*records, [&](std::string_view element) {
+    batch_item& item = items.emplace_back();
+    if (element.front() != '{') return;
+    detail::json_members(element, [&](std::string_view name, std::string_view value) {
+      const std::string n = detail::json_unescape(name);
+      if (n == "key") item.key = value.front() == '"' ? std::optional(detail::json_unescape(value)) : std::nullopt;
+      else if (n == "version") item.version = value;
+      else if (n == "value") item.value = value;
+    });
+  });
+  return items;
 }
 
 }  // namespace
 
 router::router(std::shared_ptr<record_service> service, auth_options auth)
     : service_(std::move(service)), auth_(std::move(auth)) {}
-
-version_type router::next_version() noexcept {
-  // Microseconds since the epoch, forced strictly increasing: versions keep
-  // growing across restarts without any stored counter.
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-  auto last = last_version_.load(std::memory_order_relaxed);
-  std::int64_t next;
-  do {
-    next = std::max<std::int64_t>(now, last + 1);
-  } while (!last_version_.compare_exchange_weak(last, next, std::memory_order_relaxed));
-  return next;
-}
 
 response router::handle(const request& req) noexcept {
   try {
@@ -268,14 +296,17 @@ std::optional<response> router::record(const request& req, std::string_view raw_
       const auto& e = got.value();
       if (!e || e->tombstone)
         return make_error(req, http::status::not_found, "not_found", "no record " + detail::quoted(*key));
-      return make_json(req, http::status::ok,
-                       {{"key", *key}, {"version", e->version}, {"value", json::parse(e->value)}});
+      // The value goes out as the text it came in: never parsed, never
+      // re-serialised, so every number and escape reads back as written.
+      return make_json_text(req, http::status::ok,
+                            R"({"key":)" + dump(*key) + R"(,"version":)" + std::to_string(e->version) +
+                                R"(,"value":)" + e->value + "}");
     }
     case http::verb::put: {
       if (!is_json(req))
         return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                           "send Content-Type: application/json");
-      const entry e = entry::put(*key, req.body(), version ? version : next_version());
+      const entry e = entry::put(*key, req.body(), version ? version : service_->next_version());
       auto w = write_one(e);
       if (!w) return std::nullopt;
       if (!*w) return from_error(req, w->error());
@@ -283,7 +314,7 @@ std::optional<response> router::record(const request& req, std::string_view raw_
                        {{"key", *key}, {"version", e.version}, {"outcome", outcome_name(w->value())}});
     }
     case http::verb::delete_: {
-      const entry e = entry::erase(*key, version ? version : next_version());
+      const entry e = entry::erase(*key, version ? version : service_->next_version());
       auto w = write_one(e);
       if (!w) return std::nullopt;
       if (!*w) return from_error(req, w->error());
@@ -301,51 +332,64 @@ response router::batch(const request& req) {
   if (!is_json(req))
     return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                       "send Content-Type: application/json");
-  const json body = json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded())
-    return make_error(req, http::status::bad_request, "invalid_input", "body is not valid JSON");
-  if (!body.is_object() || !body.contains("records") || !body["records"].is_array())
+  // The body is checked in one pass before anything looks inside: two
+  // levels (the records array and an item) on top of a value's own depth.
+  const value_rules rules = service_->rules();
+  const std::size_t body_depth = std::min(rules.max_depth + 2, max_supported_depth);
+  if (const auto fault = detail::scan_json(req.body(), {body_depth, true, false}))
+    return make_error(req, http::status::bad_request, "invalid_input",
+                      (fault.rule ? "body nests deeper than " + std::to_string(body_depth) +
+                                        " (a value's limit plus the records array and an item) at byte "
+                                  : "body is not valid JSON at byte ") +
+                          std::to_string(fault.at) + ": " + std::string(fault.what));
+  const auto items = batch_items(req.body());
+  if (!items)
     return make_error(req, http::status::bad_request, "invalid_input",
                       R"(body must be {"records":[{"key":..,"value":..|null,"version":..?}]})");
 
-  const json& items = body["records"];
   json results = json::array();
   std::vector<entry> batch;
   std::vector<std::size_t> slot_of;  // batch index -> result index
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const json& item = items[i];
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    const batch_item& item = (*items)[i];
     auto reject = [&](std::string message) {
       results.push_back({{"index", i},
                          {"status", 400},
                          {"error", {{"code", "invalid_input"}, {"message", std::move(message)}}}});
     };
-    if (!item.is_object() || !item.contains("key") || !item["key"].is_string()) {
+    if (!item.key) {
       reject("item " + std::to_string(i) + " needs a string \"key\"");
       continue;
     }
-    const std::string key = item["key"].get<std::string>();
+    const std::string& key = *item.key;
     if (auto ok = validate_key(key); !ok) {
       reject(ok.error().message());
       continue;
     }
-    version_type version = next_version();
-    if (item.contains("version")) {
-      if (!item["version"].is_number_integer() || item["version"].get<std::int64_t>() <= 0) {
+    version_type version = 0;
+    if (item.version) {
+      const auto v = positive_integer(*item.version);
+      if (!v) {
         reject("key " + detail::quoted(key) + ": version must be a positive integer");
         continue;
       }
-      version = item["version"].get<std::int64_t>();
+      version = *v;
     }
-    if (!item.contains("value")) {
+    if (!item.value) {
       reject("key " + detail::quoted(key) + ": missing \"value\" (null deletes)");
+      continue;
+    }
+    if (!version) version = service_->next_version();
+    entry e = *item.value == "null" ? entry::erase(key, version) : entry::put(key, std::string(*item.value), version);
+    if (auto ok = validate(e, rules); !ok) {
+      reject(ok.error().message());
       continue;
     }
     slot_of.push_back(results.size());
     results.push_back({{"index", i}, {"key", key}, {"version", version}});
-    batch.push_back(item["value"].is_null() ? entry::erase(key, version)
-                                            : entry::put(key, item["value"].dump(), version));
+    batch.push_back(std::move(e));
   }
-  json report = {{"applied", 0}, {"unchanged", 0}, {"stale", 0}};
+  json report = {{"applied", 0}, {"accepted", 0}, {"unchanged", 0}, {"stale", 0}};
   if (!batch.empty()) {
     // The valid items go down as one batch: atomic where the mode's store is.
     auto w = service_->write(batch);
@@ -355,7 +399,11 @@ response router::batch(const request& req) {
       if (!w) slot["error"] = error_json(w.error());
       else if (batch[b].tombstone) slot["deleted"] = true;
     }
-    if (w) report = {{"applied", w.value().applied}, {"unchanged", w.value().unchanged}, {"stale", w.value().stale}};
+    if (w)
+      report = {{"applied", w.value().applied},
+                {"accepted", w.value().accepted},
+                {"unchanged", w.value().unchanged},
+                {"stale", w.value().stale}};
   }
   return make_json(req, http::status::ok, {{"results", results}, {"report", report}});
 }
@@ -382,7 +430,7 @@ response router::dead_letters(const request& req, std::string_view query) {
   }
   auto letters = service_->dead_letters(limit);
   if (!letters) return from_error(req, letters.error());
-  return make_json(req, http::status::ok, {{"dead_letters", letters.value()}});
+  return make_json_text(req, http::status::ok, R"({"dead_letters":)" + letters.value() + "}");
 }
 
 response router::retry_dead_letters(const request& req) {

@@ -53,11 +53,9 @@ class router {
   response flush(const request& req, std::string_view query);
   response dead_letters(const request& req, std::string_view query);
   response retry_dead_letters(const request& req);
-  version_type next_version() noexcept;
 
   std::shared_ptr<record_service> service_;
   auth_options auth_;
-  std::atomic<std::int64_t> last_version_{0};
 };
 
 }  // namespace storesync::server

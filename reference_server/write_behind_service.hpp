@@ -9,24 +9,32 @@
 #include <string>
 #include <utility>
 
+#include "reference_server/deferred_store.hpp"
 #include "reference_server/record_service.hpp"
 #include "storesync/store/memory_store.hpp"
 #include "storesync/strategy/write_behind.hpp"
 
 namespace storesync::server {
 
-template <store Durable>
+template <versioned_store Durable>
 class write_behind_service final : public record_service {
  public:
-  using engine_type = write_behind<memory_store, Durable, exponential_backoff, aimd_batch_sizer, block_for>;
+  using engine_type =
+      write_behind<memory_store, deferred_store<Durable>, exponential_backoff, aimd_batch_sizer, block_for>;
 
-  /// Takes ownership of the durable store; opens (and recovers) the journal.
-  static result<std::unique_ptr<write_behind_service>> open(Durable durable, std::string durable_name,
+  /// Opens the durable store through `open_durable` (now or, if it is down,
+  /// once it is back: see deferred_store); opens (and recovers) the journal.
+  /// The fast store keeps at most `fast_max_bytes` (0: no bound) of values
+  /// already durable.
+  static result<std::unique_ptr<write_behind_service>> open(typename deferred_store<Durable>::opener open_durable,
+                                                            std::string durable_name,
                                                             write_behind_options options,
+                                                            std::size_t fast_max_bytes,
                                                             exponential_backoff retry, aimd_batch_sizer sizer,
                                                             block_for backpressure,
                                                             std::shared_ptr<metrics_registry> metrics) {
-    std::unique_ptr<write_behind_service> s(new write_behind_service(std::move(durable), std::move(durable_name)));
+    std::unique_ptr<write_behind_service> s(
+        new write_behind_service(std::move(open_durable), std::move(durable_name), fast_max_bytes));
     s->inline_writes_ = options.durability != durability::always;
     BOOST_OUTCOME_TRY(s->engine_, engine_type::open(s->fast_, s->durable_, std::move(options), std::move(retry),
                                                     std::move(sizer), std::move(backpressure), system_clock{},
@@ -35,6 +43,9 @@ class write_behind_service final : public record_service {
   }
 
   result<std::optional<entry>> get(std::string_view key) override { return engine_->read(key); }
+
+  value_rules rules() const override { return engine_->rules(); }
+  version_type next_version() override { return engine_->next_version(); }
 
   /// Acknowledged once in the journal; the durable store follows.
   result<write_report> write(std::span<const entry> batch) override { return engine_->write(batch); }
@@ -76,6 +87,10 @@ class write_behind_service final : public record_service {
             {"flushed", s.flushed_total},
             {"coalesced", s.coalesced_total},
             {"dead_letters", s.dead_letters},
+            {"stale_at_flush", s.stale_at_flush_total},
+            {"version_floor_known", s.floor_known},
+            {"fast_bytes", fast_.bytes()},
+            {"fast_evicted", fast_.evicted()},
             {"batch_size", s.batch_size},
             {"lag_ms", s.lag.count()},
             {"last_error", s.last_error}};
@@ -91,19 +106,27 @@ class write_behind_service final : public record_service {
     return {f.complete, {{"remaining", f.remaining}, {"last_error", f.last_error}}};
   }
 
-  result<nlohmann::json> dead_letters(std::size_t limit) override {
+  result<std::string> dead_letters(std::size_t limit) override {
     BOOST_OUTCOME_TRY(auto letters, engine_->dead_letters(limit));
-    nlohmann::json out = nlohmann::json::array();
+    std::string out = "[";
     for (const dead_letter& d : letters) {
-      out.push_back({{"key", d.item.key},
-                     {"version", d.item.version},
-                     {"deleted", d.item.tombstone},
-                     {"value", d.item.tombstone ? nlohmann::json(nullptr) : nlohmann::json::parse(d.item.value)},
-                     {"error", d.error},
-                     {"failed_at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          d.time.time_since_epoch())
-                                          .count()}});
+      const nlohmann::json fields = {
+          {"key", d.item.key},
+          {"version", d.item.version},
+          {"deleted", d.item.tombstone},
+          {"error", d.error},
+          {"failed_at_ms",
+           std::chrono::duration_cast<std::chrono::milliseconds>(d.time.time_since_epoch()).count()}};
+      // The value goes in as the text that was written, never re-serialised.
+      std::string item = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      item.pop_back();
+      item += R"(,"value":)";
+      item += d.item.tombstone ? std::string_view("null") : std::string_view(d.item.value);
+      item += '}';
+      if (out.size() > 1) out += ',';
+      out += item;
     }
+    out += ']';
     return out;
   }
 
@@ -116,11 +139,14 @@ class write_behind_service final : public record_service {
   flush_report stop(std::chrono::milliseconds timeout) { return engine_->stop(timeout); }
 
  private:
-  write_behind_service(Durable durable, std::string name)
-      : durable_(std::move(durable)), durable_name_(std::move(name)) {}
+  write_behind_service(typename deferred_store<Durable>::opener open_durable, std::string name,
+                       std::size_t fast_max_bytes)
+      : fast_(memory_store_options{.max_bytes = fast_max_bytes}),
+        durable_(std::move(open_durable)),
+        durable_name_(std::move(name)) {}
 
   memory_store fast_;
-  Durable durable_;
+  deferred_store<Durable> durable_;
   std::string durable_name_;
   std::unique_ptr<engine_type> engine_;
   bool inline_writes_ = false;
