@@ -15,8 +15,14 @@
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
+# Runs a PostgreSQL program as postgres, from "/": the caller's directory (a
+# Bazel runfiles tree under /root, say) is often one postgres cannot enter,
+# and initdb, pg_ctl and postgres then print `could not change directory`.
 _pg_as_postgres() {
-  if [[ "$(id -un)" == postgres ]]; then "$@"; else runuser -u postgres -- "$@"; fi
+  (
+    cd / || exit 1
+    if [[ "$(id -un)" == postgres ]]; then "$@"; else runuser -u postgres -- "$@"; fi
+  )
 }
 
 _pg_free_port() {
@@ -59,9 +65,13 @@ pg_start() {
   echo "pg.sh: PostgreSQL ready at $STORESYNC_TEST_PG_URL"
 }
 
+# pg_ctl waits (-w) until the server is up or down; its time limit only guards
+# against a hang, so it is far beyond what a slow, loaded machine needs.
+PG_CTL_TIMEOUT="${PG_CTL_TIMEOUT:-600}"
+
 # Starts the server of pg_start again (after pg_pause).
 pg_resume() {
-  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -w -t 60 \
+  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -w -t "$PG_CTL_TIMEOUT" \
     -l "$STORESYNC_TEST_PG_DIR/server.log" \
     -o "-p $STORESYNC_TEST_PG_PORT -k $STORESYNC_TEST_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
     start >/dev/null || {
@@ -72,12 +82,12 @@ pg_resume() {
 
 # Stops the server, keeping its data (a fast shutdown: clients are cut off).
 pg_pause() {
-  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -m fast -w stop >/dev/null
+  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -m fast -w -t "$PG_CTL_TIMEOUT" stop >/dev/null
 }
 
 pg_stop() {
   [[ -n "${STORESYNC_TEST_PG_DIR:-}" && -d "$STORESYNC_TEST_PG_DIR/data" ]] || return 0
-  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -m fast -w -t "$PG_CTL_TIMEOUT" stop >/dev/null 2>&1 || true
   rm -rf "$STORESYNC_TEST_PG_DIR"
   unset STORESYNC_TEST_PG_DIR
 }

@@ -92,14 +92,17 @@ expect GET /v1/records/other 200 '"value":[1,2]' "${api[@]}"
 expect GET /v1/records/k 404 'not_found' "${api[@]}"
 expect GET /v1/status 200 '"acknowledged":2'
 
-# A client that sends half a request is dropped after the read timeout.
+# A client that sends half a request is dropped after the read timeout
+# (700 ms here). A loaded machine can only make the drop come later, so the
+# upper bound is loose: 20 s still tells --read-timeout-ms apart from the
+# 30 s default, and from a connection held for good.
 start=$(date +%s%N)
 exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
 printf 'PUT /v1/records/half HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"partial":' >&3
-timeout 5 cat <&3 >/dev/null
+timeout 20 cat <&3 >/dev/null
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 exec 3<&-
-((elapsed_ms >= 600 && elapsed_ms < 4000)) || { echo "FAIL: half request held for ${elapsed_ms} ms"; failures=$((failures + 1)); }
+((elapsed_ms >= 600 && elapsed_ms < 20000)) || { echo "FAIL: half request held for ${elapsed_ms} ms"; failures=$((failures + 1)); }
 expect GET /v1/records/half 404 'not_found' "${api[@]}"
 
 kill -TERM $pid
