@@ -23,7 +23,8 @@
 /// TIMESTAMP; and a checkpoint table (name PRIMARY KEY, value, updated_at). An
 /// existing table of another shape (a missing column, another type, a key that
 /// admits NULL, a checkpoint name that is not the primary key) is refused with
-/// `errc::schema_mismatch` naming the column.
+/// `errc::schema_mismatch` naming the column. A value is kept as the JSON
+/// text written, so any valid JSON fits (`any_json`, as in SQLite).
 ///
 /// `key` is not the primary key: a unique ART index more than doubles the cost
 /// of a bulk write (every row is checked against it, and it is checkpointed at

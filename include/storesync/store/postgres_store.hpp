@@ -32,6 +32,12 @@
 /// plus an index on (version, key) for `changes_after`, and a checkpoint
 /// table (`<table>_checkpoints` by default: name, value, updated_at).
 ///
+/// Values: jsonb holds no U+0000 in a string and only numbers that fit
+/// `numeric`; `rules()` says so, and a batch breaking them is refused by
+/// validation, naming the key, before anything is sent. jsonb keeps every
+/// number and string exactly but not the text: key order, spacing and
+/// duplicate keys (the last wins) are its own when read back.
+///
 /// Writes (one READ COMMITTED transaction per batch and its checkpoint; a
 /// failed batch leaves nothing): the batch is validated, then one indexed
 /// lookup fetches the stored versions of its keys and the version guard is

@@ -22,7 +22,7 @@
 /// | version    | INTEGER NOT NULL     | the version guard compares this                 |
 /// | hash       | BLOB NOT NULL        | 16-byte content hash (hi, lo; big-endian)       |
 /// | row_hash   | INTEGER NOT NULL     | `row_hash(entry)` as a signed 64-bit integer    |
-/// | value      | TEXT                 | JSON text; NULL for a tombstone                 |
+/// | value      | TEXT                 | JSON text as written; NULL for a tombstone      |
 /// | tombstone  | INTEGER NOT NULL     | 1 for a tombstone (whose hash is zero)          |
 /// | updated_at | INTEGER NOT NULL     | Unix time of the last applied write, in ms      |
 ///
@@ -32,7 +32,8 @@
 /// (version, key) indexes take random inserts, which keeps large batches in
 /// random key order fast (a WITHOUT ROWID table was several times slower in
 /// bench/sqlite_benchmark.cc). An existing table of another
-/// shape is refused with `errc::schema_mismatch` naming the column.
+/// shape is refused with `errc::schema_mismatch` naming the column. A value
+/// is kept as the JSON text written, so any valid JSON fits (`any_json`).
 ///
 /// Writes: one `BEGIN IMMEDIATE` transaction per batch; each entry is an
 /// upsert whose `DO UPDATE ... WHERE excluded.version > version` is the version
