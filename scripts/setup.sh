@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything storesync needs on Debian 12, and nothing twice.
-#   - Debian packages (Bazel 4.2.3 and its rules, Boost 1.81, libpqxx, ...)
+#   - Debian packages (Bazel 4.2.3 and its rules, Boost 1.81, libpqxx, ...;
+#     faketime: libfaketime, which tests/e2e/server_versions_test.sh preloads)
 #   - DuckDB 1.4.4 (library + C header) from the npm registry into
 #     third_party/duckdb/dist, which git ignores.
 # Safe to run again: it only installs what is missing.
@@ -14,6 +15,7 @@ packages=(
   libboost1.81-all-dev libpqxx-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 wrk hyperfine python3
+  faketime
 )
 
 missing=()

@@ -57,3 +57,63 @@ expect() {
     failures=$((failures + 1))
   fi
 }
+
+# --- Helpers of the version, outage-start and memory-bound tests -------------
+
+# fail MESSAGE: counts a failed check in $failures and prints it.
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# json_field NAME: member NAME of the JSON object on stdin, as JSON text
+# (strings without quotes); empty when stdin is not such an object.
+json_field() {
+  python3 -c 'import json, sys
+try:
+    v = json.load(sys.stdin)[sys.argv[1]]
+except Exception:
+    sys.exit(0)
+print(v if isinstance(v, str) else json.dumps(v))' "$1"
+}
+
+# status_value NAME: member NAME of GET /v1/status (empty when unavailable).
+status_value() { curl -s "$base/v1/status" | json_field "$1"; }
+
+# wait_for WHAT CHECK [ARGS...]: polls CHECK until it returns 0. When the
+# server ($pid) exits first, or after $hang_guard_s seconds (a hang), it
+# records a failure naming WHAT and returns 1.
+wait_for() {
+  local what="$1" start=$SECONDS
+  shift
+  until "$@"; do
+    if [[ -n "${pid:-}" ]] && ! alive "$pid"; then fail "$what: the server exited first"; return 1; fi
+    if ((SECONDS - start >= hang_guard_s)); then fail "$what: not reached after ${hang_guard_s}s, a hang"; return 1; fi
+    sleep 0.05
+  done
+}
+
+# flush_all: POST /v1/flush until it reports complete. A call may time out
+# with entries still owed while the flusher makes progress (a loaded
+# machine); only the server exiting, or the hang guard, ends the wait.
+flush_all() {
+  local out start=$SECONDS
+  while :; do
+    out="$(curl -s -m "$hang_guard_s" -X POST "$base/v1/flush?timeout_ms=20000")"
+    [[ "$out" == *'"complete":true'* ]] && return 0
+    if ! alive "$pid"; then fail "the server exited during flush: $out"; return 1; fi
+    if ((SECONDS - start >= hang_guard_s)); then fail "flush not complete after ${hang_guard_s}s, a hang: $out"; return 1; fi
+    echo "flush not complete yet, again: $out"
+  done
+}
+
+# stop_server: SIGTERM to $pid, waits for it to exit (its shutdown flush may
+# take as long as it needs); a failure unless the exit status is 0.
+stop_server() {
+  local rc
+  kill -TERM "$pid"
+  wait "$pid"
+  rc=$?
+  pid=""
+  ((rc == 0)) || fail "exit status $rc after SIGTERM"
+}
+
+# proc_kb PID FIELD: FIELD of /proc/PID/status (VmRSS, VmHWM, ...) in kB.
+proc_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
