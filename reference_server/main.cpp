@@ -36,7 +36,10 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
                                                      std::string name, stop_hook& on_stop,
                                                      std::shared_ptr<metrics_registry> metrics) {
   auto first = open_durable();
-  if (!first && (c.mode == "direct" || first.error() != condition::unavailable)) return first.error();
+  if (!first && c.mode == "direct")
+    return error{first.error().code(), "direct mode needs the durable store (" + name +
+                                           ") at start-up: " + first.error().message()};
+  if (!first && first.error() != condition::unavailable) return first.error();
   if (c.mode == "direct") {
     BOOST_OUTCOME_TRY(auto direct, direct_service<Durable>::open(std::make_shared<Durable>(std::move(first).value()),
                                                                  std::move(name), c.write_behind.rules));

@@ -60,7 +60,7 @@ namespace storesync {
 
 /// How a `memory_store` bounds its memory.
 struct memory_store_options {
-  /// Cap on the bytes held (keys + values + a per-entry overhead estimate); 0 = unbounded (today's behaviour).
+  /// Cap on the bytes held (keys + values + a per-entry overhead estimate); 0: unbounded.
   ///
   /// The estimate counts what an entry really occupies: its key twice (the
   /// index key and the entry's own copy), its value, and a fixed overhead for

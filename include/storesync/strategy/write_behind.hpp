@@ -535,11 +535,14 @@ class write_behind {
     // never saw: such an entry stays out of the fast store until the slow
     // store's verdict is known (see settle), unless the fast store already
     // holds a version as new.
-    const bool unconfirmed = e.version <= floor();
+    bool unconfirmed = e.version <= floor();
     std::optional<guard_outcome> answered;
     if (!unconfirmed) {
       BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));
       if (guarded.applied == 0) answered = guarded.unchanged ? guard_outcome::unchanged : guard_outcome::stale;
+      // The fast store may have evicted the key meanwhile, raising the floor:
+      // then the verdict waits for the slow store after all.
+      else unconfirmed = e.version <= floor();
     } else {
       BOOST_OUTCOME_TRY(auto held, fast_.read(e.key));
       if (held && held->version >= e.version) answered = version_guard(e.version, held->version);
