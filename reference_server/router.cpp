@@ -270,14 +270,18 @@ std::optional<response> router::route(const request& req, calls allowed) {
 std::optional<response> router::record(const request& req, std::string_view raw_key, std::string_view query,
                                        calls allowed) {
   const auto key = percent_decode(raw_key);
-  if (!key) return make_error(req, http::status::bad_request, "invalid_input", "malformed percent-escape in key");
+  if (!key)
+    return make_error(req, http::status::bad_request, "invalid_input",
+                      "malformed percent-escape in key " + detail::quoted(raw_key));
   if (auto ok = validate_key(*key); !ok) return from_error(req, ok.error());
 
   version_type version = 0;
   if (const auto given = query_param(query, "version")) {
     const auto v = positive_integer(*given);
-    if (!v) return make_error(req, http::status::bad_request, "invalid_input",
-                              "version must be a positive integer, got " + detail::quoted(*given));
+    if (!v || *v > max_entry_version)
+      return make_error(req, http::status::bad_request, "invalid_input",
+                        "key " + detail::quoted(*key) + ": version must be an integer from 1 to " +
+                            std::to_string(max_entry_version) + ", got " + detail::quoted(*given));
     version = *v;
   }
 
@@ -332,14 +336,13 @@ response router::batch(const request& req) {
   if (!is_json(req))
     return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                       "send Content-Type: application/json");
-  // The body is checked in one pass before anything looks inside: two
-  // levels (the records array and an item) on top of a value's own depth.
   const value_rules rules = service_->rules();
-  const std::size_t body_depth = std::min(rules.max_depth + 2, max_supported_depth);
-  if (const auto fault = detail::scan_json(req.body(), {body_depth, true, false}))
+  // The body is checked in one pass, to the deepest supported nesting,
+  // before anything looks inside; each value then meets the rules on its
+  // own, so a value too deep is refused in its item's slot.
+  if (const auto fault = detail::scan_json(req.body(), {max_supported_depth, true, false}))
     return make_error(req, http::status::bad_request, "invalid_input",
-                      (fault.rule ? "body nests deeper than " + std::to_string(body_depth) +
-                                        " (a value's limit plus the records array and an item) at byte "
+                      (fault.rule ? "body nests deeper than " + std::to_string(max_supported_depth) + " at byte "
                                   : "body is not valid JSON at byte ") +
                           std::to_string(fault.at) + ": " + std::string(fault.what));
   const auto items = batch_items(req.body());
@@ -369,8 +372,9 @@ response router::batch(const request& req) {
     version_type version = 0;
     if (item.version) {
       const auto v = positive_integer(*item.version);
-      if (!v) {
-        reject("key " + detail::quoted(key) + ": version must be a positive integer");
+      if (!v || *v > max_entry_version) {
+        reject("key " + detail::quoted(key) + ": version must be an integer from 1 to " +
+               std::to_string(max_entry_version));
         continue;
       }
       version = *v;

@@ -35,7 +35,7 @@ expect GET /v1/records/bad 404 'not_found'   # nothing above stored a bad record
 expect PUT '/v1/records/pinned?version=7' 200 '"version":7' "${json[@]}" -d '"seven"'
 expect PUT '/v1/records/pinned?version=6' 200 '"outcome":"stale"' "${json[@]}" -d '"six"'
 expect GET /v1/records/pinned 200 '"value":"seven"'
-expect PUT '/v1/records/pinned?version=-1' 400 'positive integer' "${json[@]}" -d '1'
+expect PUT '/v1/records/pinned?version=-1' 400 'version must be an integer from 1 to' "${json[@]}" -d '1'
 expect POST '/v1/records:batch' 200 '"applied":2' "${json[@]}" \
   -d '{"records":[{"key":"b1","value":{"x":1}},{"key":"b2","value":2,"version":3},{"key":"","value":1}]}'
 expect POST '/v1/records:batch' 200 '"deleted":true' "${json[@]}" -d '{"records":[{"key":"b1","value":null}]}'

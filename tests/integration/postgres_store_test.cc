@@ -133,8 +133,8 @@ TEST(PostgresStore, InvalidInputIsRejectedNamingTheKeyAndWritesNothing) {
       {entry::put("bad-json-key", "{\"a\":", 1), "bad-json-key"},
       {entry::put(std::string(max_key_size + 1, 'k'), "1", 1), "kkkk"},
       {entry::put(std::string("nul\0inside", 10), "1", 1), "nul"},
-      // Valid JSON that jsonb refuses: caught by the server, mapped from
-      // SQLSTATE 22P05 and traced back to the key through the COPY line.
+      // Valid JSON that jsonb refuses: the store's rules() refuse it before
+      // anything is sent.
       {entry::put("jsonb-nul-key", R"({"s":"a\u0000b"})", 1), "jsonb-nul-key"},
   };
   for (const auto& [bad, shown] : invalid) {
@@ -359,6 +359,41 @@ TEST(PostgresStore, WrongTableShapeIsRefusedNamingTheColumn) {
     EXPECT_TRUE(s.error() == condition::permanent);
     EXPECT_NE(s.error().message().find(shape.column), std::string::npos) << s.error().message();
   }
+}
+
+TEST(PostgresStore, NewTablesKeepTheValueTextExactly) {
+  scratch_table t("exact");
+  auto store = open_ok(t.config());
+  const std::string text = R"( {"b":1, "a":[1E-7, -0, 2.50, 123456789012345678901234567890], "s":"\u00e9\/"} )";
+  std::vector<entry> batch = {entry::put("k", text, 1)};
+  ASSERT_TRUE(store.write(batch));
+  auto got = store.read("k");
+  ASSERT_TRUE(got && got.value()) << (got ? "missing" : got.error().message());
+  EXPECT_EQ(got.value()->value, text);
+}
+
+TEST(PostgresStore, AJsonbTableFromAnEarlierReleaseIsWrittenTheSameWay) {
+  scratch_table t("jsonb");
+  {
+    pqxx::connection c(testing::test_pg_url());
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE SCHEMA IF NOT EXISTS " + detail::pg_quote_ident(t.schema));
+    tx.exec("CREATE TABLE " + t.qualified(t.table) +
+            " (key text COLLATE \"C\" PRIMARY KEY, version bigint NOT NULL, hash_lo bigint NOT NULL,"
+            " hash_hi bigint NOT NULL, row_hash bigint NOT NULL, tombstone boolean NOT NULL, value jsonb,"
+            " updated_at timestamp with time zone NOT NULL DEFAULT now())");
+  }
+  auto store = open_ok(t.config());
+  const entry first = entry::put("k", R"({"b":1, "a":1E-7})", 1);
+  std::vector<entry> batch = {first, entry::put("n", "1", 1)};
+  ASSERT_TRUE(store.write(batch));
+  batch = {entry::put("k", R"({"b":2})", 2)};  // through staging: an UPDATE
+  ASSERT_TRUE(store.write(batch));
+  auto got = store.read("k");
+  ASSERT_TRUE(got && got.value());
+  EXPECT_EQ(got.value()->version, 2);
+  EXPECT_EQ(got.value()->value, R"({"b": 2})") << "jsonb's own spelling";
+  EXPECT_EQ(store.read("n").value()->value, "1");
 }
 
 TEST(PostgresStore, MissingTableIsRefusedWithoutCreateIfMissing) {

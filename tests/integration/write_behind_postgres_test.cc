@@ -213,14 +213,26 @@ TEST(WriteBehindPostgres, PostgresDownForTenSecondsLosesNothing) {
       std::this_thread::sleep_for(100us);
     }
   });
-  std::this_thread::sleep_for(1s);
+  // Every wait below follows progress (acknowledgements, refusals), never
+  // the clock: a loaded machine only makes the test slower. The deadline
+  // only guards against a hang.
+  const auto hang_guard = std::chrono::steady_clock::now() + 600s;
+  auto wait_for = [&](auto done_waiting) {
+    while (!done_waiting() && std::chrono::steady_clock::now() < hang_guard) std::this_thread::sleep_for(1ms);
+    return done_waiting();
+  };
+  ASSERT_TRUE(wait_for([&] { return acked.load() >= 1000; })) << "no progress before the outage";
   ASSERT_TRUE(pg.run("pause"));
   const auto acked_before = acked.load();
-  std::this_thread::sleep_for(10s);
+  const auto overloaded_before = overloaded.load();
+  // Down: puts go on until the pending bound, then backpressure refuses them.
+  ASSERT_TRUE(wait_for([&] { return overloaded.load() > overloaded_before + 100; }))
+      << "the pending bound was never reached while PostgreSQL was down";
   const auto acked_during = acked.load() - acked_before;
   const auto status_down = wb.status();
   ASSERT_TRUE(pg.run("resume"));
-  std::this_thread::sleep_for(1s);
+  const auto acked_resumed = acked.load();
+  ASSERT_TRUE(wait_for([&] { return acked.load() >= acked_resumed + 1000; })) << "no progress after the outage";
   done = true;
   producer.join();
 

@@ -38,6 +38,11 @@ using version_type = std::int64_t;
 /// Longest key every adapter accepts, in bytes.
 inline constexpr std::size_t max_key_size = 512;
 
+/// Largest version an entry may carry (2^62). Every store holds up to 2^63 - 1;
+/// the rest is headroom, so versions handed out above everything stored
+/// (version_clock) never run out, whatever a caller wrote.
+inline constexpr version_type max_entry_version = version_type{1} << 62;
+
 /// 128-bit hash of a value's bytes, computed client-side when the entry is
 /// made and stored beside the value so stores can tell real change from a
 /// rewrite. Tombstones hash to 0.
@@ -122,7 +127,8 @@ inline result<void> validate_key(std::string_view key) {
   return success();
 }
 
-/// Checks everything a store relies on: the key, a positive version, and a
+/// Checks everything a store relies on: the key, a version from 1 to
+/// `max_entry_version`, and a
 /// value that is JSON within `rules` (or, for a tombstone, no value and a
 /// zero hash).
 inline result<void> validate(const entry& e, const value_rules& rules = {}) {
@@ -130,6 +136,10 @@ inline result<void> validate(const entry& e, const value_rules& rules = {}) {
   if (e.version <= 0)
     return error{errc::invalid_version, "key " + detail::quoted(e.key) + ": version " +
                                             std::to_string(e.version) + " is not positive"};
+  if (e.version > max_entry_version)
+    return error{errc::invalid_version, "key " + detail::quoted(e.key) + ": version " +
+                                            std::to_string(e.version) + " is above the largest, " +
+                                            std::to_string(max_entry_version)};
   if (e.tombstone) {
     if (!e.value.empty() || e.hash != content_hash{})
       return error{errc::invalid_value,

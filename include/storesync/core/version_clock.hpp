@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 
 #include "storesync/core/entry.hpp"
 
@@ -35,7 +36,10 @@ class version_clock {
     version_type last = last_.load(std::memory_order_relaxed);
     version_type next;
     do {
-      next = std::max(now, last + 1);
+      // Entries carry at most max_entry_version, far below the type's limit;
+      // a store written otherwise cannot make this overflow (an entry at the
+      // limit then fails validation instead).
+      next = last < std::numeric_limits<version_type>::max() ? std::max(now, last + 1) : last;
     } while (!last_.compare_exchange_weak(last, next, std::memory_order_relaxed));
     return next;
   }

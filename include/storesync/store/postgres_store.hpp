@@ -26,17 +26,20 @@
 /// | hash_lo/hi | bigint, bigint            | the content hash as written (carried)     |
 /// | row_hash   | bigint                    | `row_hash(entry)`, summed by `checksum`   |
 /// | tombstone  | boolean                   | deleted as of `version`; value is NULL    |
-/// | value      | jsonb                     | the JSON value (normalised by jsonb)      |
+/// | value      | json                      | the JSON text exactly as written          |
 /// | updated_at | timestamptz               | when the row was last applied             |
 ///
 /// plus an index on (version, key) for `changes_after`, and a checkpoint
 /// table (`<table>_checkpoints` by default: name, value, updated_at).
 ///
-/// Values: jsonb holds no U+0000 in a string and only numbers that fit
-/// `numeric`; `rules()` says so, and a batch breaking them is refused by
-/// validation, naming the key, before anything is sent. jsonb keeps every
-/// number and string exactly but not the text: key order, spacing and
-/// duplicate keys (the last wins) are its own when read back.
+/// Values: a `json` column keeps the text exactly as written. A table whose
+/// value column is `jsonb` (made by an earlier release, or by hand) is written
+/// the same way, but jsonb keeps the value, not the text: key order, spacing,
+/// escapes and number spelling (`1E-7` reads back as `0.0000001`) are its
+/// own, and of duplicate keys the last wins. Either way `rules()` states what
+/// jsonb can hold (no U+0000 in a string, numbers that fit `numeric`), so a
+/// value moves between the two, and a batch breaking them is refused by
+/// validation, naming the key, before anything is sent.
 ///
 /// Writes (one READ COMMITTED transaction per batch and its checkpoint; a
 /// failed batch leaves nothing): the batch is validated, then one indexed
@@ -170,8 +173,8 @@ class postgres_store {
   ~postgres_store() = default;
 
   /// The stored entry (tombstones included), or nothing if never written.
-  /// What jsonb can hold: no U+0000 in a string, and numbers that fit
-  /// `numeric`. A batch breaking these is refused before anything is sent.
+  /// What jsonb can hold (see Values above): no U+0000 in a string, and
+  /// numbers that fit `numeric`.
   static constexpr storesync::value_rules rules() noexcept {
     return {.max_depth = max_supported_depth, .nul_in_strings = false, .numbers_fit_numeric = true};
   }
@@ -376,9 +379,10 @@ class postgres_store {
         if (it == cols.end())
           return fail_schema("table " + rel + ": column \"" + std::string(w.name) + "\" is missing");
         const std::string type = (*it)[1].as<std::string>();
-        if (type != w.type)
+        if (type != w.type && (w.also.empty() || type != w.also))
           return fail_schema("table " + rel + ": column \"" + std::string(w.name) + "\" has type " +
-                             type + "; storesync needs " + std::string(w.type));
+                             type + "; storesync needs " + std::string(w.type) +
+                             (w.also.empty() ? "" : " or " + std::string(w.also)));
         if (c_collated_key && w.name == pk && (*it)[2].as<std::string>() != "C")
           return fail_schema("table " + rel + ": column \"" + std::string(pk) +
                              "\" has collation \"" + (*it)[2].as<std::string>() +

@@ -104,6 +104,11 @@ TEST(Validate, RejectsNonJsonValuesAndBadVersions) {
   EXPECT_TRUE(validate(entry::put("k", "", 1)).error() == errc::invalid_value);
   EXPECT_TRUE(validate(entry::put("k", "1", 0)).error() == errc::invalid_version);
   EXPECT_TRUE(validate(entry::put("k", "1", -5)).error() == errc::invalid_version);
+  EXPECT_TRUE(validate(entry::put("k", "1", max_entry_version)));
+  const auto above = validate(entry::put("k", "1", max_entry_version + 1));
+  ASSERT_FALSE(above);
+  EXPECT_TRUE(above.error() == errc::invalid_version);
+  EXPECT_NE(above.error().message().find("\"k\""), std::string::npos) << above.error().message();
   EXPECT_TRUE(validate(entry{"k", "1", 2, {}, true}).error() == errc::invalid_value);
 }
 

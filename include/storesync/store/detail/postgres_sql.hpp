@@ -11,10 +11,12 @@
 
 namespace storesync::detail {
 
-/// One column storesync needs, as `format_type` spells its type.
+/// One column storesync needs, as `format_type` spells its type (`also`: a
+/// second type it accepts in an existing table).
 struct pg_column {
   std::string_view name;
   std::string_view type;
+  std::string_view also = {};
 };
 
 inline constexpr std::array<pg_column, 8> pg_entry_columns{{
@@ -24,7 +26,9 @@ inline constexpr std::array<pg_column, 8> pg_entry_columns{{
     {"hash_hi", "bigint"},
     {"row_hash", "bigint"},
     {"tombstone", "boolean"},
-    {"value", "jsonb"},
+    // json keeps the text exactly as written; jsonb (tables made by earlier
+    // releases) normalises it, and is still written the same way.
+    {"value", "json", "jsonb"},
     {"updated_at", "timestamp with time zone"},
 }};
 
@@ -51,7 +55,7 @@ inline std::string pg_staging_ddl() {
   return "CREATE TEMP TABLE IF NOT EXISTS " + std::string(pg_staging_table) +
          " (ord bigint NOT NULL, key text COLLATE \"C\" NOT NULL, version bigint NOT NULL,"
          " hash_lo bigint NOT NULL, hash_hi bigint NOT NULL, row_hash bigint NOT NULL,"
-         " tombstone boolean NOT NULL, value jsonb, prev_max bigint NOT NULL,"
+         " tombstone boolean NOT NULL, value json, prev_max bigint NOT NULL,"
          " winner boolean NOT NULL) ON COMMIT DELETE ROWS";
 }
 
@@ -78,7 +82,7 @@ struct pg_statements {
     create_table = "CREATE TABLE IF NOT EXISTS " + table +
                    " (key text COLLATE \"C\" PRIMARY KEY, version bigint NOT NULL,"
                    " hash_lo bigint NOT NULL, hash_hi bigint NOT NULL, row_hash bigint NOT NULL,"
-                   " tombstone boolean NOT NULL, value jsonb,"
+                   " tombstone boolean NOT NULL, value json,"
                    " updated_at timestamp with time zone NOT NULL DEFAULT now())";
     create_index = "CREATE INDEX IF NOT EXISTS " + index + " ON " + table + " (version, key)";
     create_checkpoints = "CREATE TABLE IF NOT EXISTS " + checkpoints +
