@@ -117,3 +117,18 @@ stop_server() {
 
 # proc_kb PID FIELD: FIELD of /proc/PID/status (VmRSS, VmHWM, ...) in kB.
 proc_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+
+# start_private_postgres: a scratch directory in $work and a private
+# PostgreSQL (scripts/pg.sh) in $pgdir, its URL in $url, and an EXIT trap that
+# stops the loader ($loader) and the server ($pid) if running, stops
+# PostgreSQL and removes $work. Exits the test if PostgreSQL does not start.
+start_private_postgres() {
+  : "${STORESYNC_TEST_PG_SCRIPT:?run scripts/test.sh}"
+  work="$(mktemp -d /tmp/storesync-e2e.XXXXXX)"
+  pid=""
+  loader=""
+  pgdir=""
+  trap '[[ -n "$loader" ]] && kill $loader 2>/dev/null; [[ -n "$pid" ]] && kill -9 $pid 2>/dev/null; [[ -n "$pgdir" ]] && bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"; rm -rf "$work"' EXIT
+  pgdir="$(bash "$STORESYNC_TEST_PG_SCRIPT" start)" || { echo "could not start PostgreSQL"; exit 1; }
+  url="$(cat "$pgdir/url")"
+}

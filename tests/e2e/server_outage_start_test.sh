@@ -21,13 +21,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 server="$1"
 kv_py="$2"
-: "${STORESYNC_TEST_PG_SCRIPT:?run scripts/test.sh}"
-work="$(mktemp -d /tmp/storesync-e2e.XXXXXX)"
-pid=""
-pgdir=""
-trap '[[ -n "$pid" ]] && kill -9 $pid 2>/dev/null; [[ -n "$pgdir" ]] && bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"; rm -rf "$work"' EXIT
-pgdir="$(bash "$STORESYNC_TEST_PG_SCRIPT" start)" || { echo "could not start PostgreSQL"; exit 1; }
-url="$(cat "$pgdir/url")"
+start_private_postgres
 port="$(cat "$pgdir/port")"
 # The server gets a password in its URL (trust auth ignores it) to show it
 # is never printed.

@@ -20,14 +20,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 server="$1"
 loader_py="$2"
-: "${STORESYNC_TEST_PG_SCRIPT:?run scripts/test.sh}"
-work="$(mktemp -d /tmp/storesync-e2e.XXXXXX)"
-pid=""
-loader=""
-pgdir="$(bash "$STORESYNC_TEST_PG_SCRIPT" start)" || { echo "could not start PostgreSQL"; exit 1; }
-trap '[[ -n "$loader" ]] && kill $loader 2>/dev/null; [[ -n "$pid" ]] && kill -9 $pid 2>/dev/null; bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"; rm -rf "$work"' EXIT
-url="$(cat "$pgdir/url")"
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+start_private_postgres
 
 start_server_pg() {  # start_server_pg LOGFILE [flags...]: on the data dir and PostgreSQL
   local log="$1"
@@ -78,8 +71,6 @@ wait_until() {
 so_far() { echo "$(lines "$acks") PUTs acknowledged, $(lines "$acks.rejected") rejected so far"; }
 acked_at_least() { (($(lines "$acks") >= $1)); }  # acked_at_least N: $acks has N lines
 
-# status_field NAME: a number from GET /v1/status (empty when unavailable).
-status_field() { curl -s "$base/v1/status" | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 
 # verify ACKFILE: every acknowledged key is in PostgreSQL at >= its last acked version.
 verify() {
@@ -93,19 +84,6 @@ verify() {
   echo "verified $(wc -l <"$acks.last") keys from $(wc -l <"$acks") acknowledged PUTs"
 }
 
-# flush: POST /v1/flush until it reports complete. Each call may time out
-# with entries still owed while the flusher makes progress (a loaded
-# machine); only the server exiting, or the hang guard, ends the wait.
-flush() {
-  local out start=$SECONDS
-  while :; do
-    out="$(curl -s -m "$hang_guard_s" -X POST "$base/v1/flush?timeout_ms=20000")"
-    [[ "$out" == *'"complete":true'* ]] && return 0
-    if ! alive "$pid"; then fail "the server exited during flush: $out"; return 1; fi
-    if ((SECONDS - start >= hang_guard_s)); then fail "flush not complete after ${hang_guard_s}s, a hang: $out"; return 1; fi
-    echo "flush not complete yet, again: $out"
-  done
-}
 
 # 1. SIGKILL under load at three kill points, each a number of acknowledged
 # PUTs, then restart on the same data dir.
@@ -123,7 +101,7 @@ for kill_at in "${kill_points[@]}"; do
   stop_loader
   echo "killed the server under load after $(lines "$acks") acknowledged PUTs (kill point $kill_at)"
   start_server_pg "$work/restart-$kill_at.log"
-  flush
+  flush_all
   verify "$acks"
   kill -TERM "$pid"
   wait "$pid"
@@ -143,8 +121,8 @@ loader=$!
 flusher_keeps_up() {
   acked_at_least 500 || return 1
   local pending in_flight
-  pending="$(status_field pending)"
-  in_flight="$(status_field in_flight)"
+  pending="$(status_value pending)"
+  in_flight="$(status_value in_flight)"
   [[ -n "$pending" && -n "$in_flight" ]] && ((pending + in_flight < max_pending / 2))
 }
 wait_until "500 acknowledged PUTs with the flusher keeping up, before the outage" flusher_keeps_up
@@ -175,7 +153,7 @@ bash "$STORESYNC_TEST_PG_SCRIPT" resume "$pgdir" || fail "could not restart Post
 acked_at_resume="$(lines "$acks")"
 wait_until "200 acknowledged PUTs after PostgreSQL returned" acked_at_least $((acked_at_resume + 200))
 stop_loader
-flush
+flush_all
 verify "$acks"
 ready_200() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" == 200 ]]; }
 wait_until "readyz 200 after PostgreSQL returned" ready_200

@@ -18,14 +18,8 @@ set -uo pipefail
 
 source "$(dirname "$0")/lib.sh"
 server="$1"
-: "${STORESYNC_TEST_PG_SCRIPT:?run scripts/test.sh}"
 faketime_lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-work="$(mktemp -d /tmp/storesync-e2e.XXXXXX)"
-pid=""
-pgdir=""
-trap '[[ -n "$pid" ]] && kill -9 $pid 2>/dev/null; [[ -n "$pgdir" ]] && bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"; rm -rf "$work"' EXIT
-pgdir="$(bash "$STORESYNC_TEST_PG_SCRIPT" start)" || { echo "could not start PostgreSQL"; exit 1; }
-pg_url="$(cat "$pgdir/url")"
+start_private_postgres
 
 # The server under libfaketime, one hour behind: a wrapper that execs the
 # server, so $pid (start_server) is the server itself.
@@ -70,7 +64,7 @@ row = sqlite3.connect(sys.argv[1]).execute("SELECT version FROM storesync_entrie
 print(row[0] if row else "")' "$2/storesync.db" "$3"
   else
     # From "/": psql must not start in a directory it cannot enter (runfiles).
-    (cd / && psql -qAt "$pg_url" -c "SELECT version FROM storesync_entries WHERE key = '$3'")
+    (cd / && psql -qAt "$url" -c "SELECT version FROM storesync_entries WHERE key = '$3'")
   fi
 }
 
@@ -176,7 +170,7 @@ if [[ -f "$faketime_lib" ]]; then
 fi
 
 run_backend sqlite
-run_backend postgresql --durable "$pg_url"
+run_backend postgresql --durable "$url"
 
 ((failures == 0)) && echo "all version checks passed"
 exit $failures

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,19 @@ inline long hex4(const char* p, const char* end) noexcept {
   return v;
 }
 
+/// Whether the eight bytes at `p` are all printable ASCII other than '"'
+/// and '\\' (no byte below 0x20 or from 0x80, none of the two).
+inline bool plain_ascii8(const char* p) noexcept {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  // The word tests of "Bit Twiddling Hacks": whether some byte is zero, and
+  // whether some byte is below 0x20; both exact as to whether one exists.
+  auto has_zero = [&](std::uint64_t v) { return ((v - ones) & ~v & highs) != 0; };
+  const bool below_0x20 = ((x - ones * 0x20) & ~x & highs) != 0;
+  return !below_0x20 && (x & highs) == 0 && !has_zero(x ^ (ones * '"')) && !has_zero(x ^ (ones * '\\'));
+}
+
 }  // namespace json_scan_impl
 
 /// Checks that `text` is exactly one JSON value within `limits`. Strings
@@ -74,7 +88,9 @@ inline json_fault scan_json(std::string_view text, const json_limits& limits) no
   auto string = [&]() -> json_fault {
     const char* const open = p++;
     for (;;) {
-      // Plain printable ASCII is the common case: one compare chain a byte.
+      // Plain printable ASCII is the common case: eight bytes at a time
+      // while none of them needs a look, then byte by byte.
+      while (end - p >= 8 && plain_ascii8(p)) p += 8;
       while (p != end) {
         const auto c = static_cast<unsigned char>(*p);
         if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
@@ -166,7 +182,7 @@ inline json_fault scan_json(std::string_view text, const json_limits& limits) no
   // The kind of each open container, one bit per level (1 = object), kept
   // in a fixed stack of words: the depth bound is checked before a push.
   constexpr std::size_t bits = 64;
-  std::uint64_t kinds[64] = {};
+  std::uint64_t kinds[64];  // only bits set by a push are ever read
   const std::size_t max_depth = limits.max_depth < bits * 64 ? limits.max_depth : bits * 64;
   std::size_t depth = 0;
   auto is_object = [&] { return (kinds[(depth - 1) / bits] >> ((depth - 1) % bits)) & 1u; };
