@@ -245,7 +245,9 @@ TEST(PostgresStore, RacingInsertOfANewKeyStillHonoursTheGuard) {
   // is redone on the ON CONFLICT path, with the guard and counts intact.
   for (const bool other_is_newer : {false, true}) {
     scratch_table t("race");
-    auto store = open_ok(t.config());
+    auto config = t.config();
+    config.application_name = t.table;  // to find its session waiting below
+    auto store = open_ok(config);
     pqxx::connection other(testing::test_pg_url());
     pqxx::work tx(other);
     const entry theirs = entry::put("race", "\"theirs\"", other_is_newer ? 9 : 3);
@@ -258,7 +260,23 @@ TEST(PostgresStore, RacingInsertOfANewKeyStillHonoursTheGuard) {
     result<write_report> outcome = write_report{};
     std::vector<entry> batch = {entry::put("race", "\"ours\"", 5), entry::put("calm", "1", 1)};
     std::thread writer([&] { outcome = store.write(batch); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Commit only once our batch waits on the other session's row lock, so
+    // the race is really run whatever the machine's load (the deadline only
+    // guards against a hang).
+    {
+      pqxx::connection watch(testing::test_pg_url());
+      const auto hang_guard = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+      bool waiting = false;
+      while (!waiting && std::chrono::steady_clock::now() < hang_guard) {
+        pqxx::nontransaction q(watch);
+        waiting = q.exec_params("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                                " AND wait_event_type = 'Lock'",
+                                t.table)[0][0]
+                      .as<int>() > 0;
+        if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      EXPECT_TRUE(waiting) << "the batch never waited on the other session's lock";
+    }
     tx.commit();
     writer.join();
     ASSERT_TRUE(outcome) << outcome.error().message();
