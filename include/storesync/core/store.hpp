@@ -83,14 +83,15 @@ struct checkpoint {
 
 /// Reads one key and writes batches under the version guard.
 ///
-/// Requirements (`s` a model, `key` a `std::string_view`, `batch` a
-/// `std::span<const entry>`):
-/// - `s.read(key)` -> `result<std::optional<entry>>`: the stored entry,
-///   tombstones included (`tombstone == true`), or nothing if never written.
-/// - `s.write(batch)` -> `result<write_report>`: applies each entry under the
-///   version guard, in batch order (so the newest of duplicates wins).
+/// **Requirements** (`s` an `S&`, `cs` a `const S&`, `key` a
+/// `std::string_view`, `batch` a `std::span<const entry>`)
+/// | expression       | returns                        | meaning |
+/// |------------------|--------------------------------|---------|
+/// | `s.read(key)`    | `result<std::optional<entry>>` | the stored entry, tombstones included (`tombstone == true`), or nothing if never written |
+/// | `s.write(batch)` | `result<write_report>`         | applies each entry under the version guard, in batch order (so the newest of duplicates wins) |
+/// | `cs.rules()`     | convertible to `value_rules`   | optional, not checked by the concept: the values the store can hold (storesync/core/value_rules.hpp); `rules_of(s)` reads it, and gives `any_json` for a store that states none |
 ///
-/// Guarantees:
+/// **Guarantees**:
 /// - Every entry is validated (`validate`, against the store's `rules()` if
 ///   it states any, else `any_json`) before anything is written; an invalid
 ///   entry fails the call with `condition::invalid_input` naming its key, and
@@ -100,14 +101,17 @@ struct checkpoint {
 /// - Where the backend has transactions, a batch is atomic: all or nothing.
 /// - Writing the same batch twice changes nothing the second time.
 ///
-/// Errors: conditions `invalid_input`, `transient`, `unavailable`,
+/// **Errors**: conditions `invalid_input`, `transient`, `unavailable`,
 /// `overloaded`, `permanent`. Never throws.
+/// **Thread safety**: a model documents its own; every shipped adapter is
+/// safe to call from many threads.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>`. Not `duckdb_query_source`, which has no
+/// `write` (see `change_source`).
 ///
-/// Thread safety: a model documents its own; every shipped adapter is safe to
-/// call from many threads.
-///
-/// Models: memory_store, postgres_store, sqlite_store, duckdb_store,
-/// faulty_store<S>.
+/// A type models `store` if `read` returns what the version guard kept for a
+/// key and `write` validates a batch, then applies it under the version guard,
+/// keeping the guarantees above.
 template <class S>
 concept store = requires(S& s, std::string_view key, std::span<const entry> batch) {
   { s.read(key) } -> std::same_as<result<std::optional<entry>>>;
@@ -116,31 +120,59 @@ concept store = requires(S& s, std::string_view key, std::span<const entry> batc
 
 /// A `store` that lists a key range in key order, one page at a time.
 ///
-/// Requirements: `s.scan(range, after, limit)` -> `result<std::vector<entry>>`:
-/// the entries whose key is in `range` and greater than `after` (pass the last
-/// key of the previous page; empty for the first page), ascending by key, at
-/// most `limit` of them; fewer than `limit` means the range is exhausted.
+/// **Requirements** (in addition to `store`; `s` an `S&`, `range` a
+/// `const key_range&`, `after` a `std::string_view`, `limit` a `std::size_t`)
+/// | expression                    | returns                      | meaning |
+/// |-------------------------------|------------------------------|---------|
+/// | `s.scan(range, after, limit)` | `result<std::vector<entry>>` | the entries whose key is in `range` and greater than `after` (pass the last key of the previous page; empty for the first page), ascending by key, at most `limit` of them; fewer than `limit` means the range is exhausted |
 ///
-/// Guarantees: keyset pagination (never OFFSET), so each key present for the
-/// whole scan is returned exactly once, and a page costs the same wherever it
-/// starts. Tombstones are included.
+/// **Guarantees**:
+/// - Keyset pagination (never OFFSET), so each key present for the whole scan
+///   is returned exactly once, and a page costs the same wherever it starts.
+/// - Tombstones are included.
+///
+/// **Errors**: as `store` (`invalid_input` for a bound the backend cannot
+/// hold). Never throws.
+/// **Thread safety**: as `store`.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it.
+///
+/// A type models `scannable_store` if it models `store` and `scan` pages
+/// through a key range in key order, returning each key present for the whole
+/// scan exactly once.
 template <class S>
 concept scannable_store =
     store<S> && requires(S& s, const key_range& range, std::string_view after, std::size_t limit) {
       { s.scan(range, after, limit) } -> std::same_as<result<std::vector<entry>>>;
     };
 
-/// A source of what changed after a watermark. Not necessarily writable: a
-/// DuckDB query is a change source too (write-back reads it, nothing writes
-/// it), so this is the one tier that does not refine `store`.
+/// A source of what changed after a watermark; not necessarily a `store`.
 ///
-/// Requirements: `s.changes_after(mark, limit)` -> `result<std::vector<entry>>`:
-/// the entries with (version, key) > (mark.version, mark.key), ascending by
-/// (version, key), at most `limit`.
+/// **Requirements** (`s` an `S&`, `mark` a `const watermark&`, `limit` a
+/// `std::size_t`)
+/// | expression                     | returns                      | meaning |
+/// |--------------------------------|------------------------------|---------|
+/// | `s.changes_after(mark, limit)` | `result<std::vector<entry>>` | the entries with (version, key) > (mark.version, mark.key), ascending by (version, key), at most `limit` |
 ///
-/// Guarantees: passing the (version, key) of the last entry returned resumes
-/// exactly after it, so a consumer that persists its watermark never skips and
-/// never repeats. Tombstones are included.
+/// **Guarantees**:
+/// - Passing the (version, key) of the last entry returned resumes exactly
+///   after it, so a consumer that persists its watermark never skips and
+///   never repeats.
+/// - Tombstones are included.
+///
+/// **Errors**: as `store` (`invalid_input` for a watermark or a row the
+/// backend cannot represent). Never throws.
+/// **Thread safety**: a model documents its own; every shipped model is safe
+/// to call from many threads.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it, and
+/// `duckdb_query_source`. A source need not be writable: write-back reads a
+/// DuckDB query and nothing writes it, so this is the one tier that does not
+/// refine `store`.
+///
+/// A type models `change_source` if `changes_after` pages through its entries
+/// in (version, key) order from any watermark, resuming exactly after the last
+/// entry returned.
 template <class S>
 concept change_source = requires(S& s, const watermark& mark, std::size_t limit) {
   { s.changes_after(mark, limit) } -> std::same_as<result<std::vector<entry>>>;
@@ -148,12 +180,25 @@ concept change_source = requires(S& s, const watermark& mark, std::size_t limit)
 
 /// A `store` that computes a range checksum itself, from stored row hashes.
 ///
-/// Requirements: `s.checksum(range)` -> `result<range_checksum>` over every
-/// row in `range`, tombstones included, defined exactly as `range_checksum`
-/// says, so any two stores can be compared.
+/// **Requirements** (in addition to `store`; `s` an `S&`, `range` a
+/// `const key_range&`)
+/// | expression          | returns                  | meaning |
+/// |---------------------|--------------------------|---------|
+/// | `s.checksum(range)` | `result<range_checksum>` | the checksum of every row in `range`, tombstones included |
 ///
-/// Fallback: for a `scannable_store` without it, `checksum_by_scan` computes
-/// the same value by reading the rows (storesync/core/checksum.hpp).
+/// **Guarantees**:
+/// - The checksum is defined exactly as `range_checksum` says, so any two
+///   stores can be compared.
+///
+/// **Errors**: as `store`. Never throws.
+/// **Thread safety**: as `store`.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it. For a
+/// `scannable_store` without it, `checksum_by_scan`
+/// (storesync/core/checksum.hpp) computes the same value by reading the rows.
+///
+/// A type models `checksum_store` if it models `store` and `checksum` returns
+/// the (count, digest) that `range_checksum` defines over the rows of a range.
 template <class S>
 concept checksum_store = store<S> && requires(S& s, const key_range& range) {
   { s.checksum(range) } -> std::same_as<result<range_checksum>>;
@@ -161,15 +206,30 @@ concept checksum_store = store<S> && requires(S& s, const key_range& range) {
 
 /// A `store` that commits a batch together with a named checkpoint.
 ///
-/// Requirements:
-/// - `s.write_with_checkpoint(batch, cp)` -> `result<write_report>`: as
-///   `write`, and sets checkpoint `cp.name` to `cp.value` in the same
-///   transaction: after a crash either both are visible or neither.
-/// - `s.load_checkpoint(name)` -> `result<std::optional<std::string>>`: the
-///   last committed value, or nothing.
+/// **Requirements** (in addition to `store`; `s` an `S&`, `batch` a
+/// `std::span<const entry>`, `cp` a `const checkpoint&`, `name` a
+/// `std::string_view`)
+/// | expression                           | returns                              | meaning |
+/// |--------------------------------------|--------------------------------------|---------|
+/// | `s.write_with_checkpoint(batch, cp)` | `result<write_report>`               | as `write`, and sets checkpoint `cp.name` to `cp.value` in the same transaction |
+/// | `s.load_checkpoint(name)`            | `result<std::optional<std::string>>` | the last committed value, or nothing |
 ///
-/// This is what lets write-back resume after a crash without re-sending or
-/// skipping rows.
+/// **Guarantees**:
+/// - The batch and its checkpoint commit together: after a crash either both
+///   are visible or neither. This is what lets write-back resume after a
+///   crash without re-sending or skipping rows.
+/// - `write_with_checkpoint` keeps every guarantee of `write`.
+///
+/// **Errors**: as `store` (`invalid_input` also for a checkpoint the backend
+/// cannot hold). Never throws.
+/// **Thread safety**: as `store`.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it.
+///
+/// A type models `checkpoint_store` if it models `store` and
+/// `write_with_checkpoint` commits a batch and its checkpoint as one, so that
+/// after a crash `load_checkpoint` returns the new value exactly when the
+/// batch is visible.
 template <class S>
 concept checkpoint_store =
     store<S> && requires(S& s, std::span<const entry> batch, const checkpoint& cp,
@@ -180,17 +240,24 @@ concept checkpoint_store =
 
 /// A `store` that knows the largest version it holds.
 ///
-/// Requirements: `s.max_version()` -> `result<version_type>`: the largest
-/// version of any stored entry, tombstones included; 0 when empty.
+/// **Requirements** (in addition to `store`; `s` an `S&`)
+/// | expression        | returns                | meaning |
+/// |-------------------|------------------------|---------|
+/// | `s.max_version()` | `result<version_type>` | the largest version of any stored entry, tombstones included; 0 when empty |
 ///
-/// Guarantees: one indexed lookup (or a metadata read), never a scan of the
-/// values. Write-behind uses it to hand out versions newer than anything
-/// stored, whatever the wall clock says, and to know which writes it can
-/// call `applied` before the store has seen them.
+/// **Guarantees**:
+/// - One indexed lookup (or a metadata read), never a scan of the values.
+///   Write-behind uses it to hand out versions newer than anything stored,
+///   whatever the wall clock says, and to know which writes it can call
+///   `applied` before the store has seen them.
 ///
-/// Models: memory_store, postgres_store, sqlite_store, duckdb_store,
-/// faulty_store<S> of a model. A type models `versioned_store` if it is a
-/// `store` whose `max_version()` returns the largest stored version.
+/// **Errors**: as `store`. Never throws.
+/// **Thread safety**: as `store`.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it.
+///
+/// A type models `versioned_store` if it is a `store` whose `max_version()`
+/// returns the largest stored version.
 template <class S>
 concept versioned_store = store<S> && requires(S& s) {
   { s.max_version() } -> std::same_as<result<version_type>>;

@@ -17,7 +17,19 @@
 ///     }));
 ///     return storesync::success();
 ///   }
-///   // after a batch reached the slow store:  j.commit_checkpoint(highest_lsn_in_batch);
+///
+///   // After a batch reached the slow store. Not at that batch's highest lsn:
+///   // another batch in flight, or an entry still pending, may hold older
+///   // records, which a checkpoint past them would drop from replay.
+///   template <storesync::journal J>
+///   storesync::result<void> trim(J& j, const pending_map& pending) {
+///     // Appends finish out of order: start from the highest lsn up to which
+///     // every record is in the map, not from the last one handed out.
+///     storesync::lsn safe = pending.registered_through();
+///     if (auto oldest = pending.oldest_owed_lsn())          // pending or in a batch in flight
+///       safe = std::min(safe, *oldest - 1);
+///     return j.commit_checkpoint(safe);
+///   }
 /// \endcode
 ///
 /// The model shipped is `file_journal` (storesync/journal/file_journal.hpp);
@@ -153,7 +165,7 @@ struct replay_archetype {
 /// |---|---|
 /// | `j.append(rec)` -> `result<lsn>` | adds a record; returns its lsn once it is as durable as the journal's `durability` promises |
 /// | `j.replay(at, fn)` -> `result<std::size_t>` | calls `fn` for every record with lsn > `at`, in lsn order; returns how many; an error from `fn` stops it and is returned |
-/// | `j.commit_checkpoint(at)` -> `result<void>` | records that everything <= `at` reached the slow store; storage holding only such records may be freed |
+/// | `j.commit_checkpoint(at)` -> `result<void>` | records that everything <= `at` reached the slow store; storage holding only such records may be freed. So `at` is one below the oldest record still owed (the last record when none is), not the highest lsn of the batch just written |
 /// | `j.load_checkpoint()` -> `result<lsn>` | the last committed checkpoint (0 if none) |
 /// | `j.sync()` -> `result<void>` | makes every acknowledged record durable against power failure now |
 /// | `cj.size_bytes()` -> `std::uint64_t`, noexcept | bytes held (for lag and disk alarms) |

@@ -7,12 +7,21 @@
 /// `overloaded`.
 ///
 /// \code
-///   // in write_behind::put, holding the state lock:
+///   // write_behind::reserve_room, once the lock-free fast path found no room:
 ///   std::unique_lock lock(mutex_);
-///   BOOST_OUTCOME_TRY(backpressure_.wait_for_room(clock_, lock, room_freed_,
-///                                                 [&] { return pending_.size() < capacity_; }));
-///   pending_.insert(entry);   // room is guaranteed here, lock still held
-///   // the flusher, after draining a batch: room_freed_.notify_all();
+///   bool reserved = false;
+///   // Claims the room itself, so check and claim happen under one lock; also
+///   // true once stopping, so that stop() wakes every waiter.
+///   auto has_room = [&] { return reserved || !accepting_ || (reserved = try_reserve(cost)); };
+///   auto waited = backpressure_.wait_for_room(clock_, lock, room_, has_room);
+///   if (waited && accepting_) return storesync::success();  // room reserved, lock still held
+///   if (reserved) unreserve(cost);                          // stopped meanwhile: give it back
+///   if (!waited) return waited.error();                     // errc::queue_full
+///   return storesync::error{storesync::errc::stopped, "write_behind is stopped"};
+///
+///   // Whoever frees room (the writer after a batch, a write giving back its
+///   // reservation, stop()) changes the counts under mutex_, then:
+///   room_.notify_all();
 /// \endcode
 ///
 /// The wait goes through the clock policy (`waitable_clock`), so with a

@@ -26,17 +26,17 @@
 /// `errc::schema_mismatch` naming the column. A value is kept as the JSON
 /// text written, so any valid JSON fits (`any_json`, as in SQLite).
 ///
-/// `key` is not the primary key: a unique ART index more than doubles the cost
-/// of a bulk write (every row is checked against it, and it is checkpointed at
-/// commit). Point reads use a plain, non-unique ART index on `key`
-/// (`<table>_key`, created at open), which costs a bulk write far less and
-/// keeps `read` an index lookup (0.5-1 ms on 1,000,000 rows, as with the
-/// primary key; without any index a read scans the table, about 16 ms there).
-/// A table made with `key` as its PRIMARY KEY by an earlier release opens and
-/// is written the same way (it gets no second index). There is no (version, key) index:
-/// DuckDB does not use ART indexes for ordered scans. The change source is a
-/// streaming cursor over the table sorted by (version, key) (see
-/// `changes_after`), so paging through a large table sorts it once.
+/// `key` is not the primary key: a unique ART index makes bulk writes much
+/// slower (every row is checked against it, and it is checkpointed at commit;
+/// see docs/benchmarks.md). Point reads use a plain, non-unique ART index on
+/// `key` (`<table>_key`, created at open), which costs a bulk write far less
+/// and keeps `read` an index lookup, as fast as through a primary key; without
+/// any index a read would scan the table, costing more as the table grows. A
+/// table whose `key` is its PRIMARY KEY opens and is written the same way (it
+/// gets no second index). There is no (version, key) index: DuckDB does not
+/// use ART indexes for ordered scans. The change source is a streaming cursor
+/// over the table sorted by (version, key) (see `changes_after`), so paging
+/// through a large table sorts it once.
 ///
 /// Uniqueness of `key` rests on a single writer. Every write runs under the
 /// instance's writer lock (`duckdb_instance::writer_mutex()`), so stores
@@ -57,9 +57,9 @@
 /// (without any lookup when the classification found none of the batch's keys
 /// stored). A checkpoint commits in the same transaction.
 ///
-/// Cost: on 1,000,000 fresh rows the store reaches 0.45-0.7x a plain Appender
-/// into a bare table, the lower end when the machine is busy
-/// (docs/benchmarks.md). The difference is staging and the key index.
+/// Cost: a bulk write is slower than a plain Appender into a bare table
+/// (docs/benchmarks.md has the figures and the command). The difference is
+/// staging and the key index.
 ///
 /// Change source: `changes_after` streams one `ORDER BY version, key` query
 /// and hands out pages from it; an unfinished stream keeps its snapshot (and
@@ -341,8 +341,8 @@ class duckdb_store {
                                                 " column " + detail::quoted("name") +
                                                 " is not the primary key"};
       // Point reads look `key` up in an ART index: the primary key of a table
-      // made by an earlier version, else a plain (non-unique) index, which
-      // costs a bulk write far less than a unique one (docs/benchmarks.md).
+      // that has one, else a plain (non-unique) index, which costs a bulk
+      // write far less than a unique one (docs/benchmarks.md).
       BOOST_OUTCOME_TRY(auto keyed, is_primary_key(options.table, "key"));
       if (!keyed) {
         BOOST_OUTCOME_TRY(writer->exec("CREATE INDEX IF NOT EXISTS " +

@@ -33,7 +33,7 @@
 /// table (`<table>_checkpoints` by default: name, value, updated_at).
 ///
 /// Values: a `json` column keeps the text exactly as written. A table whose
-/// value column is `jsonb` (made by an earlier release, or by hand) is written
+/// value column is `jsonb` (made by hand or by another tool) is written
 /// the same way, but jsonb keeps the value, not the text: key order, spacing,
 /// escapes and number spelling (`1E-7` reads back as `0.0000001`) are its
 /// own, and of duplicate keys the last wins. Either way `rules()` states what

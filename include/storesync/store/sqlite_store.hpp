@@ -30,10 +30,11 @@
 /// table (name PRIMARY KEY, value, updated_at). The entry table keeps its
 /// rowid: rows are appended in arrival order and only the narrow key and
 /// (version, key) indexes take random inserts, which keeps large batches in
-/// random key order fast (a WITHOUT ROWID table was several times slower in
-/// bench/sqlite_benchmark.cc). An existing table of another
-/// shape is refused with `errc::schema_mismatch` naming the column. A value
-/// is kept as the JSON text written, so any valid JSON fits (`any_json`).
+/// random key order fast (a WITHOUT ROWID table, clustered on the key, is much
+/// slower for them; bench/sqlite_benchmark.cc measures such writes). An
+/// existing table of another shape is refused with `errc::schema_mismatch`
+/// naming the column. A value is kept as the JSON text written, so any valid
+/// JSON fits (`any_json`).
 ///
 /// Writes: one `BEGIN IMMEDIATE` transaction per batch; each entry is an
 /// upsert whose `DO UPDATE ... WHERE excluded.version > version` is the version

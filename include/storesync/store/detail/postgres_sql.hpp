@@ -26,8 +26,8 @@ inline constexpr std::array<pg_column, 8> pg_entry_columns{{
     {"hash_hi", "bigint"},
     {"row_hash", "bigint"},
     {"tombstone", "boolean"},
-    // json keeps the text exactly as written; jsonb (tables made by earlier
-    // releases) normalises it, and is still written the same way.
+    // json keeps the text exactly as written; a jsonb column normalises it
+    // and is written the same way.
     {"value", "json", "jsonb"},
     {"updated_at", "timestamp with time zone"},
 }};
