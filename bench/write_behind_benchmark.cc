@@ -106,7 +106,7 @@ void put_latency(benchmark::State& state, MakeSlow make_slow) {
   state.counters["p99_us"] = benchmark::Counter(at(0.99), benchmark::Counter::kAvgThreads);
   state.counters["puts_per_s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsRate);
   if (state.thread_index() == 0) {
-    wb->stop(std::chrono::minutes(5));
+    if (!wb->stop(std::chrono::minutes(5))) state.SkipWithError("stop failed");
     wb.reset();
     delete slow;
     delete fast;
@@ -134,9 +134,9 @@ void BM_DrainDistinctKeys(benchmark::State& state) {
     const auto t0 = clock_type::now();
     for (const entry& e : all)
       if (!wb->put(e)) state.SkipWithError("put failed");
-    const flush_report f = wb->flush(std::chrono::minutes(10));
+    const auto f = wb->flush(std::chrono::minutes(10));
     state.SetIterationTime(std::chrono::duration<double>(clock_type::now() - t0).count());
-    if (!f.complete) state.SkipWithError("flush incomplete");
+    if (!f || !f.value().complete) state.SkipWithError("flush incomplete");
     state.counters["flushed"] = static_cast<double>(wb->status().flushed_total);
   }
   state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);

@@ -104,8 +104,10 @@ int main() {
   // [read]
 
   // [flush]
-  const flush_report flushed = wb.flush(60s);  // waits at most this long
-  if (!flushed.complete) return fail("flush", std::to_string(flushed.remaining) + " left: " + flushed.last_error);
+  auto flushed = wb.flush(60s);  // waits at most this long
+  if (!flushed) return fail("flush", flushed.error().message());
+  if (!flushed.value().complete)
+    return fail("flush", std::to_string(flushed.value().remaining) + " left: " + flushed.value().last_error);
   // SQLite itself, not through write_behind: the newest value of each key, and user:2's is still Grace.
   for (auto [key, value] : {std::pair{"user:1", R"({"name":"Ada"})"}, std::pair{"user:2", R"({"name":"Grace"})"},
                             std::pair{"visits", "3"}}) {
@@ -131,8 +133,10 @@ int main() {
   // [dead-letters]
 
   // [stop]
-  const flush_report stopped = wb.stop(60s);  // later writes fail with errc::stopped
-  if (!stopped.complete) return fail("stop", std::to_string(stopped.remaining) + " left: " + stopped.last_error);
+  auto stopped = wb.stop(60s);  // later writes fail with errc::stopped
+  if (!stopped) return fail("stop", stopped.error().message());  // a journal did not close cleanly
+  if (!stopped.value().complete)
+    return fail("stop", std::to_string(stopped.value().remaining) + " left: " + stopped.value().last_error);
   // [stop]
   return 0;
 }

@@ -24,8 +24,9 @@ using namespace storesync::server;
 
 namespace {
 
-/// Something the server can stop cleanly once HTTP is drained.
-using stop_hook = std::function<void()>;
+/// Something the server stops once HTTP is drained; false if it could not
+/// stop cleanly (the exit status then says so).
+using stop_hook = std::function<bool()>;
 
 /// Opens the durable store. Write-behind starts while it is unreachable (it
 /// connects when the store is back); any other failure to open it (a table of
@@ -65,9 +66,15 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
                                  block_for(c.backpressure_timeout), std::move(metrics)));
   std::shared_ptr<write_behind_service<Durable>> shared(std::move(wb));
   on_stop = [shared, timeout = c.shutdown_timeout] {
-    const flush_report f = shared->stop(timeout);
+    const auto stopped = shared->stop(timeout);
+    if (!stopped) {
+      std::cerr << "storesync: write-behind stopped, but " << stopped.error().message() << std::endl;
+      return false;
+    }
+    const flush_report& f = stopped.value();
     std::cout << "storesync: write-behind stopped, " << (f.complete ? "everything flushed" : "flush incomplete")
               << " (" << f.remaining << " entries stay in the journal)" << std::endl;
+    return true;
   };
   return std::shared_ptr<record_service>(shared);
 }
@@ -111,7 +118,7 @@ int main(int argc, char** argv) {
             << bound.value().port() << " (mode " << c.mode << ", durable " << redact_url(c.durable)
             << ", data dir " << c.data_dir << ")" << std::endl;
   srv.run_until_signal();
-  if (on_stop) on_stop();
+  const bool clean = !on_stop || on_stop();
   std::cout << "storesync: stopped" << std::endl;
-  return 0;
+  return clean ? 0 : 1;
 }

@@ -102,7 +102,9 @@ class write_behind_service final : public record_service {
   }
 
   flush_outcome flush(std::chrono::milliseconds timeout) override {
-    const flush_report f = engine_->flush(timeout);
+    const auto flushed = engine_->flush(timeout);
+    if (!flushed) return {false, {{"last_error", flushed.error().message()}}};
+    const flush_report& f = flushed.value();
     return {f.complete, {{"remaining", f.remaining}, {"last_error", f.last_error}}};
   }
 
@@ -136,7 +138,7 @@ class write_behind_service final : public record_service {
   }
 
   /// Stops accepting, flushes until `timeout`, closes the journal.
-  flush_report stop(std::chrono::milliseconds timeout) { return engine_->stop(timeout); }
+  result<flush_report> stop(std::chrono::milliseconds timeout) { return engine_->stop(timeout); }
 
  private:
   write_behind_service(typename deferred_store<Durable>::opener open_durable, std::string name,

@@ -83,7 +83,7 @@ void recover_and_check(const std::string& dir, const std::string& table,
   auto metrics = std::make_shared<metrics_registry>();
   auto wb = pg_write_behind::open(fast, slow.value(), o, {}, {}, {}, {}, metrics);
   ASSERT_TRUE(wb) << wb.error().message();
-  const flush_report f = wb.value()->flush(120s);
+  const flush_report f = wb.value()->flush(120s).value();
   ASSERT_TRUE(f.complete) << f.remaining << " entries still owed: " << f.last_error;
 
   std::map<std::string, version_type> last_acked;
@@ -243,7 +243,7 @@ TEST(WriteBehindPostgres, PostgresDownForTenSecondsLosesNothing) {
   EXPECT_FALSE(status_down.last_error.empty());
   EXPECT_EQ(status_down.dead_letters, 0u) << "an outage must not create dead letters";
 
-  const flush_report f = wb.flush(120s);
+  const flush_report f = wb.flush(120s).value();
   ASSERT_TRUE(f.complete) << f.remaining << " still owed: " << f.last_error;
   for (const auto& [key, version] : last_acked) {
     auto got = slow.value().read(key);

@@ -13,7 +13,7 @@
 ///       fast, *slow, {.directory = "/var/lib/app/wb"});
 ///   if (!wb) return wb.error();
 ///   (*wb)->put(storesync::entry::put("user:1", R"({"name":"Ada"})", 7));   // microseconds
-///   (*wb)->flush(std::chrono::seconds(5));            // everything acknowledged is in PostgreSQL
+///   auto flushed = (*wb)->flush(std::chrono::seconds(5));  // complete: everything acknowledged is in PostgreSQL
 /// \endcode
 ///
 /// **The write path** (`put`, `erase`, `write`): validate every entry against
@@ -269,10 +269,13 @@ class write_behind {
   }
 
   /// Returns once every entry acknowledged before the call is in the slow
-  /// store or dead-lettered, or at `timeout`, saying what remains. Never
-  /// waits on a poison entry: it is dead-lettered.
-  flush_report flush(typename Clock::duration timeout) {
+  /// store or dead-lettered, or at `timeout`, saying what remains: an outage
+  /// is a report with entries still owed, not an error. Never waits on a
+  /// poison entry: it is dead-lettered. Fails with `errc::stopped` after
+  /// `stop`, when nothing can be flushed any more.
+  result<flush_report> flush(typename Clock::duration timeout) {
     std::unique_lock lock(mutex_);
+    if (closed_) return error{errc::stopped, "write_behind is stopped: nothing can be flushed"};
     const lsn target = registered_max_;
     ++flush_waiters_;
     work_.notify_all();
@@ -284,15 +287,18 @@ class write_behind {
 
   /// Stops accepting writes (they fail with `errc::stopped`), flushes until
   /// `timeout`, stops the flusher and closes the journals. What could not be
-  /// flushed stays in the journal and is replayed by the next `open`.
-  flush_report stop(typename Clock::duration timeout) {
+  /// flushed stays in the journal and is replayed by the next `open`. Fails
+  /// when a journal cannot be closed cleanly (its last records may not be on
+  /// disk: with `durability::interval`, the final fsync failed).
+  result<flush_report> stop(typename Clock::duration timeout) {
     {
       std::lock_guard lock(mutex_);
-      if (!accepting_ && !flusher_.joinable()) return {owed_through(registered_max_) == 0, 0, last_error_};
+      if (!accepting_ && !flusher_.joinable())
+        return flush_report{owed_through(registered_max_) == 0, 0, last_error_};
       accepting_ = false;
       room_.notify_all();
     }
-    flush_report report = flush(timeout);
+    BOOST_OUTCOME_TRY(auto report, flush(timeout));
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
@@ -300,8 +306,14 @@ class write_behind {
       filled_.notify_all();  // ends the writer's outage pause
     }
     if (flusher_.joinable()) flusher_.join();
-    if (journal_) (void)journal_->close();
-    if (dead_letters_) (void)dead_letters_->close();
+    auto closed = journal_ ? journal_->close() : success();
+    auto letters_closed = dead_letters_ ? dead_letters_->close() : success();
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    BOOST_OUTCOME_TRY(std::move(closed));
+    BOOST_OUTCOME_TRY(std::move(letters_closed));
     return report;
   }
 
@@ -1019,6 +1031,7 @@ class write_behind {
   std::atomic<std::size_t> reserved_entries_{0};
   std::atomic<std::size_t> reserved_bytes_{0};
   bool stopping_ = false;
+  bool closed_ = false;  // stop() has closed the journals
   std::uint64_t acknowledged_total_ = 0;
   std::uint64_t flushed_total_ = 0;
   std::uint64_t coalesced_total_ = 0;

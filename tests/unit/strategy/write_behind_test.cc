@@ -52,7 +52,7 @@ std::unique_ptr<WB> open_wb(memory_store& fast, slow_store& slow, write_behind_o
 bool drain(auto& wb, manual_clock& clock) {
   for (int i = 0; i < 5000; ++i) {
     clock.advance(20ms);
-    if (wb.flush(0ms).complete) return true;
+    if (wb.flush(0ms).value().complete) return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;
@@ -73,7 +73,7 @@ TEST(WriteBehind, AcknowledgedWritesAreReadableAtOnceAndLandAfterFlush) {
   ASSERT_TRUE(wb->erase("b", 2));
   EXPECT_EQ(read_ok(*wb, "a")->version, 1);
   EXPECT_TRUE(read_ok(*wb, "b")->tombstone);
-  const flush_report f = wb->flush(1s);
+  const flush_report f = wb->flush(1s).value();
   EXPECT_TRUE(f.complete);
   EXPECT_EQ(f.remaining, 0u);
   EXPECT_EQ(read_ok(slow.inner(), "a")->version, 1);
@@ -91,7 +91,7 @@ TEST(WriteBehind, HundredUpdatesOfOneKeyBecomeOneSlowWriteOfTheLast) {
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("coalesce")), clock);
   const std::size_t at_open = slow.calls();  // the slow store's largest version
   for (int v = 1; v <= 100; ++v) ASSERT_TRUE(wb->put(entry::put("hot", std::to_string(v), v)));
-  ASSERT_TRUE(wb->flush(1s).complete);
+  ASSERT_TRUE(wb->flush(1s).value().complete);
   EXPECT_EQ(slow.calls() - at_open, 1u);
   EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 100);
   EXPECT_EQ(wb->status().coalesced_total, 99u);
@@ -136,7 +136,7 @@ TEST(WriteBehind, AnInvalidPutIsRefusedBeforeTheJournalAndFreesItsRoom) {
     EXPECT_EQ(s.pending, 0u);
     EXPECT_EQ(fast.size(), 0u);
     ASSERT_TRUE(wb->put(entry::put("good", "1", 1))) << "the refused puts released their room";
-    EXPECT_TRUE(wb->stop(1s).complete);
+    EXPECT_TRUE(wb->stop(1s).value().complete);
   }
   // Nothing of the refused puts is replayed.
   memory_store fresh_fast;
@@ -159,7 +159,7 @@ TEST(WriteBehind, TransientFailuresAreRetriedThenSucceed) {
   slow.script({fault::transient, fault::unavailable});
   const std::size_t at_open = slow.calls();
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(w.put(entry::put("k" + std::to_string(i), "1", 1)));
-  ASSERT_TRUE(w.flush(1h).complete);
+  ASSERT_TRUE(w.flush(1h).value().complete);
   EXPECT_EQ(slow.calls() - at_open, 3u);  // two injected failures, then the batch
   EXPECT_EQ(slow.inner().size(), 10u);
   EXPECT_EQ(w.status().dead_letters, 0u);
@@ -177,7 +177,7 @@ TEST(WriteBehind, OnePoisonEntryInAThousandIsDeadLetteredAndTheRestLand) {
     std::snprintf(key, sizeof key, "k%04d", i);
     ASSERT_TRUE(wb->put(entry::put(key, std::to_string(i), 7)));
   }
-  const flush_report f = wb->flush(1h);
+  const flush_report f = wb->flush(1h).value();
   EXPECT_TRUE(f.complete) << "a poison entry must never block a flush";
   EXPECT_EQ(slow.inner().size(), 999u);
   EXPECT_FALSE(read_ok(slow.inner(), "k0500"));
@@ -195,7 +195,7 @@ TEST(WriteBehind, OnePoisonEntryInAThousandIsDeadLetteredAndTheRestLand) {
   auto again = wb->retry_dead_letters();
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_EQ(again.value(), 1u);
-  ASSERT_TRUE(wb->flush(1h).complete);
+  ASSERT_TRUE(wb->flush(1h).value().complete);
   EXPECT_EQ(slow.inner().size(), 1000u);
   EXPECT_TRUE(wb->dead_letters().value().empty());
   EXPECT_EQ(wb->status().dead_letters, 0u);
@@ -218,7 +218,7 @@ TEST(WriteBehind, AnOutageNeverDeadLettersAndBackpressureRejectsAtTheBound) {
   EXPECT_EQ(s.dead_letters, 0u);
 
   for (int i = 0; i < 5000 && wb->status().last_error.empty(); ++i) std::this_thread::sleep_for(1ms);
-  const flush_report stuck = wb->flush(0ms);
+  const flush_report stuck = wb->flush(0ms).value();
   EXPECT_FALSE(stuck.complete);
   EXPECT_EQ(stuck.remaining, 20u);
   EXPECT_FALSE(stuck.last_error.empty());
@@ -309,14 +309,14 @@ TEST(WriteBehind, RestartReplaysTheJournalSoNothingAcknowledgedIsLost) {
     auto wb = open_wb<wb_type<>>(fast, slow, options_in(dir), clock);
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), std::to_string(i), 3)));
     ASSERT_TRUE(wb->put(entry::put("k7", "\"newest\"", 9)));
-    EXPECT_FALSE(wb->stop(0ms).complete);
+    EXPECT_FALSE(wb->stop(0ms).value().complete);
   }
   slow.heal();
   memory_store empty_fast;  // the cache did not survive
   auto wb = open_wb<wb_type<>>(empty_fast, slow, options_in(dir), clock);
   EXPECT_EQ(read_ok(*wb, "k7")->version, 9) << "acknowledged value not readable after restart";
   EXPECT_EQ(read_ok(*wb, "k49")->version, 3);
-  ASSERT_TRUE(wb->flush(1h).complete);
+  ASSERT_TRUE(wb->flush(1h).value().complete);
   EXPECT_EQ(slow.inner().size(), 50u);
   EXPECT_EQ(read_ok(slow.inner(), "k7")->version, 9);
 
@@ -348,7 +348,7 @@ TEST(WriteBehind, StaleWritesAreAcknowledgedWithoutJournalling) {
   ASSERT_TRUE(wb->put(entry::put("k", "2", 2)));
   ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
   EXPECT_EQ(read_ok(*wb, "k")->version, 2);
-  ASSERT_TRUE(wb->flush(1s).complete);
+  ASSERT_TRUE(wb->flush(1s).value().complete);
   EXPECT_EQ(read_ok(slow.inner(), "k")->version, 2);
 }
 
@@ -358,11 +358,17 @@ TEST(WriteBehind, StopDrainsAndThenRefusesWrites) {
   manual_clock clock;
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("stop")), clock);
   ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
-  EXPECT_TRUE(wb->stop(1s).complete);
+  EXPECT_TRUE(wb->stop(1s).value().complete);
   EXPECT_EQ(read_ok(slow.inner(), "k")->version, 1);
   auto r = wb->put(entry::put("k", "2", 2));
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error() == errc::stopped);
+  auto flushed = wb->flush(1s);
+  ASSERT_FALSE(flushed) << "flush after stop";
+  EXPECT_TRUE(flushed.error() == errc::stopped);
+  auto again = wb->stop(1s);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_TRUE(again.value().complete) << "a second stop reports what the first left";
 }
 
 TEST(WriteBehind, PartialBatchesFlushWhenTheIntervalPasses) {
@@ -410,7 +416,7 @@ TEST(WriteBehind, PressureAndFlushSkipTheWriteDelay) {
   o.max_pending_entries = 10;
   auto wb = open_wb<wb_type<>>(fast, slow, o, clock, fixed_batch_sizer(100));
   ASSERT_TRUE(wb->put(entry::put("a", "1", 1)));
-  EXPECT_TRUE(wb->flush(1s).complete) << "a flush waits for nobody's window";
+  EXPECT_TRUE(wb->flush(1s).value().complete) << "a flush waits for nobody's window";
   EXPECT_EQ(slow.inner().size(), 1u);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(wb->put(entry::put("p" + std::to_string(i), "1", 1)));
   for (int i = 0; i < 2000 && slow.inner().size() < 6; ++i) std::this_thread::sleep_for(1ms);
@@ -423,7 +429,7 @@ TEST(WriteBehind, MetricsRenderWithThePrefix) {
   manual_clock clock;
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("metrics")), clock);
   ASSERT_TRUE(wb->put(entry::put("k", "1", 1)));
-  ASSERT_TRUE(wb->flush(1s).complete);
+  ASSERT_TRUE(wb->flush(1s).value().complete);
   (void)wb->status();
   const std::string text = wb->metrics()->render_prometheus();
   EXPECT_NE(text.find("storesync_write_behind_acknowledged_total 1"), std::string::npos) << text;
@@ -453,7 +459,7 @@ TEST(WriteBehind, AnOlderVersionOnAKeyTheFastStoreNeverSawIsAcceptedThenCorrecte
   EXPECT_EQ(r.applied, 0u) << "told applied for a write the slow store will refuse";
   EXPECT_EQ(r.accepted, 1u);
   EXPECT_FALSE(read_ok(fast, "k")) << "a write with a pending verdict went into the fast store";
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   EXPECT_EQ(read_ok(slow.inner(), "k")->version, 5);
   EXPECT_EQ(read_ok(*wb, "k")->version, 5) << "the stale write stayed visible after the flush";
   EXPECT_EQ(read_ok(fast, "k")->value, "5");
@@ -468,7 +474,7 @@ TEST(WriteBehind, TheSameVersionWithOtherContentIsCorrectedToTheSlowStores) {
   put_slow(slow, entry::put("k", R"("stored")", 5));
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("floor-same")), clock);
   EXPECT_EQ(put_report(*wb, entry::put("k", R"("other")", 5)).accepted, 1u);
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   EXPECT_EQ(read_ok(*wb, "k")->value, R"("stored")");
   EXPECT_EQ(wb->status().stale_at_flush_total, 1u);
 }
@@ -483,7 +489,7 @@ TEST(WriteBehind, AnAcceptedWriteTheSlowStoreTakesIsApplied) {
   EXPECT_EQ(put_report(*wb, entry::put("k", "10", 10)).applied, 1u);  // above it: certainly newest
   EXPECT_EQ(put_report(*wb, entry::put("k", "8", 8)).stale, 1u) << "the fast store holds 10";
   EXPECT_EQ(put_report(*wb, entry::put("j", "2", 2)).accepted, 1u);
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   EXPECT_EQ(read_ok(fast, "j")->version, 2) << "once the slow store took it, the fast store holds it";
   EXPECT_EQ(read_ok(slow.inner(), "k")->version, 10);
   EXPECT_EQ(wb->status().stale_at_flush_total, 0u);
@@ -496,7 +502,7 @@ TEST(WriteBehind, AWriterOutsideIsNeverSilentlyOverruled) {
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("outside")), clock);
   EXPECT_EQ(put_report(*wb, entry::put("k", "7", 7)).applied, 1u);
   put_slow(slow, entry::put("k", "9", 9));  // another writer, straight to the slow store
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   EXPECT_EQ(read_ok(*wb, "k")->version, 9);
   EXPECT_EQ(wb->status().stale_at_flush_total, 1u);
   const std::string metrics = wb->metrics()->render_prometheus();
@@ -517,7 +523,7 @@ TEST(WriteBehind, NextVersionIsAboveTheSlowStoreWhateverTheClockSays) {
   EXPECT_GT(v, ahead);
   EXPECT_EQ(put_report(*wb, entry::put("k", "2", v)).applied, 1u);
   EXPECT_GT(wb->next_version(), v);
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   EXPECT_EQ(read_ok(slow.inner(), "k")->value, "2");
 }
 
@@ -550,7 +556,7 @@ TEST(WriteBehind, EvictedKeysAreColdKeys) {
   auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("evicted")), clock, fixed_batch_sizer(100));
   const std::string value = "\"" + std::string(200, 'x') + "\"";
   for (int i = 1; i <= 2000; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), value, i)));
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   // Each write sweeps a bounded number of entries: a few more writes bring
   // the store back under its cap, evicting what the flushes released.
   for (int i = 0; i < 1000 && fast.bytes() > cap + 1024; ++i)
@@ -569,7 +575,7 @@ TEST(WriteBehind, EvictedKeysAreColdKeys) {
   const write_report r = put_report(*wb, entry::put(key, "\"older\"", cold - 1));
   EXPECT_EQ(r.applied, 0u);
   EXPECT_EQ(r.accepted, 1u);
-  ASSERT_TRUE(wb->flush(10s).complete);
+  ASSERT_TRUE(wb->flush(10s).value().complete);
   EXPECT_EQ(read_ok(*wb, key)->version, cold);
   EXPECT_EQ(read_ok(*wb, key)->value, value);
   EXPECT_EQ(wb->status().stale_at_flush_total, 1u);
@@ -600,7 +606,7 @@ TEST(WriteBehind, ValuesTheSlowStoreCannotHoldAreRefusedBeforeTheJournal) {
   EXPECT_EQ(wb.status().acknowledged_total, 0u);
   EXPECT_EQ(wb.status().journal_bytes, 0u) << "a refused value reached the journal";
   EXPECT_TRUE(wb.put(entry::put("good", R"({"a":"\u0001","n":[[[1e300]]]})", 1)));
-  ASSERT_TRUE(wb.flush(10s).complete);
+  ASSERT_TRUE(wb.flush(10s).value().complete);
   EXPECT_EQ(wb.status().dead_letters, 0u);
 }
 
