@@ -221,6 +221,25 @@ TEST_F(DuckdbStore, ConcurrentReadersAndWriterSeeNoErrors) {
   EXPECT_EQ(s.value().read("k31").value()->version, 40);
 }
 
+TEST_F(DuckdbStore, TextThatIsNotUtf8FailsInsteadOfReusingThePreviousValue) {
+  // Prepared statements are cached: a bind DuckDB refuses must not leave the
+  // previous call's key or bound in place.
+  auto s = duckdb_store::open(memory_db(), {});
+  ASSERT_TRUE(s) << s.error().message();
+  std::vector<entry> batch = {entry::put("a", "1", 1), entry::put("b", "2", 1)};
+  ASSERT_TRUE(s.value().write(batch));
+  ASSERT_TRUE(s.value().read("a").value());  // binds "a"
+  auto bad = s.value().read("b\xff");
+  ASSERT_FALSE(bad) << "read of a key that is not UTF-8 returned "
+                    << (bad.value() ? bad.value()->key : std::string("nothing"));
+  EXPECT_TRUE(bad.error() == errc::invalid_argument) << bad.error().message();
+  ASSERT_TRUE(s.value().scan({"a", std::string("b")}, "", 10));  // binds "a" and "b"
+  auto scan = s.value().scan({"a", std::string("\xc3")}, "", 10);
+  ASSERT_FALSE(scan) << "a scan with a bound that is not UTF-8 ran with " << scan.value().size() << " rows";
+  auto sum = s.value().checksum({"\xff", std::nullopt});
+  EXPECT_FALSE(sum) << "a checksum with a bound that is not UTF-8 ran";
+}
+
 TEST(DuckdbErrors, ErrorTypesMapOntoConditions) {
   using storesync::detail::duckdb_error;
   EXPECT_TRUE(duckdb_error(DUCKDB_ERROR_CONSTRAINT, "x", "db", "t") == condition::invalid_input);

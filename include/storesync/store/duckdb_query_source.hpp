@@ -144,7 +144,7 @@ class duckdb_query_source {
       stream.reset();
       BOOST_OUTCOME_TRY(auto p, cursor->prepare(sql_stream));
       duckdb_bind_int64(p, 1, mark.version);
-      duckdb_bind_varchar_length(p, 2, mark.key.data(), mark.key.size());
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, mark.key, "watermark key"));
       BOOST_OUTCOME_TRY(cursor->execute(p, stream, "running " + shown_query(), true));
       position = mark;
       return success();
@@ -184,7 +184,7 @@ class duckdb_query_source {
 
     result<std::optional<entry>> read(std::string_view key) {
       BOOST_OUTCOME_TRY(auto p, reader->prepare(sql_read));
-      duckdb_bind_varchar_length(p, 1, key.data(), key.size());
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
       detail::duckdb_owned_result r;
       BOOST_OUTCOME_TRY(reader->execute(p, r, "reading key " + detail::quoted(key)));
       std::vector<entry> out;

@@ -152,7 +152,7 @@ class duckdb_store {
   result<std::optional<entry>> read(std::string_view key) {
     BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_read));
-    duckdb_bind_varchar_length(p, 1, key.data(), key.size());
+    BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
     BOOST_OUTCOME_TRY(auto rows, run_entries(*lease, p, 1, "reading key " + detail::quoted(key)));
     if (rows.empty()) return std::optional<entry>{};
     return std::optional<entry>{std::move(rows.front())};
@@ -167,7 +167,7 @@ class duckdb_store {
   result<std::optional<std::string>> load_checkpoint(std::string_view name) {
     BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_load_checkpoint));
-    duckdb_bind_varchar_length(p, 1, name.data(), name.size());
+    BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, name, "checkpoint name"));
     detail::duckdb_owned_result r;
     BOOST_OUTCOME_TRY(lease->execute(p, r, "loading checkpoint " + detail::quoted(name)));
     std::optional<std::string> value;
@@ -188,9 +188,11 @@ class duckdb_store {
     BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p,
                       lease->prepare(s_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)]));
-    duckdb_bind_varchar_length(p, 1, lower.data(), lower.size());
+    BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, lower, "scan bound"));
     duckdb_bind_int64(p, 2, clamp_limit(limit));
-    if (range.last) duckdb_bind_varchar_length(p, 3, range.last->data(), range.last->size());
+    if (range.last) {
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 3, *range.last, "scan bound"));
+    }
     return run_entries(*lease, p, limit, "scanning from key " + detail::quoted(lower));
   }
 
@@ -221,8 +223,10 @@ class duckdb_store {
   result<range_checksum> checksum(const key_range& range) {
     BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_checksum[range.last ? 1 : 0]));
-    duckdb_bind_varchar_length(p, 1, range.first.data(), range.first.size());
-    if (range.last) duckdb_bind_varchar_length(p, 2, range.last->data(), range.last->size());
+    BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, range.first, "checksum bound"));
+    if (range.last) {
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, *range.last, "checksum bound"));
+    }
     detail::duckdb_owned_result r;
     BOOST_OUTCOME_TRY(lease->execute(p, r, "computing a checksum"));
     range_checksum sum;
@@ -546,8 +550,8 @@ class duckdb_store {
       }
       if (cp != nullptr) {
         BOOST_OUTCOME_TRY(auto p, c.prepare(sql_save_checkpoint));
-        duckdb_bind_varchar_length(p, 1, cp->name.data(), cp->name.size());
-        duckdb_bind_varchar_length(p, 2, cp->value.data(), cp->value.size());
+        BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, cp->name, "checkpoint name"));
+        BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, cp->value, "checkpoint value"));
         duckdb_bind_int64(p, 3, now);
         detail::duckdb_owned_result r;
         BOOST_OUTCOME_TRY(c.execute(p, r, "saving checkpoint " + detail::quoted(cp->name)));

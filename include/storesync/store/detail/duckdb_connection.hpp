@@ -105,6 +105,15 @@ inline error duckdb_error(duckdb_error_type type, std::string_view message, std:
 }
 
 /// The 16-byte blob form of a content hash: hi then lo, big-endian.
+/// Binds `text` to parameter `index` of `p`. DuckDB refuses text that is
+/// not UTF-8 and then keeps the previous call's value bound (prepared
+/// statements are cached): that must fail, never run with a stale value.
+inline result<void> duckdb_bind_text(duckdb_prepared_statement p, idx_t index, std::string_view text,
+                                     std::string_view what) {
+  if (duckdb_bind_varchar_length(p, index, text.data(), text.size()) == DuckDBSuccess) return success();
+  return error{errc::invalid_argument, std::string(what) + " " + quoted(text) + " is not valid UTF-8"};
+}
+
 inline void duckdb_hash_to_blob(content_hash h, unsigned char* out) noexcept {
   for (int i = 0; i < 8; ++i) {
     out[i] = static_cast<unsigned char>(h.hi >> (56 - 8 * i));
