@@ -8,6 +8,7 @@
 #include "storesync/core/checksum.hpp"
 #include "storesync/core/entry.hpp"
 #include "storesync/core/error.hpp"
+#include "storesync/core/key_split.hpp"
 #include "storesync/core/result.hpp"
 #include "storesync/core/store.hpp"
 #include "storesync/core/value_rules.hpp"
