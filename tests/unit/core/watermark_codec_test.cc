@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storesync/core/detail/json_scan.hpp"
 #include "storesync/core/detail/text.hpp"
 #include "storesync/core/entry.hpp"
 #include "storesync/core/store.hpp"
@@ -33,25 +34,6 @@ void expect_round_trip(const watermark& mark) {
   EXPECT_EQ(decoded.value().version, mark.version) << text;
   EXPECT_EQ(decoded.value().key, mark.key) << text;
   EXPECT_TRUE(decoded.value() == mark);
-}
-
-// Appends code point `cp` as UTF-8.
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
 }
 
 // A code point a key may hold, drawn so that every UTF-8 length and the
@@ -88,7 +70,7 @@ std::string random_key(std::mt19937_64& rng) {
   std::string key;
   while (key.size() < target) {
     std::string next;
-    append_utf8(next, random_code_point(rng));
+    detail::append_utf8(next, random_code_point(rng));
     // Where a multibyte code point would overshoot, fill with ':' instead.
     if (key.size() + next.size() > target) next = ":";
     key += next;
