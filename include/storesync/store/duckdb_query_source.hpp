@@ -79,18 +79,18 @@ class duckdb_query_source {
   duckdb_query_source(duckdb_query_source&&) noexcept = default;
   duckdb_query_source& operator=(duckdb_query_source&&) noexcept = default;
 
-  const std::string& query() const noexcept { return s_->query; }
+  const std::string& query() const noexcept { return state_->query; }
 
   /// The next rows after `mark` in (version, key) order, at most `limit`.
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
-    std::lock_guard lock(s_->mutex);
-    return s_->next(mark, limit);
+    std::lock_guard lock(state_->mutex);
+    return state_->next(mark, limit);
   }
 
   /// The newest row the query produces for `key`, or nothing.
   result<std::optional<entry>> read(std::string_view key) {
-    std::lock_guard lock(s_->mutex);
-    return s_->read(key);
+    std::lock_guard lock(state_->mutex);
+    return state_->read(key);
   }
 
  private:
@@ -244,9 +244,9 @@ class duckdb_query_source {
     watermark position;
   };
 
-  explicit duckdb_query_source(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+  explicit duckdb_query_source(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
 
-  std::unique_ptr<state> s_;
+  std::unique_ptr<state> state_;
 };
 
 static_assert(change_source<duckdb_query_source>);

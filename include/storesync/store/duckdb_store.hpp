@@ -146,27 +146,27 @@ class duckdb_store {
   duckdb_store& operator=(duckdb_store&&) noexcept = default;
 
   /// The database this store lives in (to open a `duckdb_query_source` on it).
-  const std::shared_ptr<duckdb_instance>& instance() const noexcept { return s_->db; }
-  const duckdb_options& options() const noexcept { return s_->options; }
+  const std::shared_ptr<duckdb_instance>& instance() const noexcept { return state_->db; }
+  const duckdb_options& options() const noexcept { return state_->options; }
 
   result<std::optional<entry>> read(std::string_view key) {
-    BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_read));
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_read));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
     BOOST_OUTCOME_TRY(auto rows, run_entries(*lease, p, 1, "reading key " + detail::quoted(key)));
     if (rows.empty()) return std::optional<entry>{};
     return std::optional<entry>{std::move(rows.front())};
   }
 
-  result<write_report> write(std::span<const entry> batch) { return s_->write(batch, nullptr); }
+  result<write_report> write(std::span<const entry> batch) { return state_->write(batch, nullptr); }
 
   result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
-    return s_->write(batch, &cp);
+    return state_->write(batch, &cp);
   }
 
   result<std::optional<std::string>> load_checkpoint(std::string_view name) {
-    BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_load_checkpoint));
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_load_checkpoint));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, name, "checkpoint name"));
     detail::duckdb_owned_result r;
     BOOST_OUTCOME_TRY(lease->execute(p, r, "loading checkpoint " + detail::quoted(name)));
@@ -185,9 +185,9 @@ class duckdb_store {
     if (limit == 0) return std::vector<entry>{};
     const bool strict = !after.empty() && after >= std::string_view(range.first);
     const std::string_view lower = strict ? after : std::string_view(range.first);
-    BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p,
-                      lease->prepare(s_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)]));
+                      lease->prepare(state_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)]));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, lower, "scan bound"));
     duckdb_bind_int64(p, 2, clamp_limit(limit));
     if (range.last) {
@@ -202,13 +202,13 @@ class duckdb_store {
   /// next rows; a call from another watermark, or after the stream ran dry,
   /// re-runs the query, so rows written since are seen then.
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
-    return s_->changes->changes_after(mark, limit);
+    return state_->changes->changes_after(mark, limit);
   }
 
   /// The largest stored version (DuckDB answers from its column statistics).
   result<version_type> max_version() {
-    BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_max_version));
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_max_version));
     detail::duckdb_owned_result r;
     BOOST_OUTCOME_TRY(lease->execute(p, r, "reading the largest version"));
     version_type max = 0;
@@ -221,8 +221,8 @@ class duckdb_store {
   }
 
   result<range_checksum> checksum(const key_range& range) {
-    BOOST_OUTCOME_TRY(auto lease, s_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(s_->sql_checksum[range.last ? 1 : 0]));
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_checksum[range.last ? 1 : 0]));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, range.first, "checksum bound"));
     if (range.last) {
       BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, *range.last, "checksum bound"));
@@ -577,7 +577,7 @@ class duckdb_store {
     merge_sql merge_update[2], merge_insert_all[2], merge_insert_new[2];
   };
 
-  explicit duckdb_store(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+  explicit duckdb_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
 
   static int64_t clamp_limit(std::size_t limit) noexcept {
     return static_cast<int64_t>(std::min<std::size_t>(limit, std::numeric_limits<int64_t>::max()));
@@ -614,7 +614,7 @@ class duckdb_store {
     return out;
   }
 
-  std::unique_ptr<state> s_;
+  std::unique_ptr<state> state_;
 };
 
 static_assert(store<duckdb_store>);

@@ -180,10 +180,10 @@ class postgres_store {
   }
 
   result<std::optional<entry>> read(std::string_view key) const {
-    if (!st_) return stopped();
+    if (!state_) return stopped();
     // Keys that no write can store are simply absent.
     if (!validate_key(key)) return std::optional<entry>{};
-    return st_->run("read from " + st_->display, [&](pqxx::connection& c) {
+    return state_->run("read from " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       const pqxx::result r = tx.exec_prepared("storesync_read", std::string(key));
       if (r.empty()) return std::optional<entry>{};
@@ -194,26 +194,26 @@ class postgres_store {
   /// Applies `batch` under the version guard, atomically. The report counts
   /// every entry (report.total() == batch.size()).
   result<write_report> write(std::span<const entry> batch) {
-    if (!st_) return stopped();
-    return st_->write(batch, nullptr);
+    if (!state_) return stopped();
+    return state_->write(batch, nullptr);
   }
 
   /// As `write`, and sets checkpoint `cp.name` to `cp.value` in the same
   /// transaction.
   result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
-    if (!st_) return stopped();
+    if (!state_) return stopped();
     if (!detail::pg_text_ok(cp.name) || !detail::pg_text_ok(cp.value) || cp.name.empty())
       return error{errc::invalid_argument, "checkpoint " + detail::quoted(cp.name) +
                                                ": name or value is empty, has a NUL byte or "
                                                "invalid UTF-8"};
-    return st_->write(batch, &cp);
+    return state_->write(batch, &cp);
   }
 
   /// The last committed value of checkpoint `name`, or nothing.
   result<std::optional<std::string>> load_checkpoint(std::string_view name) const {
-    if (!st_) return stopped();
+    if (!state_) return stopped();
     if (!detail::pg_text_ok(name)) return std::optional<std::string>{};
-    return st_->run("load checkpoint from " + st_->display_checkpoints, [&](pqxx::connection& c) {
+    return state_->run("load checkpoint from " + state_->display_checkpoints, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       const pqxx::result r = tx.exec_prepared("storesync_load_checkpoint", std::string(name));
       if (r.empty()) return std::optional<std::string>{};
@@ -225,10 +225,10 @@ class postgres_store {
   /// (keyset pagination over the primary key).
   result<std::vector<entry>> scan(const key_range& range, std::string_view after,
                                   std::size_t limit) const {
-    if (!st_) return stopped();
+    if (!state_) return stopped();
     BOOST_OUTCOME_TRY(check_bounds(range, after));
     if (limit == 0) return std::vector<entry>{};
-    return st_->run("scan " + st_->display, [&](pqxx::connection& c) {
+    return state_->run("scan " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       const pqxx::result r =
           range.last ? tx.exec_prepared("storesync_scan_to", range.first, std::string(after),
@@ -242,12 +242,12 @@ class postgres_store {
   /// Up to `limit` entries with (version, key) > (mark.version, mark.key),
   /// ascending by (version, key), served by the (version, key) index.
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) const {
-    if (!st_) return stopped();
+    if (!state_) return stopped();
     if (!detail::pg_text_ok(mark.key))
       return error{errc::invalid_argument,
                    "watermark key " + detail::quoted(mark.key) + " has a NUL byte or invalid UTF-8"};
     if (limit == 0) return std::vector<entry>{};
-    return st_->run("read changes from " + st_->display, [&](pqxx::connection& c) {
+    return state_->run("read changes from " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       return to_entries(
           tx.exec_prepared("storesync_changes", mark.version, mark.key, to_limit(limit)));
@@ -256,18 +256,18 @@ class postgres_store {
 
   /// The largest stored version: the end of the (version, key) index.
   result<version_type> max_version() const {
-    if (!st_) return stopped();
-    return st_->run("read the largest version of " + st_->display, [&](pqxx::connection& c) {
+    if (!state_) return stopped();
+    return state_->run("read the largest version of " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      return tx.exec("SELECT coalesce(max(version), 0) FROM " + st_->table)[0][0].as<version_type>();
+      return tx.exec("SELECT coalesce(max(version), 0) FROM " + state_->table)[0][0].as<version_type>();
     });
   }
 
   /// (count, sum of stored row hashes mod 2^64) over `range`, computed in SQL.
   result<range_checksum> checksum(const key_range& range) const {
-    if (!st_) return stopped();
+    if (!state_) return stopped();
     BOOST_OUTCOME_TRY(check_bounds(range, {}));
-    auto r = st_->run("checksum " + st_->display, [&](pqxx::connection& c) {
+    auto r = state_->run("checksum " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       const pqxx::result r = range.last
                                  ? tx.exec_prepared("storesync_checksum_to", range.first, *range.last)
@@ -280,18 +280,18 @@ class postgres_store {
     const std::string& digest = r.value().second;
     const auto [ptr, ec] = std::from_chars(digest.data(), digest.data() + digest.size(), sum.digest);
     if (ec != std::errc{} || ptr != digest.data() + digest.size())
-      return error{errc::corrupt, "checksum of " + st_->display + ": digest " + digest};
+      return error{errc::corrupt, "checksum of " + state_->display + ": digest " + digest};
     return sum;
   }
 
   /// The configuration in use (`checkpoint_table` filled in).
-  const postgres_config& config() const noexcept { return st_->config; }
+  const postgres_config& config() const noexcept { return state_->config; }
   /// The quoted, schema-qualified table name, as used in SQL.
-  const std::string& qualified_table() const noexcept { return st_->table; }
+  const std::string& qualified_table() const noexcept { return state_->table; }
   /// The connection string with any password replaced by `***`.
-  std::string redacted_url() const { return st_->pool.redacted(); }
+  std::string redacted_url() const { return state_->pool.redacted(); }
   /// Connections currently open in the pool.
-  std::size_t open_connections() const { return st_ ? st_->pool.live() : 0; }
+  std::size_t open_connections() const { return state_ ? state_->pool.live() : 0; }
 
  private:
   struct state {
@@ -583,7 +583,7 @@ class postgres_store {
     detail::postgres_pool pool;
   };
 
-  explicit postgres_store(std::unique_ptr<state> st) noexcept : st_(std::move(st)) {}
+  explicit postgres_store(std::unique_ptr<state> st) noexcept : state_(std::move(st)) {}
 
   static error stopped() { return error{errc::stopped, "postgres_store was moved from"}; }
 
@@ -619,7 +619,7 @@ class postgres_store {
     return out;
   }
 
-  std::unique_ptr<state> st_;
+  std::unique_ptr<state> state_;
 };
 
 static_assert(store<postgres_store>);

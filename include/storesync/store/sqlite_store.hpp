@@ -138,12 +138,12 @@ class sqlite_store {
   sqlite_store(sqlite_store&&) noexcept = default;
   sqlite_store& operator=(sqlite_store&&) noexcept = default;
 
-  const sqlite_options& options() const noexcept { return s_->options; }
+  const sqlite_options& options() const noexcept { return state_->options; }
 
   /// The stored entry, tombstones included, or nothing.
   result<std::optional<entry>> read(std::string_view key) {
-    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<entry>> {
-      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_read));
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<entry>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_read));
       detail::sqlite_reset_guard reset(stmt);
       detail::sqlite_bind_text(stmt, 1, key);
       const int rc = sqlite3_step(stmt);
@@ -155,16 +155,16 @@ class sqlite_store {
   }
 
   /// Applies `batch` under the version guard in one transaction.
-  result<write_report> write(std::span<const entry> batch) { return s_->write(batch, nullptr); }
+  result<write_report> write(std::span<const entry> batch) { return state_->write(batch, nullptr); }
 
   /// As `write`, and sets checkpoint `cp` in the same transaction.
   result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
-    return s_->write(batch, &cp);
+    return state_->write(batch, &cp);
   }
 
   result<std::optional<std::string>> load_checkpoint(std::string_view name) {
-    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<std::string>> {
-      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_load_checkpoint));
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<std::string>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_load_checkpoint));
       detail::sqlite_reset_guard reset(stmt);
       detail::sqlite_bind_text(stmt, 1, name);
       const int rc = sqlite3_step(stmt);
@@ -181,8 +181,8 @@ class sqlite_store {
     // Seek from whichever lower bound is tighter, so the B-tree does the work.
     const bool strict = !after.empty() && after >= std::string_view(range.first);
     const std::string_view lower = strict ? after : std::string_view(range.first);
-    const std::string& sql = s_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)];
-    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
+    const std::string& sql = state_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)];
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
       detail::sqlite_reset_guard reset(stmt);
       detail::sqlite_bind_text(stmt, 1, lower);
@@ -195,8 +195,8 @@ class sqlite_store {
   /// Entries with (version, key) after `mark`, ascending by (version, key).
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
     if (limit == 0) return std::vector<entry>{};
-    return s_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
-      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_changes));
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_changes));
       detail::sqlite_reset_guard reset(stmt);
       sqlite3_bind_int64(stmt, 1, mark.version);
       detail::sqlite_bind_text(stmt, 2, mark.key);
@@ -207,8 +207,8 @@ class sqlite_store {
 
   /// The largest stored version: the end of the (version, key) index.
   result<version_type> max_version() {
-    return s_->with_reader([&](detail::sqlite_connection& c) -> result<version_type> {
-      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(s_->sql_max_version));
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<version_type> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_max_version));
       detail::sqlite_reset_guard reset(stmt);
       const int rc = sqlite3_step(stmt);
       if (rc != SQLITE_ROW) return c.fail(rc, "reading the largest version");
@@ -218,8 +218,8 @@ class sqlite_store {
 
   /// (count, sum of row hashes mod 2^64) over `range`, computed by SQLite.
   result<range_checksum> checksum(const key_range& range) {
-    const std::string& sql = s_->sql_checksum[range.last ? 1 : 0];
-    return s_->with_reader([&](detail::sqlite_connection& c) -> result<range_checksum> {
+    const std::string& sql = state_->sql_checksum[range.last ? 1 : 0];
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<range_checksum> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
       detail::sqlite_reset_guard reset(stmt);
       detail::sqlite_bind_text(stmt, 1, range.first);
@@ -466,7 +466,7 @@ class sqlite_store {
     std::string sql_checksum[2];
   };
 
-  explicit sqlite_store(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+  explicit sqlite_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
 
   static sqlite3_int64 clamp_limit(std::size_t limit) noexcept {
     return static_cast<sqlite3_int64>(
@@ -488,7 +488,7 @@ class sqlite_store {
 
   // Readers (the pool) are destroyed before the writer: the writer's close
   // then checkpoints the WAL and removes it.
-  std::unique_ptr<state> s_;
+  std::unique_ptr<state> state_;
 };
 
 static_assert(store<sqlite_store>);

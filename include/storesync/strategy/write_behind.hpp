@@ -353,7 +353,7 @@ class write_behind {
     // so backpressure can wait for the flusher, which may dead-letter again.
     write_report ignored;
     for (const entry& e : again) {
-      BOOST_OUTCOME_TRY(write_one(e, ignored, /*redrive=*/true));
+      BOOST_OUTCOME_TRY(write_one(e, ignored, origin::redrive));
     }
     std::lock_guard dl(dead_letter_mutex_);
     if (last > from) {
@@ -407,20 +407,20 @@ class write_behind {
         metrics_(metrics ? std::move(metrics) : std::make_shared<metrics_registry>()),
         rules_(stricter(options_.rules, stricter(rules_of(fast), rules_of(slow)))) {
     metrics_registry& r = *metrics_;
-    m_.acknowledged = r.counter("write_behind_acknowledged_total", "Writes acknowledged to callers.");
-    m_.flushed = r.counter("write_behind_flushed_total", "Entries written to the slow store.");
-    m_.coalesced = r.counter("write_behind_coalesced_total", "Writes merged into a pending write of the same key.");
-    m_.dead_lettered = r.counter("write_behind_dead_lettered_total", "Entries the slow store refused, sent to dead letters.");
-    m_.outages = r.counter("write_behind_outages_total", "Batches put back because the slow store stayed unreachable.");
-    m_.stale_at_flush = r.counter("write_behind_stale_at_flush_total", "Flushed entries the slow store held a newer version of; the fast store was corrected.");
-    m_.pending = r.gauge("write_behind_pending", "Entries acknowledged, not yet taken by the flusher.");
-    m_.pending_bytes = r.gauge("write_behind_pending_bytes", "Approximate bytes held by pending entries.");
-    m_.in_flight = r.gauge("write_behind_in_flight", "Entries in batches on their way to the slow store.");
-    m_.dead_letters = r.gauge("write_behind_dead_letters", "Dead letters waiting to be re-driven.");
-    m_.batch_size = r.gauge("write_behind_batch_size", "The batch sizer's next batch size.");
-    m_.lag = r.gauge("write_behind_lag_seconds", "Age of the oldest entry not yet in the slow store.");
-    m_.put_seconds = r.histogram("write_behind_put_seconds", "Time to acknowledge a write.");
-    m_.batch_seconds = r.histogram("write_behind_batch_seconds", "Time to write one batch to the slow store, retries included.");
+    instruments_.acknowledged = r.counter("write_behind_acknowledged_total", "Writes acknowledged to callers.");
+    instruments_.flushed = r.counter("write_behind_flushed_total", "Entries written to the slow store.");
+    instruments_.coalesced = r.counter("write_behind_coalesced_total", "Writes merged into a pending write of the same key.");
+    instruments_.dead_lettered = r.counter("write_behind_dead_lettered_total", "Entries the slow store refused, sent to dead letters.");
+    instruments_.outages = r.counter("write_behind_outages_total", "Batches put back because the slow store stayed unreachable.");
+    instruments_.stale_at_flush = r.counter("write_behind_stale_at_flush_total", "Flushed entries the slow store held a newer version of; the fast store was corrected.");
+    instruments_.pending = r.gauge("write_behind_pending", "Entries acknowledged, not yet taken by the flusher.");
+    instruments_.pending_bytes = r.gauge("write_behind_pending_bytes", "Approximate bytes held by pending entries.");
+    instruments_.in_flight = r.gauge("write_behind_in_flight", "Entries in batches on their way to the slow store.");
+    instruments_.dead_letters = r.gauge("write_behind_dead_letters", "Dead letters waiting to be re-driven.");
+    instruments_.batch_size = r.gauge("write_behind_batch_size", "The batch sizer's next batch size.");
+    instruments_.lag = r.gauge("write_behind_lag_seconds", "Age of the oldest entry not yet in the slow store.");
+    instruments_.put_seconds = r.histogram("write_behind_put_seconds", "Time to acknowledge a write.");
+    instruments_.batch_seconds = r.histogram("write_behind_batch_seconds", "Time to write one batch to the slow store, retries included.");
   }
 
   /// Entries moved into a batch per lock hold (keeps put latency flat).
@@ -430,7 +430,7 @@ class write_behind {
 
   /// A batch on its way to the slow store. The flusher fills it from the
   /// map and copies its entries into `entries`; the writer thread writes it;
-  /// the flusher then retires it. From `filling` to `writing` its items are
+  /// the flusher then recycles it. From `filling` to `writing` its items are
   /// still owed: readable, counted in flight, holding the journal
   /// checkpoint back. Two batches let one be filled while the other is
   /// written; a key may then be in both, and the slow store's version guard
@@ -472,12 +472,12 @@ class write_behind {
 
   /// Brings the gauges up to date (the counters move as events happen).
   void publish_locked() const {
-    m_.pending.set(static_cast<double>(pending_.size()));
-    m_.pending_bytes.set(static_cast<double>(pending_.bytes()));
-    m_.in_flight.set(static_cast<double>(in_flight_entries_locked()));
-    m_.dead_letters.set(static_cast<double>(dead_letter_count_.load(std::memory_order_relaxed)));
-    m_.batch_size.set(static_cast<double>(sizer_.next_size()));
-    m_.lag.set(std::chrono::duration<double>(lag_locked()).count());
+    instruments_.pending.set(static_cast<double>(pending_.size()));
+    instruments_.pending_bytes.set(static_cast<double>(pending_.bytes()));
+    instruments_.in_flight.set(static_cast<double>(in_flight_entries_locked()));
+    instruments_.dead_letters.set(static_cast<double>(dead_letter_count_.load(std::memory_order_relaxed)));
+    instruments_.batch_size.set(static_cast<double>(sizer_.next_size()));
+    instruments_.lag.set(std::chrono::duration<double>(lag_locked()).count());
   }
 
   journal_options journal_options_for(const char* sub) const {
@@ -529,16 +529,20 @@ class write_behind {
     BOOST_OUTCOME_TRY(validate_batch(batch, rules_));
     write_report report;
     for (const entry& e : batch) {
-      BOOST_OUTCOME_TRY(write_one(e, report, /*redrive=*/false, on_full));
+      BOOST_OUTCOME_TRY(write_one(e, report, origin::caller, on_full));
     }
     return report;
   }
 
+  /// Where a write comes from: a caller, or `retry_dead_letters` (whose
+  /// entries the fast store already holds, so they always go on).
+  enum class origin { caller, redrive };
+
   /// Writes one validated entry and counts its outcome into `report`.
-  result<void> write_one(const entry& e, write_report& report, bool redrive = false,
+  result<void> write_one(const entry& e, write_report& report, origin from = origin::caller,
                          full_queue on_full = full_queue::wait) {
     const auto started = std::chrono::steady_clock::now();
-    auto observe = [&] { m_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
+    auto observe = [&] { instruments_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
     const std::size_t cost = detail::pending_set<time_point>::footprint(e);
     if (auto reserved = reserve_room(cost, on_full); !reserved) return reserved.error();
     room_reservation room{this, cost};
@@ -559,7 +563,7 @@ class write_behind {
       BOOST_OUTCOME_TRY(auto held, fast_.read(e.key));
       if (held && held->version >= e.version) answered = version_guard(e.version, held->version);
     }
-    if (answered && !redrive) {
+    if (answered && from == origin::caller) {
       // The fast store holds this version or a newer one, which was
       // acknowledged (and journalled) already. A re-driven dead letter is
       // in the fast store by definition, so it always goes on.
@@ -567,7 +571,7 @@ class write_behind {
         std::lock_guard lock(mutex_);
         room.release_locked();
         ++acknowledged_total_;
-        m_.acknowledged.inc();
+        instruments_.acknowledged.inc();
         observe();
       }
       room_.notify_all();
@@ -584,13 +588,13 @@ class write_behind {
     std::lock_guard lock(mutex_);
     if (pending_.upsert(e, at, clock_.now(), unconfirmed)) {
       ++coalesced_total_;
-      m_.coalesced.inc();
+      instruments_.coalesced.inc();
     }
     publish_held_locked();
     room.release_locked();  // now counted as pending
     register_locked(at);
     ++acknowledged_total_;
-    m_.acknowledged.inc();
+    instruments_.acknowledged.inc();
     // Wake the flusher for a full batch only if it has a batch to fill: while
     // both are on their way, the writer wakes it when one is written.
     if (pending_.size() >= sizer_.next_size() && batch_at(batch_slot::stage::idle)) work_.notify_one();
@@ -668,7 +672,7 @@ class write_behind {
     if (stale == 0) return;
     std::lock_guard lock(mutex_);
     stale_at_flush_total_ += stale;
-    m_.stale_at_flush.inc(stale);
+    instruments_.stale_at_flush.inc(stale);
     last_error_ = std::to_string(stale) + " flushed entries were older than the slow store's; the fast store now holds its";
   }
 
@@ -820,7 +824,7 @@ class write_behind {
                                          : clock_.now() + std::chrono::seconds(1);
         clock_.wait_until(lock, work_, wake, ready);
       }
-      if (written) retire(*written, lock);
+      if (written) recycle_written(*written, lock);
       else if (may_exit_locked()) break;
       else fill(*idle, lock);
     }
@@ -871,7 +875,7 @@ class write_behind {
 
   /// After `b` was written: advances the journal checkpoint and keeps the
   /// delivered nodes (up to one batch) for puts to reuse.
-  void retire(batch_slot& b, std::unique_lock<std::mutex>& lock) {
+  void recycle_written(batch_slot& b, std::unique_lock<std::mutex>& lock) {
     // A checkpoint costs two fsyncs; it only bounds replay after a crash
     // (replay is idempotent), so it is written at most every
     // checkpoint_interval while busy (a flush waiting or a full map
@@ -889,9 +893,9 @@ class write_behind {
     lock.unlock();
     for (entry& e : b.entries)  // do not hold on to big values
       if (e.value.capacity() > item_set::max_pooled_value) e = entry{};
-    b.items.clear_into(spare_, b.capacity);
+    b.items.clear_into(delivered_nodes_, b.capacity);
     lock.lock();
-    pending_.adopt(spare_, b.capacity, 16 * move_step);
+    pending_.adopt(delivered_nodes_, b.capacity, 16 * move_step);
     b.at = batch_slot::stage::idle;
   }
 
@@ -919,7 +923,7 @@ class write_behind {
       // Back into the map in the same critical section as the batch stops
       // being owed: nothing is counted twice or missed.
       for (std::size_t k = settled; k < n; ++k) pending_.restore(*next->order[k]);
-      if (settled < n) m_.outages.inc();
+      if (settled < n) instruments_.outages.inc();
       next->at = batch_slot::stage::written;
       publish_held_locked();
       publish_locked();
@@ -941,7 +945,7 @@ class write_behind {
     const auto start = clock_.now();
     auto r = storesync::retry(retry_, clock_, [&] { return slow_.write(entries); });
     const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
-    m_.batch_seconds.observe(took);
+    instruments_.batch_seconds.observe(took);
     {
       // Writers and status() read the sizer under the lock too: it is not
       // thread-safe (the batch_sizer concept asks no such thing).
@@ -949,7 +953,7 @@ class write_behind {
       sizer_.record({items.size(), took, r.outcome ? 0 : items.size()});
       if (r.outcome) {
         flushed_total_ += items.size();
-        m_.flushed.inc(items.size());
+        instruments_.flushed.inc(items.size());
       } else if (is_retryable(r.outcome.error())) {
         last_error_ = r.outcome.error().message();
         return 0;
@@ -960,7 +964,7 @@ class write_behind {
       return items.size();
     }
     if (items.size() == 1) {
-      bury(*items.front(), r.outcome.error());
+      dead_letter_alone(*items.front(), r.outcome.error());
       return 1;
     }
     // Refused: split until the refused entries stand alone.
@@ -970,7 +974,7 @@ class write_behind {
     return half + deliver(items.subspan(half), entries.subspan(half));
   }
 
-  void bury(const item& refused, const error& why) {
+  void dead_letter_alone(const item& refused, const error& why) {
     const entry& e = refused.e;
     std::lock_guard dl(dead_letter_mutex_);
     auto appended = dead_letters_->append(encode_dead_letter(make_dead_letter(e, why)));
@@ -985,7 +989,7 @@ class write_behind {
     }
     last_error_ = "dead-lettered " + detail::quoted(e.key) + ": " + why.message();
     ++dead_lettered_total_;
-    m_.dead_lettered.inc();
+    instruments_.dead_lettered.inc();
     dead_letter_count_.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -997,7 +1001,7 @@ class write_behind {
   [[no_unique_address]] Backpressure backpressure_;
   [[no_unique_address]] Clock clock_;
   std::shared_ptr<metrics_registry> metrics_;
-  instruments m_;
+  instruments instruments_;
   const value_rules rules_;
   version_clock versions_;
   std::atomic<version_type> floor_{unknown_floor};
@@ -1015,7 +1019,7 @@ class write_behind {
   item_set pending_;
   std::array<batch_slot, 2> batches_;
   std::uint64_t tickets_ = 0;                   // hands batches to the writer in order
-  typename item_set::node_pool spare_;          // the flusher's only
+  typename item_set::node_pool delivered_nodes_;          // the flusher's only
   bool writer_exit_ = false;
   lsn registered_prefix_ = 0;
   lsn registered_max_ = 0;
