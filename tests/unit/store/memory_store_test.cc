@@ -332,19 +332,18 @@ TEST(MemoryStoreCache, ConcurrentReadersSeeOnlyWholeEntries) {
     }
   };
   std::thread r1(reader, 1u), r2(reader, 2u);
-  std::size_t worst = 0;
   for (int i = 0; i < n; ++i) {
     const entry e = entry::put(key_of(i), std::to_string(i), i + 1);
     ASSERT_TRUE(s.write(std::span(&e, 1)));
-    worst = std::max(worst, s.bytes());
     s.release(e.key, e.version);
   }
   done = true;
   r1.join();
   r2.join();
   EXPECT_EQ(bad.load(), 0);
-  // Values have 1 to 4 digits: no entry costs more than f + 3.
-  EXPECT_LE(worst, cap + f + 3);
+  // No bound on bytes here: readers mark entries as fast as a write's
+  // bounded sweep clears them, as often as the scheduler lets them (the
+  // bound is checked without readers above). Eviction still happened.
   EXPECT_GT(s.evicted(), static_cast<std::uint64_t>(n / 2));
   EXPECT_EQ(s.evicted() + s.size(), static_cast<std::uint64_t>(n));
 }
