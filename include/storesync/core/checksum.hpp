@@ -7,7 +7,7 @@
 /// \code
 ///   auto local  = storesync::checksum_by_scan(files, range);
 ///   auto remote = postgres.checksum(range);
-///   bool equal  = local && remote && *local == *remote;
+///   bool equal  = local && remote && local.value() == remote.value();
 /// \endcode
 
 #include <cstddef>

@@ -6,28 +6,37 @@
 /// its vocabulary: `lsn`, `durability`, `journal_options` (fillable from JSON).
 ///
 /// \code
+///   // What a writer still owes the slow store, by lsn (write-behind keeps the
+///   // same in its coalescing map and its batches in flight).
+///   struct owed_records {
+///     std::map<storesync::lsn, storesync::entry> by_lsn;  // erased once in the slow store
+///     // Every lsn up to this one is in `by_lsn` or in the slow store. Appends
+///     // finish out of order, so the last lsn handed out may not be in `by_lsn` yet.
+///     storesync::lsn registered = 0;
+///   };
+///
 ///   template <storesync::journal J>
-///   storesync::result<void> recover(J& j, pending_map& pending) {
+///   storesync::result<void> recover(J& j, owed_records& owed) {
 ///     BOOST_OUTCOME_TRY(auto from, j.load_checkpoint());     // everything <= from is flushed
+///     owed.registered = from;
 ///     BOOST_OUTCOME_TRY(j.replay(from, [&](storesync::lsn at, std::span<const std::byte> rec)
 ///                                          -> storesync::result<void> {
 ///       BOOST_OUTCOME_TRY(auto e, storesync::decode_entry(rec));
-///       pending.put(std::move(e), at);
+///       owed.by_lsn.emplace(at, std::move(e));
+///       owed.registered = at;                                // replay is in lsn order
 ///       return storesync::success();
 ///     }));
 ///     return storesync::success();
 ///   }
 ///
-///   // After a batch reached the slow store. Not at that batch's highest lsn:
-///   // another batch in flight, or an entry still pending, may hold older
+///   // After a batch reached the slow store and left `by_lsn`: checkpoint one
+///   // below the oldest record still owed, not at that batch's highest lsn.
+///   // Another batch in flight, or an entry still pending, may hold older
 ///   // records, which a checkpoint past them would drop from replay.
 ///   template <storesync::journal J>
-///   storesync::result<void> trim(J& j, const pending_map& pending) {
-///     // Appends finish out of order: start from the highest lsn up to which
-///     // every record is in the map, not from the last one handed out.
-///     storesync::lsn safe = pending.registered_through();
-///     if (auto oldest = pending.oldest_owed_lsn())          // pending or in a batch in flight
-///       safe = std::min(safe, *oldest - 1);
+///   storesync::result<void> trim(J& j, const owed_records& owed) {
+///     storesync::lsn safe = owed.registered;
+///     if (!owed.by_lsn.empty()) safe = std::min(safe, owed.by_lsn.begin()->first - 1);
 ///     return j.commit_checkpoint(safe);
 ///   }
 /// \endcode
@@ -158,20 +167,20 @@ struct replay_archetype {
 
 /// An ordered, durable log of opaque records with a flushed-position checkpoint.
 ///
-/// Requirements (`j` a model, `cj` a const model, `rec` a
+/// **Requirements** (`j` a `J&`, `cj` a `const J&`, `rec` a
 /// `std::span<const std::byte>`, `at` an `lsn`, `fn` callable as
-/// `fn(lsn, std::span<const std::byte>) -> result<void>`):
-/// | expression | meaning |
-/// |---|---|
-/// | `j.append(rec)` -> `result<lsn>` | adds a record; returns its lsn once it is as durable as the journal's `durability` promises |
-/// | `j.replay(at, fn)` -> `result<std::size_t>` | calls `fn` for every record with lsn > `at`, in lsn order; returns how many; an error from `fn` stops it and is returned |
-/// | `j.commit_checkpoint(at)` -> `result<void>` | records that everything <= `at` reached the slow store; storage holding only such records may be freed. So `at` is one below the oldest record still owed (the last record when none is), not the highest lsn of the batch just written |
-/// | `j.load_checkpoint()` -> `result<lsn>` | the last committed checkpoint (0 if none) |
-/// | `j.sync()` -> `result<void>` | makes every acknowledged record durable against power failure now |
-/// | `cj.size_bytes()` -> `std::uint64_t`, noexcept | bytes held (for lag and disk alarms) |
-/// | `j.close()` -> `result<void>` | makes acknowledged records durable per the mode, frees resources; later calls fail with `errc::stopped` |
+/// `fn(lsn, std::span<const std::byte>) -> result<void>`)
+/// | expression                | returns                     | meaning |
+/// |---------------------------|-----------------------------|---------|
+/// | `j.append(rec)`           | `result<lsn>`               | adds a record; returns its lsn once it is as durable as the journal's `durability` promises |
+/// | `j.replay(at, fn)`        | `result<std::size_t>`       | calls `fn` for every record with lsn > `at`, in lsn order, up to the last record written when the call began; returns how many; an error from `fn` stops it and is returned |
+/// | `j.commit_checkpoint(at)` | `result<void>`              | records that everything <= `at` reached the slow store; storage holding only such records may be freed. So `at` is one below the oldest record still owed (a record whose append returned but that the caller does not track yet counts as owed), not the highest lsn of the batch just written |
+/// | `j.load_checkpoint()`     | `result<lsn>`               | the last committed checkpoint (0 if none) |
+/// | `j.sync()`                | `result<void>`              | makes every acknowledged record durable against power failure now |
+/// | `cj.size_bytes()`         | `std::uint64_t`, `noexcept` | bytes held (for lag and disk alarms) |
+/// | `j.close()`               | `result<void>`              | makes acknowledged records durable per the mode and frees resources; idempotent; every other call but `size_bytes` then fails with `errc::stopped` |
 ///
-/// Guarantees:
+/// **Guarantees**:
 /// - lsns grow by one per record and keep growing across close and reopen,
 ///   also after every record was checkpointed away.
 /// - An acknowledged record is replayed intact after a crash the mode
@@ -181,18 +190,22 @@ struct replay_archetype {
 /// - Replay delivers records in lsn order, each at most once per call, and
 ///   the same records on every call until a checkpoint covers them.
 /// - The checkpoint is atomic: after a crash it holds the old or the new
-///   value, never a mix. It never moves backwards.
+///   value, never a mix. It never moves backwards: committing one at or
+///   below the current one changes nothing.
 ///
-/// Errors: `unavailable` (disk full, I/O error: system errors from the file
-/// system compare equal to it), `permanent` (`errc::corrupt` naming the file
-/// and offset), `invalid_input` (a checkpoint beyond the last record, an
-/// oversized record), `errc::stopped` after `close`. Never throws.
-///
-/// Thread safety: `append`, `sync`, `size_bytes` and `load_checkpoint` are safe
-/// from many threads at once; `replay` and `commit_checkpoint` are safe
+/// **Errors**: `unavailable` (disk full, I/O error: system errors from the
+/// file system compare equal to it), `permanent` (`errc::corrupt` naming the
+/// file and offset), `invalid_input` (a checkpoint beyond the last record
+/// written, an oversized record), `errc::stopped` after `close`. Never throws.
+/// **Thread safety**: `append`, `sync`, `size_bytes` and `load_checkpoint` are
+/// safe from many threads at once; `replay` and `commit_checkpoint` are safe
 /// against concurrent appends. `close` must not race other calls.
+/// **Models**: `file_journal`.
 ///
-/// Models: file_journal.
+/// A type models `journal` if `append` hands out consecutive lsns and returns
+/// once a record is as durable as its mode promises, `replay` delivers the
+/// records after an lsn intact and in order, and `commit_checkpoint` atomically
+/// records, never backwards, how far they may be forgotten.
 template <class J>
 concept journal = requires(J& j, const J& cj, std::span<const std::byte> rec, lsn at,
                            detail::replay_archetype fn) {

@@ -7,21 +7,55 @@
 /// `overloaded`.
 ///
 /// \code
-///   // write_behind::reserve_room, once the lock-free fast path found no room:
-///   std::unique_lock lock(mutex_);
-///   bool reserved = false;
-///   // Claims the room itself, so check and claim happen under one lock; also
-///   // true once stopping, so that stop() wakes every waiter.
-///   auto has_room = [&] { return reserved || !accepting_ || (reserved = try_reserve(cost)); };
-///   auto waited = backpressure_.wait_for_room(clock_, lock, room_, has_room);
-///   if (waited && accepting_) return storesync::success();  // room reserved, lock still held
-///   if (reserved) unreserve(cost);                          // stopped meanwhile: give it back
-///   if (!waited) return waited.error();                     // errc::queue_full
-///   return storesync::error{storesync::errc::stopped, "write_behind is stopped"};
+///   // Room bounded as write-behind bounds its pending map: a writer claims
+///   // room without a lock when there is some, and asks the policy only when
+///   // there is none.
+///   template <storesync::backpressure_policy Policy = storesync::block_for>
+///   class bounded_room {
+///    public:
+///     bounded_room(std::size_t capacity, Policy policy) : capacity_(capacity), policy_(policy) {}
 ///
-///   // Whoever frees room (the writer after a batch, a write giving back its
-///   // reservation, stop()) changes the counts under mutex_, then:
-///   room_.notify_all();
+///     storesync::result<void> reserve(std::size_t n) {
+///       if (stopping_) return storesync::error{storesync::errc::stopped, "stopped"};
+///       if (try_claim(n)) return storesync::success();  // the common case: no lock
+///       std::unique_lock lock(mutex_);
+///       bool claimed = false;
+///       // Claims the room itself, so the waiter that sees room also takes it;
+///       // true once stopping too, so that stop() wakes every waiter.
+///       auto has_room = [&] { return claimed || stopping_ || (claimed = try_claim(n)); };
+///       auto waited = policy_.wait_for_room(clock_, lock, room_, has_room);
+///       if (waited && !stopping_) return storesync::success();  // room claimed
+///       if (claimed) used_ -= n;                                // stopped meanwhile: give it back
+///       if (!waited) return waited.error();                     // errc::queue_full
+///       return storesync::error{storesync::errc::stopped, "stopped"};
+///     }
+///
+///     // Whoever frees room changes the count under the lock, so that no
+///     // waiter checks between the change and the wake-up, then wakes them.
+///     void release(std::size_t n) {
+///       { std::lock_guard lock(mutex_); used_ -= n; }
+///       room_.notify_all();
+///     }
+///     void stop() {
+///       { std::lock_guard lock(mutex_); stopping_ = true; }
+///       room_.notify_all();
+///     }
+///
+///    private:
+///     bool try_claim(std::size_t n) noexcept {
+///       if (used_.fetch_add(n) + n <= capacity_) return true;
+///       used_ -= n;
+///       return false;
+///     }
+///
+///     const std::size_t capacity_;
+///     Policy policy_;
+///     storesync::system_clock clock_;
+///     std::mutex mutex_;
+///     std::condition_variable room_;  // notified whenever room is freed
+///     std::atomic<std::size_t> used_{0};
+///     std::atomic<bool> stopping_{false};
+///   };
 /// \endcode
 ///
 /// The wait goes through the clock policy (`waitable_clock`), so with a
@@ -50,16 +84,25 @@ namespace storesync {
 /// `std::unique_lock<std::mutex>&` on the queue's state, `cv` the
 /// `std::condition_variable&` notified when room is freed, `has_room` a `bool()`
 /// callable read under `lock`)
-/// | expression                             | meaning                                       |
-/// |----------------------------------------|-----------------------------------------------|
-/// | `p.wait_for_room(c, lock, cv, has_room)` | `success()` once `has_room()` is true; an `overloaded` error (`errc::queue_full`) when the policy gives up |
+/// | expression                               | returns        | meaning |
+/// |------------------------------------------|----------------|---------|
+/// | `p.wait_for_room(c, lock, cv, has_room)` | `result<void>` | `success()` once `has_room()` is true; an `overloaded` error (`errc::queue_full`) when the policy gives up |
 ///
-/// **Guarantees**: returns with `lock` held; on success `has_room()` was true
-/// under the lock just now, so the caller inserts without re-checking; never
-/// waits when there is room; waits only through `c` (no direct sleeps).
+/// **Guarantees**:
+/// - Returns with `lock` held.
+/// - On success `has_room()` returned true under the lock just now, so the
+///   caller goes on without re-checking; a predicate that claims the room
+///   itself (as in the example above) has then claimed it.
+/// - Calls `has_room()` first and never waits when it is true.
+/// - Waits only through `c` (`c.wait_until` on `cv`), never by sleeping.
+///
 /// **Errors**: `errc::queue_full` (condition `overloaded`) on reject or timeout.
 /// **Thread safety**: `const`; any number of writers may wait at once.
 /// **Models**: `block_for`, `reject`.
+///
+/// A type models `backpressure_policy` if it is copyable and `wait_for_room`,
+/// called with the lock held, returns success as soon as `has_room()` is true,
+/// or `errc::queue_full` once the policy gives up, waiting only on `c`.
 template <class P, class Clock = system_clock>
 concept backpressure_policy =
     waitable_clock<Clock> && std::copy_constructible<P> &&

@@ -51,18 +51,27 @@ struct batch_outcome {
 /// Chooses the size of the next batch from the outcomes of earlier ones.
 ///
 /// **Requirements** (`s` an `S&`, `cs` a `const S&`, `o` a `const batch_outcome&`)
-/// | expression       | meaning                                                        |
-/// |------------------|----------------------------------------------------------------|
-/// | `cs.next_size()` | `noexcept`; the size to use for the next batch, at least 1     |
-/// | `s.record(o)`    | `noexcept`; feeds back the outcome of the batch just written   |
+/// | expression       | returns                      | meaning |
+/// |------------------|------------------------------|---------|
+/// | `cs.next_size()` | `std::size_t`, `noexcept`    | the size to use for the next batch, at least 1 |
+/// | `s.record(o)`    | any (discarded), `noexcept`  | feeds back the outcome of the batch just written |
 ///
-/// **Guarantees**: `next_size() >= 1`; neither call allocates or blocks; a
-/// strategy may write fewer items than `next_size()` (not enough pending) and
-/// reports the size it really used; `S` is copyable.
+/// **Guarantees**:
+/// - `next_size() >= 1`.
+/// - Neither call allocates or blocks.
+/// - A strategy may write fewer items than `next_size()` (not enough
+///   pending) and reports the size it really used.
+/// - `S` is copyable.
+///
 /// **Errors**: none; a failed batch is an input (`o.failed`), not an error.
-/// **Thread safety**: none required: one flusher owns a sizer. Models are not
-/// thread-safe unless documented.
+/// **Thread safety**: none required: a strategy never calls one sizer from
+/// two threads at once (it calls from one thread, or under a lock). Models
+/// are not thread-safe unless documented.
 /// **Models**: `fixed_batch_sizer`, `aimd_batch_sizer`.
+///
+/// A type models `batch_sizer` if it is copyable and `next_size` proposes, at
+/// least 1 and without throwing, the size of the next batch, learning from
+/// each outcome that `record` feeds it.
 template <class S>
 concept batch_sizer = std::copy_constructible<S> && requires(S& s, const S& cs, const batch_outcome& o) {
   { cs.next_size() } noexcept -> std::same_as<std::size_t>;

@@ -4,9 +4,10 @@
 /// it; a secondary failure is recorded durably and repaired later.
 ///
 /// \code
-///   storesync::dual_write<pg_store, graph_store, storesync::best_effort_consistency> dw{pg, graph};
-///   auto r = dw.write(batch);   // success even if the graph store is down; the
-///                               // inconsistency log tells repair what to copy
+///   storesync::best_effort_consistency policy;
+///   auto d = policy.on_secondary_failure(err);   // the graph store is down
+///   // d.report_success: the caller's write succeeds on the primary alone;
+///   // d.record_inconsistency: the inconsistency log tells repair what to copy.
 /// \endcode
 /// JSON: `{}` (no knobs).
 

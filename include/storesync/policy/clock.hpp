@@ -7,7 +7,7 @@
 ///   storesync::system_clock real;                       // production: monotonic time
 ///   storesync::manual_clock fake;                       // tests: time moves by hand
 ///   auto r = storesync::retry(backoff, fake, [&] { return store.write(batch); });
-///   EXPECT_EQ(fake.slept(), std::chrono::milliseconds(300));   // no real sleep happened
+///   auto waited = fake.slept();   // the backoff's delays, summed: no real sleep happened
 /// \endcode
 ///
 /// `clock` is what retrying and batch timing need (`now`, `sleep_for`);
@@ -32,19 +32,28 @@ struct predicate_archetype {
 /// A source of time that can also sleep.
 ///
 /// **Requirements** (`c` a `C&`, `cc` a `const C&`, `d` a `C::duration`)
-/// | expression       | meaning                                                        |
-/// |------------------|----------------------------------------------------------------|
-/// | `C::duration`    | a `std::chrono::duration`                                      |
-/// | `C::time_point`  | a `std::chrono::time_point` whose difference is a duration     |
-/// | `cc.now()`       | the current time; `noexcept`; never goes backwards             |
-/// | `c.sleep_for(d)` | returns once `d` has passed *on this clock*                    |
+/// | expression            | returns                      | meaning |
+/// |-----------------------|------------------------------|---------|
+/// | `C::duration`         | (a type)                     | a `std::chrono::duration` |
+/// | `C::time_point`       | (a type)                     | a point in time on this clock |
+/// | `cc.now()`            | `C::time_point`, `noexcept`  | the current time; never goes backwards |
+/// | `cc.now() - cc.now()` | convertible to `C::duration` | the time between two readings |
+/// | `c.sleep_for(d)`      | `void`                       | returns once `d` has passed *on this clock* |
 ///
-/// **Guarantees**: `now()` is monotonic (a wall clock that jumps would break
-/// backoff and batch timing); `sleep_for` on a test clock may return at once
-/// after moving its own time forward.
+/// **Guarantees**:
+/// - `now()` is monotonic: a wall clock that jumps would break backoff and
+///   batch timing.
+/// - `sleep_for` on a test clock may return at once after moving its own
+///   time forward.
+/// - `C` is copyable.
+///
 /// **Errors**: none; `now()` cannot fail.
 /// **Thread safety**: `now()` and `sleep_for` may be called concurrently.
 /// **Models**: `system_clock`, `manual_clock`.
+///
+/// A type models `clock` if it is copyable, `now()` reads a monotonic time
+/// without throwing, and `sleep_for` returns once the given time has passed on
+/// that same clock.
 template <class C>
 concept clock = std::copy_constructible<C> && requires(C& c, const C& cc, typename C::duration d) {
   typename C::duration;
@@ -59,18 +68,24 @@ concept clock = std::copy_constructible<C> && requires(C& c, const C& cc, typena
 /// **Requirements** (in addition to `clock`; `lock` a
 /// `std::unique_lock<std::mutex>&` that is held, `cv` a
 /// `std::condition_variable&`, `t` a `C::time_point`, `pred` a `bool()` callable)
-/// | expression                         | meaning                                          |
-/// |------------------------------------|--------------------------------------------------|
-/// | `c.wait_until(lock, cv, t, pred)`  | like `cv.wait_until(lock, t, pred)` on this clock: returns `pred()` once it is true or `now() >= t` |
+/// | expression                        | returns | meaning |
+/// |-----------------------------------|---------|---------|
+/// | `c.wait_until(lock, cv, t, pred)` | `bool`  | like `cv.wait_until(lock, t, pred)` on this clock: waits until `pred()` is true or `now() >= t`, and returns `pred()` |
 ///
-/// **Guarantees**: returns with `lock` held; `pred` is evaluated with `lock`
-/// held; returns `true` iff `pred()` was true at the end; a notification of
-/// `cv` re-evaluates `pred`.
+/// **Guarantees**:
+/// - Returns with `lock` held; `pred` is evaluated with `lock` held.
+/// - Returns `true` iff `pred()` was true at the end.
+/// - A notification of `cv` re-evaluates `pred`.
+///
 /// **Errors**: none of its own (`std::condition_variable` may throw
 /// `std::system_error` on a broken platform).
 /// **Thread safety**: as `std::condition_variable::wait_until`.
 /// **Models**: `system_clock`, `manual_clock` (which wakes its waiters when it
 /// is advanced).
+///
+/// A type models `waitable_clock` if it models `clock` and `wait_until` waits
+/// on a condition variable until a predicate holds or this clock reaches a
+/// deadline, as `std::condition_variable::wait_until` does on real time.
 template <class C>
 concept waitable_clock =
     clock<C> && requires(C& c, std::unique_lock<std::mutex>& lock, std::condition_variable& cv,

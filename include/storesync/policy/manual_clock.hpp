@@ -8,8 +8,9 @@
 ///   clock.sleep_for(std::chrono::milliseconds(20)); // never blocks: moves time by 20 ms
 ///   EXPECT_EQ(clock.sleeps(), 1u);
 ///
-///   // A thread blocked in a timed wait (e.g. a put under backpressure):
-///   std::thread writer([&] { result = queue.put(e); });
+///   // A thread blocked in a timed wait (here a put under backpressure, into
+///   // a full write_behind that was given a copy of this clock):
+///   std::thread writer([&] { result = behind->put(e); });
 ///   clock.await_waiters(1);                        // the writer is waiting
 ///   clock.advance(std::chrono::milliseconds(100)); // its deadline passes: it times out
 /// \endcode

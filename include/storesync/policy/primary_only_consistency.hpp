@@ -5,9 +5,10 @@
 /// differs). For a secondary that is being built, or is down for a long time.
 ///
 /// \code
-///   storesync::dual_write<pg_store, graph_store, storesync::primary_only_consistency> dw{pg, graph};
-///   dw.write(batch);                          // touches pg only
-///   reconciler.repair(pg, graph, range);      // later: copies what the graph store lacks
+///   storesync::primary_only_consistency policy;
+///   bool both = policy.write_secondary();   // false: a dual write touches the primary only
+///   // Later, repair copies what the secondary lacks, found by comparing
+///   // range checksums of the two stores (see checksum_store).
 /// \endcode
 /// JSON: `{}` (no knobs).
 

@@ -63,19 +63,27 @@ inline bool is_timeout(const error& e) noexcept {
 ///
 /// **Requirements** (`p` a `P&`, `attempt` a `std::uint32_t`, `elapsed` a
 /// `std::chrono::nanoseconds`, `e` a `const error&`)
-/// | expression                     | meaning                                                    |
-/// |--------------------------------|------------------------------------------------------------|
-/// | `p.decide(attempt, elapsed, e)`| `noexcept`; returns a `retry_decision`. `attempt` is the zero-based index of the attempt that just failed (0: the first call); `elapsed` is the time since the first call started; `e` is its error |
-/// | `p.on_success()`               | `noexcept`; told when an attempt succeeded (budgets refund tokens) |
+/// | expression                      | returns                      | meaning |
+/// |---------------------------------|------------------------------|---------|
+/// | `p.decide(attempt, elapsed, e)` | `retry_decision`, `noexcept` | retry after a delay, or stop. `attempt` is the zero-based index of the attempt that just failed (0: the first call); `elapsed` is the time since the first call started; `e` is its error |
+/// | `p.on_success()`                | any (discarded), `noexcept`  | told when an attempt succeeded (budgets refund tokens) |
 ///
-/// **Guarantees**: a model returns `stop()` for errors that are not
-/// `is_retryable` (and `retry()` enforces it anyway); a decision does not
-/// allocate or block (it is on every write's failure path); `P` is copyable.
+/// **Guarantees**:
+/// - A model returns `stop()` for errors that are not `is_retryable`, and
+///   `retry()` enforces it whatever the model says.
+/// - A decision does not allocate or block: it is on every write's failure
+///   path. The delay is waited by the caller, on its clock.
+/// - `P` is copyable.
+///
 /// **Errors**: none; the decision is the only output.
 /// **Thread safety**: a model may keep state (a random source); give each
 /// thread its own copy. State meant to be shared (a retry budget's bucket) is
 /// shared by the copies and is thread-safe.
 /// **Models**: `no_retry`, `exponential_backoff`, `retry_budget<Inner>`.
+///
+/// A type models `retry_policy` if it is copyable and `decide` answers, without
+/// throwing, allocating or blocking, whether and after what delay a failed
+/// attempt is tried again, stopping for every error that is not retryable.
 template <class P>
 concept retry_policy = std::copy_constructible<P> &&
                        requires(P& p, std::uint32_t attempt, std::chrono::nanoseconds elapsed,
