@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -93,6 +94,36 @@ void flip_byte(const fs::path& file, std::uint64_t offset) {
 }
 
 constexpr std::size_t frame = detail::frame_header_size + 200;
+
+// The `n` bytes of `file` at `offset`.
+std::string read_bytes(const fs::path& file, std::uint64_t offset, std::size_t n) {
+  std::ifstream f(file, std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  std::string out(n, '\0');
+  f.read(out.data(), static_cast<std::streamsize>(n));
+  EXPECT_EQ(static_cast<std::size_t>(f.gcount()), n) << file << " at " << offset;
+  return out;
+}
+
+// Appends a copy of the whole frame at `offset` to the end of `file`: a frame
+// with a valid CRC32C whose lsn is out of sequence where it now stands.
+void append_copy_of_frame(const fs::path& file, std::uint64_t offset) {
+  const std::string bytes = read_bytes(file, offset, frame);
+  std::ofstream f(file, std::ios::binary | std::ios::app);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.flush();
+  ASSERT_TRUE(f.good()) << file;
+}
+
+// Overwrites the frame at `to` with a copy of the (same-sized) frame at `from`.
+void copy_frame_over(const fs::path& file, std::uint64_t from, std::uint64_t to) {
+  const std::string bytes = read_bytes(file, from, frame);
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(to));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.flush();
+  ASSERT_TRUE(f.good()) << file;
+}
 
 TEST(Crc32c, MatchesTheStandardCheckValue) {
   const std::string s = "123456789";
@@ -416,6 +447,78 @@ TEST(FileJournalRecovery, CorruptionInAnEarlierSegmentIsAnErrorNamingTheFile) {
   EXPECT_EQ(fs::file_size(first), size) << "nothing was truncated";
 }
 
+TEST(FileJournalRecovery, CutsAWholeFrameWithAnOutOfSequenceLsnOffTheLastSegment) {
+  const auto dir = fresh_dir("stale_lsn_tail");
+  write_records(dir, 10);
+  const auto file = segment_files(dir).back();
+  append_copy_of_frame(file, 2 * frame);  // lsn 3 where 11 is expected, CRC intact
+  ASSERT_EQ(fs::file_size(file), 11 * frame);
+  {
+    std::vector<std::string> log;
+    file_journal_hooks hooks;
+    hooks.log = [&](std::string_view line) { log.emplace_back(line); };
+    auto j = file_journal::open(options_for(dir), hooks);
+    ASSERT_TRUE(j) << j.error().message();
+    EXPECT_EQ(fs::file_size(file), 10 * frame) << "cut at the out-of-sequence frame";
+    const auto s = j.value().stats();
+    EXPECT_EQ(s.truncated_tails, 1u);
+    EXPECT_EQ(s.truncated_bytes, frame);
+    EXPECT_EQ(s.last_lsn, 10u);
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_NE(log[0].find("offset " + std::to_string(10 * frame)), std::string::npos) << log[0];
+
+    const auto got = replay_all(j.value());
+    ASSERT_EQ(got.size(), 10u);
+    EXPECT_EQ(got.begin()->first, 1u);
+    EXPECT_EQ(got.rbegin()->first, 10u);
+    for (const auto& [at, rec] : got) EXPECT_EQ(rec, payload(at));
+
+    // The dropped frame is not counted.
+    EXPECT_EQ(j.value().size_bytes(), fs::file_size(file));
+    EXPECT_EQ(s.size_bytes, fs::file_size(file));
+
+    auto at = j.value().append(payload(11));
+    ASSERT_TRUE(at) << at.error().message();
+    EXPECT_EQ(at.value(), 11u);
+    EXPECT_EQ(j.value().size_bytes(), 11 * frame);
+    EXPECT_EQ(fs::file_size(file), 11 * frame);
+    ASSERT_TRUE(j.value().close());
+  }
+  auto again = file_journal::open(options_for(dir));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again.value().stats().truncated_tails, 0u);
+  EXPECT_EQ(again.value().size_bytes(), 11 * frame);
+  const auto got = replay_all(again.value());
+  ASSERT_EQ(got.size(), 11u);
+  EXPECT_EQ(got.rbegin()->first, 11u);
+  for (const auto& [at, rec] : got) EXPECT_EQ(rec, payload(at));
+  EXPECT_EQ(again.value().append(payload(12)).value(), 12u);
+}
+
+TEST(FileJournalRecovery, AnOutOfSequenceLsnInAnEarlierSegmentIsCorrupt) {
+  const auto dir = fresh_dir("stale_lsn_middle");
+  write_records(dir, 60, 4096);  // segments 1-18, 19-36, 37-54, 55-60
+  const auto files = segment_files(dir);
+  ASSERT_EQ(files.size(), 4u);
+  const auto second = files[1];
+  append_copy_of_frame(second, 2 * frame);  // lsn 21 where 37 is expected, CRC intact
+  const auto size = fs::file_size(second);
+  ASSERT_EQ(size, 19 * frame);
+  std::vector<std::string> log;
+  file_journal_hooks hooks;
+  hooks.log = [&](std::string_view line) { log.emplace_back(line); };
+  auto j = file_journal::open(options_for(dir, durability::process, 4096), hooks);
+  ASSERT_FALSE(j) << "an out-of-sequence frame outside the last segment was accepted";
+  EXPECT_EQ(j.error(), errc::corrupt);
+  EXPECT_EQ(j.error(), condition::permanent);
+  const auto msg = j.error().message();
+  EXPECT_NE(msg.find(second.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("offset " + std::to_string(18 * frame)), std::string::npos) << msg;
+  EXPECT_EQ(fs::file_size(second), size) << "nothing was truncated";
+  EXPECT_EQ(segment_files(dir).size(), 4u) << "nothing was deleted";
+  EXPECT_TRUE(log.empty()) << log.front();
+}
+
 TEST(FileJournalRecovery, AMissingSegmentIsAnError) {
   const auto dir = fresh_dir("gap");
   write_records(dir, 60, 4096);
@@ -458,6 +561,99 @@ TEST(FileJournalRecovery, ADamagedCheckpointIsCorrupt) {
   ASSERT_FALSE(j);
   EXPECT_EQ(j.error(), errc::corrupt);
   EXPECT_NE(j.error().message().find("checkpoint"), std::string::npos);
+}
+
+// ---- replay: damage found after open, callback errors ---------------------------
+
+// Collects the lsns a replay from 0 delivers until it fails; the failure.
+struct partial_replay {
+  std::vector<lsn> seen;
+  result<std::size_t> r = std::size_t{0};
+};
+
+partial_replay replay_until_failure(file_journal& j) {
+  partial_replay p;
+  p.r = j.replay(0, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+    EXPECT_EQ(as_string(rec), payload(at)) << "lsn " << at;
+    p.seen.push_back(at);
+    return success();
+  });
+  return p;
+}
+
+std::vector<lsn> lsns(lsn first, lsn last) {
+  std::vector<lsn> out;
+  for (lsn at = first; at <= last; ++at) out.push_back(at);
+  return out;
+}
+
+TEST(FileJournalReplay, ACorruptByteInAnEarlierSegmentAfterOpenIsCorrupt) {
+  const auto dir = fresh_dir("replay_flipped");
+  write_records(dir, 60, 4096);  // segments 1-18, 19-36, 37-54, 55-60
+  auto j = file_journal::open(options_for(dir, durability::process, 4096));
+  ASSERT_TRUE(j) << j.error().message();
+  ASSERT_EQ(replay_all(j.value()).size(), 60u);  // recovered clean
+
+  const auto second = segment_files(dir)[1];
+  flip_byte(second, 4 * frame + 50);  // inside record 23's payload
+  const auto p = replay_until_failure(j.value());
+  ASSERT_FALSE(p.r) << "replayed " << p.r.value() << " records past damage";
+  EXPECT_EQ(p.r.error(), errc::corrupt);
+  EXPECT_EQ(p.r.error(), condition::permanent);
+  const auto msg = p.r.error().message();
+  EXPECT_NE(msg.find(second.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("offset " + std::to_string(4 * frame)), std::string::npos) << msg;
+  EXPECT_EQ(p.seen, lsns(1, 22)) << "only the records before the damage";
+}
+
+TEST(FileJournalReplay, AnOutOfSequenceFrameInAnEarlierSegmentAfterOpenIsCorrupt) {
+  const auto dir = fresh_dir("replay_stale_lsn");
+  write_records(dir, 60, 4096);
+  auto j = file_journal::open(options_for(dir, durability::process, 4096));
+  ASSERT_TRUE(j) << j.error().message();
+  ASSERT_EQ(replay_all(j.value()).size(), 60u);
+
+  // Record 24 overwritten by a whole copy of record 20: its CRC is valid, its lsn is not.
+  const auto second = segment_files(dir)[1];
+  copy_frame_over(second, 1 * frame, 5 * frame);
+  const auto p = replay_until_failure(j.value());
+  ASSERT_FALSE(p.r) << "replayed " << p.r.value() << " records past damage";
+  EXPECT_EQ(p.r.error(), errc::corrupt);
+  const auto msg = p.r.error().message();
+  EXPECT_NE(msg.find(second.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("offset " + std::to_string(5 * frame)), std::string::npos) << msg;
+  EXPECT_EQ(p.seen, lsns(1, 23)) << "only the records before the damage";
+}
+
+TEST(FileJournalReplay, ACallbackErrorIsReturnedAsIsAndStopsTheReplay) {
+  const auto dir = fresh_dir("replay_callback_error");
+  auto j = file_journal::open(options_for(dir, durability::process, 4096));
+  ASSERT_TRUE(j);
+  for (std::uint64_t i = 1; i <= 60; ++i) ASSERT_TRUE(j.value().append(payload(i)));
+  ASSERT_EQ(j.value().stats().segments, 4u);  // 1-18, 19-36, 37-54, 55-60
+
+  // Mid-segment, on the last record of a segment, and after a non-zero `after`.
+  struct stop_case {
+    lsn after, stop_at;
+  };
+  for (const auto c : {stop_case{0, 25}, stop_case{0, 18}, stop_case{20, 40}}) {
+    SCOPED_TRACE("after " + std::to_string(c.after) + ", stop at " + std::to_string(c.stop_at));
+    const error sent{errc::invalid_value, "callback refused lsn " + std::to_string(c.stop_at)};
+    std::vector<lsn> seen;
+    auto r = j.value().replay(c.after, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+      EXPECT_EQ(as_string(rec), payload(at));
+      seen.push_back(at);
+      if (at == c.stop_at) return sent;
+      return success();
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::invalid_value);
+    EXPECT_EQ(r.error().code(), sent.code());
+    EXPECT_EQ(r.error().context(), sent.context()) << "the callback's error, not a wrapped one";
+    EXPECT_EQ(seen, lsns(c.after + 1, c.stop_at)) << "no call after the error";
+  }
+  // A stopped replay leaves nothing behind: the next one sees everything.
+  EXPECT_EQ(replay_all(j.value()).size(), 60u);
 }
 
 // ---- durability ---------------------------------------------------------------

@@ -204,7 +204,8 @@ class file_journal_state {
         if (!is_last) return corrupt_segment(seg.path, *walk.defect);
         BOOST_OUTCOME_TRY(truncate_tail(seg, walk.defect->offset, walk.defect->why, walk.next_lsn - 1));
       }
-      seg.bytes = rd.offset();
+      // The reader may stand past the cut (a whole frame with a wrong lsn).
+      seg.bytes = walk.defect ? walk.defect->offset : rd.offset();
       last = walk.next_lsn - 1;
     }
     next_lsn_ = std::max(last, checkpoint_) + 1;
