@@ -64,11 +64,10 @@ void BM_DuckdbPlainAppender(benchmark::State& state) {
     duckdb_appender app;
     duckdb_appender_create(c, nullptr, "bare", &app);
     for (const entry& e : data) {
-      unsigned char hash[16];
-      storesync::detail::duckdb_hash_to_blob(e.hash, hash);
+      const auto hash = storesync::detail::hash_to_blob(e.hash);
       duckdb_append_varchar_length(app, e.key.data(), e.key.size());
       duckdb_append_int64(app, e.version);
-      duckdb_append_blob(app, hash, 16);
+      duckdb_append_blob(app, hash.data(), hash.size());
       duckdb_append_int64(app, static_cast<int64_t>(storesync::row_hash(e)));
       duckdb_append_varchar_length(app, e.value.data(), e.value.size());
       duckdb_append_bool(app, e.tombstone);

@@ -23,6 +23,9 @@ struct faulty_memory_store_factory {
 
 static_assert(storesync::checkpoint_store<storesync::faulty_store<storesync::memory_store>>);
 static_assert(storesync::change_source<storesync::faulty_store<storesync::memory_store>>);
+static_assert(storesync::metadata_store<storesync::faulty_store<storesync::memory_store>>);
+static_assert(storesync::restorable_store<storesync::faulty_store<storesync::memory_store>>);
+static_assert(storesync::partitionable_store<storesync::faulty_store<storesync::memory_store>>);
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 
 #include "storesync/store/duckdb_query_source.hpp"
 #include "storesync/store/memory_store.hpp"
+#include "tests/integration/moved_from_check.hpp"
 
 namespace {
 
@@ -104,6 +105,12 @@ TEST_F(DuckdbStore, ExistingTableWithWrongShapeIsRefusedNamingTheColumn) {
     EXPECT_TRUE(s.error() == errc::schema_mismatch) << s.error().message();
     EXPECT_NE(s.error().message().find(column), std::string::npos) << s.error().message();
   }
+}
+
+TEST_F(DuckdbStore, MovedFromStoreReportsStoppedOnEveryCall) {
+  auto opened = duckdb_store::open(memory_db(), {});
+  ASSERT_TRUE(opened) << opened.error().message();
+  storesync::testing::check_moved_from(opened.value(), "duckdb_store");
 }
 
 TEST_F(DuckdbStore, BigBatchWithDuplicatesAndExistingKeysCountsExactly) {

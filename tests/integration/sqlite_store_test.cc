@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/moved_from_check.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -136,6 +138,12 @@ TEST_F(SqliteStore, CollectionsInOneFileAreIndependent) {
   EXPECT_EQ(users.value().read("k").value()->version, 1);
   EXPECT_EQ(orders.value().read("k").value()->version, 9);
   EXPECT_EQ(users.value().checksum({}).value().count, 1u);
+}
+
+TEST_F(SqliteStore, MovedFromStoreReportsStoppedOnEveryCall) {
+  auto opened = sqlite_store::open({.path = path("moved.db")});
+  ASSERT_TRUE(opened) << opened.error().message();
+  storesync::testing::check_moved_from(opened.value(), "sqlite_store");
 }
 
 TEST(SqliteErrors, ResultCodesMapOntoConditions) {

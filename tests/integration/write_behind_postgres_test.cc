@@ -30,7 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-using pg_write_behind = write_behind<memory_store, postgres_store>;
+using pg_write_behind = memory_write_behind<postgres_store>;
 
 
 std::string scratch(const std::string& name) {

@@ -7,7 +7,7 @@
 /// \code
 ///   auto r = store.write(batch);
 ///   if (!r && r.error() == storesync::condition::transient) { /* retry */ }
-///   if (!r) log(r.error().message());   // "invalid key: key \"a\\nb\": control character at byte 1"
+///   if (!r) log(r.error().message());   // "invalid key: key \"a\\x0ab\": control character at byte 1"
 /// \endcode
 /// Adapters map their native errors (SQLSTATE, SQLite result codes, DuckDB
 /// states, errno) onto `errc`; each `errc` belongs to exactly one condition.
@@ -68,7 +68,10 @@ enum class errc {
   resource_exhausted,
 
   // --- conflict: the operation lost a race it cannot win by retrying --------
-  /// A newer version is already stored where the caller required its own.
+  /// A compare-and-restore (`restorable_store::restore`) found the key at
+  /// another version than the one it was to undo: a newer write came in
+  /// between, the write never landed, or it was already undone. Nothing was
+  /// changed; the context names the key and both versions.
   version_conflict,
 
   // --- permanent: a defect or a state that needs a human --------------------
@@ -94,7 +97,8 @@ enum class condition {
   overloaded,
   /// The input is wrong; nothing was changed.
   invalid_input,
-  /// The call lost a race against a newer write.
+  /// The call lost a race against another write; nothing was changed, and
+  /// repeating the same call cannot succeed.
   conflict,
   /// A backend or component is down or stopped.
   unavailable,

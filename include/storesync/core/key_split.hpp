@@ -10,7 +10,7 @@
 ///   for (const storesync::key_range& part : storesync::split_range(range, 16)) {
 ///     auto mine = primary.checksum(part);
 ///     auto theirs = replica.checksum(part);
-///     if (mine && theirs && *mine != *theirs) differing.push_back(part);
+///     if (mine && theirs && mine.value() != theirs.value()) differing.push_back(part);
 ///   }
 /// \endcode
 ///
@@ -18,9 +18,13 @@
 /// over the byte-wise key space, knowing nothing about where the keys are.
 /// Keys bunched into a corner of that space (say "user:1000" to "user:1999",
 /// whose digits all sort below "@") land in one part. A store that knows its
-/// real key distribution can later offer quantile boundaries through an
-/// optional store tier; the reconciler should prefer those when a store has
-/// them and use `split_range` otherwise.
+/// real key distribution offers quantile boundaries through the optional
+/// `partitionable_store` tier; `split_by_rows` uses them when a store has
+/// them, so every part holds about as many rows, and `split_range` otherwise.
+///
+/// \code
+///   BOOST_OUTCOME_TRY(auto parts, storesync::split_by_rows(primary, range, 16));
+/// \endcode
 
 #include <algorithm>
 #include <cstddef>
@@ -366,6 +370,43 @@ inline std::vector<key_range> split_range(const key_range& range, std::size_t pa
   }
   out.push_back(key_range{std::move(from), range.last});
   return out;
+}
+
+/// Splits `range` into at most `parts` contiguous sub-ranges of similar row
+/// counts: at the store's own `split_points` when `S` models
+/// `partitionable_store`, else byte-wise (`split_range`).
+///
+/// **Guarantees**: as `split_range`: never empty; the first part starts at
+/// `range.first`, the last ends at `range.last` (absent stays absent), each
+/// part ends exactly where the next begins, and, when `range` is not empty,
+/// no part is. With the store's points, the parts' row counts are as
+/// `partitionable_store` promises, and there are fewer parts when the range
+/// holds fewer rows than `parts` (one part for an empty range). `parts` 0 or
+/// 1, or an empty range, gives the range itself without asking the store.
+///
+/// **Errors**: those of `split_points`; the byte-wise fallback cannot fail.
+template <store S>
+result<std::vector<key_range>> split_by_rows(S& s, const key_range& range, std::size_t parts) {
+  if constexpr (partitionable_store<S>) {
+    if (parts <= 1 || (range.last && *range.last <= range.first))
+      return std::vector<key_range>{range};
+    BOOST_OUTCOME_TRY(auto points, s.split_points(range, parts));
+    std::vector<key_range> out;
+    out.reserve(points.size() + 1);
+    std::string from = range.first;
+    for (std::string& point : points) {
+      // Only cuts that keep the tiling exact: inside the range, past the
+      // previous cut (a store that keeps its promise never trips this).
+      if (point <= from || !range.contains(point) || out.size() + 1 >= parts) continue;
+      std::string next = point;
+      out.push_back(key_range{std::move(from), std::move(point)});
+      from = std::move(next);
+    }
+    out.push_back(key_range{std::move(from), range.last});
+    return out;
+  } else {
+    return split_range(range, parts);
+  }
 }
 
 }  // namespace storesync

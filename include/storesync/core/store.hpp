@@ -10,6 +10,9 @@
 /// | `checksum_store`    | (count, digest) of a key range         | reconciler               |
 /// | `checkpoint_store`  | batch + named checkpoint, one commit   | write-back sink          |
 /// | `versioned_store`   | the largest version it holds           | write-behind's version floor |
+/// | `metadata_store`    | version, hash, tombstone of many keys  | write-back's "skip unchanged rows" |
+/// | `restorable_store`  | compare-and-restore a previous entry   | strict dual-write's undo |
+/// | `partitionable_store` | keys that cut a range by row count   | reconciler's bisection   |
 ///
 /// \code
 ///   template <storesync::checkpoint_store Sink>
@@ -262,5 +265,143 @@ template <class S>
 concept versioned_store = store<S> && requires(S& s) {
   { s.max_version() } -> std::same_as<result<version_type>>;
 };
+
+/// What a store holds for a key, without its value: the version, the carried
+/// content hash and the tombstone flag. Enough to tell "same version", "same
+/// content at another version" and "deleted" apart without shipping values.
+struct entry_meta {
+  version_type version = 0;
+  content_hash hash;
+  bool tombstone = false;
+
+  friend bool operator==(const entry_meta&, const entry_meta&) = default;
+};
+
+/// The metadata of an entry.
+inline entry_meta meta_of(const entry& e) noexcept { return {e.version, e.hash, e.tombstone}; }
+
+/// A `store` that looks up the metadata of many keys in one call.
+///
+/// **Requirements** (in addition to `store`; `s` an `S&`, `keys` a
+/// `std::span<const std::string_view>`)
+/// | expression      | returns                                             | meaning |
+/// |-----------------|-----------------------------------------------------|---------|
+/// | `s.lookup(keys)`| `result<std::vector<std::optional<entry_meta>>>`    | one answer per key, in the order of `keys`: the stored version, hash and tombstone flag (tombstones included), or nothing for a key never written |
+///
+/// **Guarantees**:
+/// - Agrees with `read`: the answer for a key is `meta_of` the entry `read`
+///   returns. Every shipped model takes all answers from one snapshot.
+/// - Never ships values, and costs one round trip to the backend however
+///   many keys are asked (one statement, or one lock for `memory_store`).
+/// - A key may appear more than once; each occurrence gets its answer. A key
+///   no write can store (empty, control characters, not UTF-8) is reported
+///   absent without asking the backend. No keys: no answers, no round trip.
+///
+/// **Errors**: `invalid_input` (`errc::invalid_key`) when a key is longer
+/// than `max_key_size`, naming it, before anything is asked; otherwise as
+/// `store`. Never throws.
+/// **Thread safety**: as `store`.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it. For any `store`
+/// without it, `lookup_by_read` (storesync/core/lookup.hpp) gives the same
+/// answers with one `read` per key, and `lookup_meta` picks whichever the
+/// store offers.
+///
+/// A type models `metadata_store` if it models `store` and `lookup` returns,
+/// in one call and in request order, the metadata `read` would return for
+/// each key.
+template <class S>
+concept metadata_store = store<S> && requires(S& s, std::span<const std::string_view> keys) {
+  { s.lookup(keys) } -> std::same_as<result<std::vector<std::optional<entry_meta>>>>;
+};
+
+/// A `store` that puts a previous entry back if, and only if, the stored
+/// version is still the one expected: the safe undo of a write.
+///
+/// **Requirements** (in addition to `store`; `s` an `S&`, `key` a
+/// `std::string_view`, `expected` a `version_type`, `previous` a
+/// `const std::optional<entry>&`)
+/// | expression                           | returns        | meaning |
+/// |--------------------------------------|----------------|---------|
+/// | `s.restore(key, expected, previous)` | `result<void>` | atomically: if `key` is stored at exactly version `expected`, replaces its row by `previous` (value, version, hash and tombstone flag as given), or removes the key when `previous` is empty; otherwise changes nothing and fails with `errc::version_conflict` |
+///
+/// **Guarantees**:
+/// - Compare and restore are one atomic step: a write that stored a newer
+///   version first is never clobbered, whatever the interleaving. This is
+///   why the undo needs its own operation: the version guard only moves
+///   forward, so writing `previous` again would be ignored as stale.
+/// - `previous`, when given, must name `key` and carry a version below
+///   `expected`, and is validated like a written entry (`validate` against
+///   the store's `rules()`); `expected` must be a valid version. Otherwise
+///   the call fails with `invalid_input` and changes nothing.
+/// - An empty `previous` (the key did not exist before the write being
+///   undone) removes the row outright, tombstone and all: the store then
+///   answers for `key` as for a key never written, and a later write of any
+///   version applies.
+/// - Consequences a caller must know: restoring lowers the stored version,
+///   so `max_version()` may be lower afterwards. A `change_source` reader
+///   whose watermark already passed `expected` does not see the undo as a
+///   change (the restored row sorts before its watermark, a removed row is
+///   gone); a consumer that must notice undos compares checksums instead.
+///
+/// **Errors**: `conflict` (`errc::version_conflict`, naming the key, the
+/// expected and the stored version) when `key` is not stored at `expected`
+/// (a newer write came in between, the write being undone never landed, or
+/// it was already undone); `invalid_input` as above; otherwise as `store`.
+/// Never throws.
+/// **Thread safety**: as `store`; a restore is atomic with respect to
+/// concurrent writes and restores through any handle on the same storage.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it.
+///
+/// A type models `restorable_store` if it models `store` and `restore`
+/// replaces or removes a key's row exactly when its stored version equals
+/// `expected`, atomically, and otherwise fails with `errc::version_conflict`
+/// and changes nothing.
+template <class S>
+concept restorable_store =
+    store<S> && requires(S& s, std::string_view key, version_type expected,
+                         const std::optional<entry>& previous) {
+      { s.restore(key, expected, previous) } -> std::same_as<result<void>>;
+    };
+
+/// A `store` that knows where to cut a key range into parts of similar row
+/// counts (quantile boundaries).
+///
+/// **Requirements** (in addition to `store`; `s` an `S&`, `range` a
+/// `const key_range&`, `parts` a `std::size_t`)
+/// | expression                    | returns                            | meaning |
+/// |-------------------------------|------------------------------------|---------|
+/// | `s.split_points(range, parts)`| `result<std::vector<std::string>>` | up to `parts - 1` stored keys, strictly ascending, each inside `range` and after its first key, that cut `range` into sub-ranges of similar row counts (tombstones count as rows) |
+///
+/// **Guarantees**:
+/// - Points are real keys: each cut is the first key of its sub-range, so
+///   the sub-ranges `[range.first, p1)`, `[p1, p2)`, ..., `[pk, range.last)`
+///   tile `range` and none is empty.
+/// - Balanced: with `n` rows in `range` and no write during the call, there
+///   are exactly `min(parts, n) - 1` points (none when `parts` is 0 or 1 or
+///   the range is empty) and the sub-ranges' row counts differ by at most
+///   one, larger first, as SQL's `ntile(parts)` deals the rows in key order.
+/// - Costs a pass over the keys of `range` in the backend's key order and
+///   ships only the points, never the values.
+///
+/// **Errors**: as `store` (`invalid_input` for a bound the backend cannot
+/// hold). Never throws.
+/// **Thread safety**: as `store`. Rows written during the call may or may not
+/// be counted; the points still tile the range.
+/// **Models**: `memory_store`, `postgres_store`, `sqlite_store`,
+/// `duckdb_store`, `faulty_store<S>` when `S` models it. For any `store`,
+/// `split_by_rows` (storesync/core/key_split.hpp) turns the points into
+/// sub-ranges, and falls back to the byte-wise `split_range` for a store
+/// without this tier.
+///
+/// A type models `partitionable_store` if it models `store` and
+/// `split_points` returns stored keys, strictly ascending inside a range,
+/// that deal its rows into sub-ranges of counts differing by at most one.
+template <class S>
+concept partitionable_store =
+    store<S> && requires(S& s, const key_range& range, std::size_t parts) {
+      { s.split_points(range, parts) } -> std::same_as<result<std::vector<std::string>>>;
+    };
 
 }  // namespace storesync

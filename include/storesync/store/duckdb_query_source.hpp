@@ -221,7 +221,7 @@ class duckdb_query_source {
             return error{errc::constraint_violation, shown_query() + ": key " +
                                                          detail::quoted(e.key) +
                                                          ": hash is not 16 bytes"};
-          e.hash = detail::duckdb_hash_from_blob(reinterpret_cast<const unsigned char*>(h.data()));
+          e.hash = detail::hash_from_blob(reinterpret_cast<const unsigned char*>(h.data()));
         } else if (!e.tombstone) {
           e.hash = hash_content(e.value);
         }

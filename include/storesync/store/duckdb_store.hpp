@@ -69,6 +69,12 @@
 /// sum modulo 2^64 every adapter computes. Keys order byte-wise (DuckDB's
 /// default binary collation).
 ///
+/// Lookups, restores and split points: `lookup` binds its keys as one list
+/// and joins it to the table (a pass over the key column, as DuckDB joins);
+/// `restore` is one UPDATE or DELETE guarded by `version = expected`, under
+/// the writer lock like every write; `split_points` runs `ntile` over the keys
+/// in order.
+///
 /// Errors: DuckDB error types map onto storesync's: constraint, conversion,
 /// invalid input and out-of-range -> `constraint_violation` (invalid input); IO
 /// and permission -> `storage_failure` (unavailable); out of memory ->
@@ -87,7 +93,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -95,11 +100,17 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "storesync/core/lookup.hpp"
+#include "storesync/core/restore.hpp"
 #include "storesync/core/store.hpp"
 #include "storesync/store/detail/duckdb_connection.hpp"
+#include "storesync/store/detail/duckdb_sql.hpp"
+#include "storesync/store/detail/hash_blob.hpp"
+#include "storesync/store/detail/table_shape.hpp"
 #include "storesync/store/duckdb_instance.hpp"
 #include "storesync/store/duckdb_query_source.hpp"
 
@@ -120,6 +131,9 @@ struct duckdb_options {
   int threads = 0;
 };
 
+/// Every store tier on DuckDB (see the file comment). Non-copyable, movable;
+/// made by `open`. A moved-from store fails every call that returns a
+/// `result` with `errc::stopped`.
 class duckdb_store {
  public:
   /// Opens the database at `options.path` and the store's tables.
@@ -150,23 +164,29 @@ class duckdb_store {
   const duckdb_options& options() const noexcept { return state_->options; }
 
   result<std::optional<entry>> read(std::string_view key) {
+    if (!state_) return stopped();
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_read));
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.read));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
     BOOST_OUTCOME_TRY(auto rows, run_entries(*lease, p, 1, "reading key " + detail::quoted(key)));
     if (rows.empty()) return std::optional<entry>{};
     return std::optional<entry>{std::move(rows.front())};
   }
 
-  result<write_report> write(std::span<const entry> batch) { return state_->write(batch, nullptr); }
+  result<write_report> write(std::span<const entry> batch) {
+    if (!state_) return stopped();
+    return state_->write(batch, nullptr);
+  }
 
   result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
+    if (!state_) return stopped();
     return state_->write(batch, &cp);
   }
 
   result<std::optional<std::string>> load_checkpoint(std::string_view name) {
+    if (!state_) return stopped();
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_load_checkpoint));
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.load_checkpoint));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, name, "checkpoint name"));
     detail::duckdb_owned_result r;
     BOOST_OUTCOME_TRY(lease->execute(p, r, "loading checkpoint " + detail::quoted(name)));
@@ -182,12 +202,13 @@ class duckdb_store {
 
   result<std::vector<entry>> scan(const key_range& range, std::string_view after,
                                   std::size_t limit) {
+    if (!state_) return stopped();
     if (limit == 0) return std::vector<entry>{};
     const bool strict = !after.empty() && after >= std::string_view(range.first);
     const std::string_view lower = strict ? after : std::string_view(range.first);
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p,
-                      lease->prepare(state_->sql_scan[(strict ? 1 : 0) + (range.last ? 2 : 0)]));
+                      lease->prepare(state_->sql.scan[(strict ? 1 : 0) + (range.last ? 2 : 0)]));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, lower, "scan bound"));
     duckdb_bind_int64(p, 2, clamp_limit(limit));
     if (range.last) {
@@ -202,13 +223,15 @@ class duckdb_store {
   /// next rows; a call from another watermark, or after the stream ran dry,
   /// re-runs the query, so rows written since are seen then.
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
+    if (!state_) return stopped();
     return state_->changes->changes_after(mark, limit);
   }
 
   /// The largest stored version (DuckDB answers from its column statistics).
   result<version_type> max_version() {
+    if (!state_) return stopped();
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_max_version));
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.max_version));
     detail::duckdb_owned_result r;
     BOOST_OUTCOME_TRY(lease->execute(p, r, "reading the largest version"));
     version_type max = 0;
@@ -221,8 +244,9 @@ class duckdb_store {
   }
 
   result<range_checksum> checksum(const key_range& range) {
+    if (!state_) return stopped();
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
-    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql_checksum[range.last ? 1 : 0]));
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.checksum[range.last ? 1 : 0]));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, range.first, "checksum bound"));
     if (range.last) {
       BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, *range.last, "checksum bound"));
@@ -242,181 +266,151 @@ class duckdb_store {
     return sum;
   }
 
+  /// The metadata of each of `keys`, in order, from one statement: the keys
+  /// travel as one bound list, joined to the table (no values are read).
+  result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view> keys) {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(detail::check_lookup_keys(keys));
+    using metas = std::vector<std::optional<entry_meta>>;
+    // Keys no write can store are absent without asking (DuckDB refuses a
+    // VARCHAR that is not UTF-8).
+    std::vector<duckdb_value> values;
+    struct values_guard {
+      std::vector<duckdb_value>& v;
+      ~values_guard() {
+        for (duckdb_value& x : v) duckdb_destroy_value(&x);
+      }
+    } free_values{values};
+    values.reserve(keys.size());
+    for (const std::string_view key : keys)
+      if (detail::storable_key(key))
+        values.push_back(duckdb_create_varchar_length(key.data(), key.size()));
+    if (values.empty()) return metas(keys.size());
+    duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_value list = duckdb_create_list_value(varchar, values.data(), values.size());
+    duckdb_destroy_logical_type(&varchar);
+    struct list_guard {
+      duckdb_value& v;
+      ~list_guard() { duckdb_destroy_value(&v); }
+    } free_list{list};
+
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.lookup));
+    if (list == nullptr || duckdb_bind_value(p, 1, list) == DuckDBError)
+      return error{errc::backend_failure,
+                   lease->where() + ": binding " + std::to_string(values.size()) + " keys"};
+    BOOST_OUTCOME_TRY(auto rows, run_entries(*lease, p, values.size(),
+                                             "looking up " + std::to_string(values.size()) +
+                                                 " keys"));
+    std::unordered_map<std::string_view, entry_meta> found;
+    found.reserve(rows.size());
+    for (const entry& e : rows) found.emplace(e.key, meta_of(e));
+    return detail::answers_in_order(keys, found);
+  }
+
+  /// Puts `previous` back (or removes the key) if `key` is stored at
+  /// `expected`. Atomic because every write of the process holds the
+  /// instance's writer lock, as this UPDATE or DELETE does.
+  result<void> restore(std::string_view key, version_type expected,
+                       const std::optional<entry>& previous) {
+    if (!state_) return stopped();
+    return state_->restore(key, expected, previous);
+  }
+
+  /// Split points from one statement: DuckDB sorts the range's keys for
+  /// `ntile(parts)` and keeps each run's first key.
+  result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) {
+    if (!state_) return stopped();
+    if (parts <= 1 || (range.last && *range.last <= range.first))
+      return std::vector<std::string>{};
+    BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
+    BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.tiers.split_points[range.last ? 1 : 0]));
+    BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, range.first, "split bound"));
+    duckdb_bind_int64(p, 2, clamp_limit(parts));
+    if (range.last) {
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 3, *range.last, "split bound"));
+    }
+    detail::duckdb_owned_result r;
+    BOOST_OUTCOME_TRY(lease->execute(p, r, "computing split points"));
+    std::vector<std::string> points;
+    for (;;) {
+      detail::duckdb_owned_chunk chunk(duckdb_fetch_chunk(*r.get()));
+      if (!chunk) break;
+      const detail::duckdb_column key(chunk.get(), 0);
+      for (idx_t i = 0; i < duckdb_data_chunk_get_size(chunk.get()); ++i)
+        points.emplace_back(key.text(i));
+    }
+    if (const char* err = duckdb_result_error(r.get()); err != nullptr)
+      return detail::duckdb_error(duckdb_result_error_type(r.get()), err, lease->where(),
+                                  "computing split points");
+    return points;
+  }
+
  private:
   struct state {
     state(std::shared_ptr<duckdb_instance> d, duckdb_options o)
         : db(std::move(d)), options(std::move(o)),
-          readers(db->native(), db->where(), options.readers) {
-      const std::string t = detail::sql_identifier(options.table);
-      const std::string cp = detail::sql_identifier(options.checkpoint_table);
-      const std::string cols = "key, version, hash, value, tombstone";
-      sql_read = "SELECT " + cols + " FROM " + t + " WHERE key = $1";
-      const std::string scan = "SELECT " + cols + " FROM " + t + " WHERE key ";
-      sql_scan[0] = scan + ">= $1 ORDER BY key LIMIT $2";
-      sql_scan[1] = scan + "> $1 ORDER BY key LIMIT $2";
-      sql_scan[2] = scan + ">= $1 AND key < $3 ORDER BY key LIMIT $2";
-      sql_scan[3] = scan + "> $1 AND key < $3 ORDER BY key LIMIT $2";
-      sql_checksum[0] = "SELECT count(*), sum(row_hash::HUGEINT) FROM " + t + " WHERE key >= $1";
-      sql_max_version = "SELECT coalesce(max(version), 0)::BIGINT FROM " + t;
-      sql_checksum[1] = sql_checksum[0] + " AND key < $2";
-      sql_load_checkpoint = "SELECT value FROM " + cp + " WHERE name = $1";
-      sql_save_checkpoint = "INSERT INTO " + cp +
-                            " (name, value, updated_at) VALUES ($1, $2, epoch_ms($3))"
-                            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
-                            " updated_at = excluded.updated_at";
-      const std::string stage = "temp.main.storesync_stage";
-      sql_create_stage =
-          "CREATE OR REPLACE TEMP TABLE storesync_stage (seq BIGINT, key VARCHAR, version BIGINT,"
-          " hash BLOB, row_hash BIGINT, value VARCHAR, tombstone BOOLEAN)";
-      sql_drop_stage = "DROP TABLE IF EXISTS " + stage;
-      // One pass: duplicates in the batch, the report if there are none, and
-      // which merge statements have work (rows to update, keys to insert,
-      // keys already stored).
-      sql_classify =
-          "SELECT count(*) - count(DISTINCT s.key),"
-          " count(*) FILTER (WHERE t.version IS NULL OR s.version > t.version),"
-          " count(*) FILTER (WHERE s.version = t.version),"
-          " count(*) FILTER (WHERE s.version < t.version),"
-          " count(*) FILTER (WHERE s.version > t.version),"
-          " count(*) FILTER (WHERE t.version IS NULL), count(t.version)"
-          " FROM " + stage + " s LEFT JOIN " + t + " t ON t.key = s.key";
-      // With duplicates: each entry meets the newest of the stored version and
-      // the versions earlier in the batch, as the version guard applies them.
-      sql_classify_ordered =
-          "SELECT count(*) FILTER (WHERE version > seen), count(*) FILTER (WHERE version = seen),"
-          " count(*) FILTER (WHERE version < seen) FROM (SELECT s.version,"
-          " greatest(coalesce(t.version, 0), coalesce(max(s.version) OVER (PARTITION BY s.key"
-          " ORDER BY s.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS seen"
-          " FROM " + stage + " s LEFT JOIN " + t + " t ON t.key = s.key)";
-      // The merge reads the newest staged entry of each key: the staging table
-      // itself, or (with duplicates) its first row per key by version, then
-      // batch order.
-      const std::string newest[2] = {
-          stage + " s",
-          "(SELECT * FROM " + stage +
-              " QUALIFY row_number() OVER (PARTITION BY key ORDER BY version DESC, seq) = 1) s"};
-      const std::string insert = "INSERT INTO " + t +
-                                 " (key, version, hash, row_hash, value, tombstone, updated_at)"
-                                 " SELECT key, version, hash, row_hash, value, tombstone,"
-                                 " epoch_ms(";
-      for (int dedup = 0; dedup < 2; ++dedup) {
-        // The version guard: a stored row changes only for a newer version.
-        merge_update[dedup] = {"UPDATE " + t + " AS t SET version = s.version, hash = s.hash,"
-                               " row_hash = s.row_hash, value = s.value, tombstone = s.tombstone,"
-                               " updated_at = epoch_ms(",
-                               ") FROM " + newest[dedup] +
-                                   " WHERE t.key = s.key AND s.version > t.version"};
-        merge_insert_all[dedup] = {insert, ") FROM " + newest[dedup]};
-        merge_insert_new[dedup] = {insert, ") FROM " + newest[dedup] +
-                                               " WHERE NOT EXISTS (SELECT 1 FROM " + t +
-                                               " t WHERE t.key = s.key)"};
-      }
-    }
+          readers({.size = options.readers},
+                  detail::duckdb_session_opener(db->native(), db->where())),
+          sql(options.table, options.checkpoint_table) {}
 
     result<void> open_writer() {
       BOOST_OUTCOME_TRY(writer, detail::duckdb_session::connect(db->native(), db->where()));
-      const std::string t = detail::sql_identifier(options.table);
-      const std::string cp = detail::sql_identifier(options.checkpoint_table);
-      BOOST_OUTCOME_TRY(writer->exec(
-          "CREATE TABLE IF NOT EXISTS " + t +
-              " (key VARCHAR NOT NULL, version BIGINT NOT NULL, hash BLOB NOT NULL,"
-              " row_hash BIGINT NOT NULL, value VARCHAR, tombstone BOOLEAN NOT NULL,"
-              " updated_at TIMESTAMP NOT NULL)",
-          "creating table " + detail::quoted(options.table)));
-      BOOST_OUTCOME_TRY(writer->exec(
-          "CREATE TABLE IF NOT EXISTS " + cp +
-              " (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL)",
-          "creating table " + detail::quoted(options.checkpoint_table)));
-      BOOST_OUTCOME_TRY(check_shape(options.table, {{"key", "VARCHAR"},
-                                                    {"version", "BIGINT"},
-                                                    {"hash", "BLOB"},
-                                                    {"row_hash", "BIGINT"},
-                                                    {"value", "VARCHAR"},
-                                                    {"tombstone", "BOOLEAN"},
-                                                    {"updated_at", "TIMESTAMP"}}));
-      BOOST_OUTCOME_TRY(check_shape(options.checkpoint_table, {{"name", "VARCHAR"},
-                                                               {"value", "VARCHAR"},
-                                                               {"updated_at", "TIMESTAMP"}}));
+      BOOST_OUTCOME_TRY(
+          writer->exec(sql.create_table, "creating table " + detail::quoted(options.table)));
+      BOOST_OUTCOME_TRY(writer->exec(sql.create_checkpoints,
+                                     "creating table " + detail::quoted(options.checkpoint_table)));
+      BOOST_OUTCOME_TRY(check_shape(options.table, detail::duckdb_entry_columns));
+      BOOST_OUTCOME_TRY(check_shape(options.checkpoint_table, detail::duckdb_checkpoint_columns));
       // Saving a checkpoint is an ON CONFLICT (name) upsert: it needs the key.
       BOOST_OUTCOME_TRY(auto cp_keyed, is_primary_key(options.checkpoint_table, "name"));
       if (!cp_keyed)
-        return error{errc::schema_mismatch, db->where() + ": table " +
-                                                detail::quoted(options.checkpoint_table) +
-                                                " column " + detail::quoted("name") +
-                                                " is not the primary key"};
+        return detail::shape_error(shown_table(options.checkpoint_table), "name",
+                                   "is not the primary key");
       // Point reads look `key` up in an ART index: the primary key of a table
       // that has one, else a plain (non-unique) index, which costs a bulk
       // write far less than a unique one (docs/benchmarks.md).
       BOOST_OUTCOME_TRY(auto keyed, is_primary_key(options.table, "key"));
       if (!keyed) {
-        BOOST_OUTCOME_TRY(writer->exec("CREATE INDEX IF NOT EXISTS " +
-                                           detail::sql_identifier(options.table + "_key") +
-                                           " ON " + t + " (key)",
-                                       "indexing table " + detail::quoted(options.table)));
+        BOOST_OUTCOME_TRY(
+            writer->exec(sql.create_key_index, "indexing table " + detail::quoted(options.table)));
       }
-      BOOST_OUTCOME_TRY(auto source,
-                        duckdb_query_source::open(
-                            db, "SELECT key, value, version, tombstone, hash FROM " + t));
+      BOOST_OUTCOME_TRY(auto source, duckdb_query_source::open(db, sql.changes));
       changes = std::make_unique<duckdb_query_source>(std::move(source));
       return success();
     }
 
-    struct expected_column {
-      const char* name;
-      const char* type;
-    };
+    std::string shown_table(const std::string& table) const {
+      return db->where() + ": table " + detail::quoted(table);
+    }
 
-    result<void> check_shape(const std::string& table, std::initializer_list<expected_column> want) {
-      const std::string where = db->where() + ": table " + detail::quoted(table);
+    result<void> check_shape(const std::string& table,
+                             std::span<const detail::wanted_column> want) {
       detail::duckdb_owned_result r;
-      const std::string sql =
-          "SELECT column_name, data_type, is_nullable FROM duckdb_columns() WHERE database_name ="
-          " current_database() AND schema_name = current_schema() AND table_name = " +
-          detail::duckdb_literal(table);
-      if (duckdb_query(writer->get(), sql.c_str(), r.out()) == DuckDBError)
+      const std::string query = detail::duckdb_columns_query(table);
+      if (duckdb_query(writer->get(), query.c_str(), r.out()) == DuckDBError)
         return detail::duckdb_error(duckdb_result_error_type(r.get()),
                                     duckdb_result_error(r.get()), db->where(),
                                     "reading the shape of " + detail::quoted(table));
-      struct column {
-        std::string name, type;
-        bool nullable;
-      };
-      std::vector<column> cols;
+      std::vector<detail::found_column> found;
       for (;;) {
         detail::duckdb_owned_chunk chunk(duckdb_fetch_chunk(*r.get()));
         if (!chunk) break;
         const detail::duckdb_column name(chunk.get(), 0), type(chunk.get(), 1),
             nullable(chunk.get(), 2);
         for (idx_t i = 0; i < duckdb_data_chunk_get_size(chunk.get()); ++i)
-          cols.push_back({std::string(name.text(i)), std::string(type.text(i)),
-                          nullable.get<bool>(i)});
+          found.push_back({std::string(name.text(i)), std::string(type.text(i)),
+                           nullable.get<bool>(i)});
       }
-      for (const expected_column& w : want) {
-        const auto it = std::find_if(cols.begin(), cols.end(),
-                                     [&](const column& c) { return c.name == w.name; });
-        if (it == cols.end())
-          return error{errc::schema_mismatch, where + " has no column " + detail::quoted(w.name)};
-        if (it->type != w.type)
-          return error{errc::schema_mismatch, where + " column " + detail::quoted(w.name) +
-                                                  " has type " + it->type + ", expected " +
-                                                  w.type};
-        // The key column (first) never holds NULL: NOT NULL, or the primary key.
-        if (&w == want.begin() && it->nullable)
-          return error{errc::schema_mismatch, where + " column " + detail::quoted(w.name) +
-                                                  " admits NULL, expected NOT NULL"};
-      }
-      return success();
+      // The key column (first) never holds NULL: NOT NULL, or the primary key.
+      return detail::check_shape(shown_table(table), found, want, {.not_null = true});
     }
 
     // Whether `column` alone is the primary key of `table`.
     result<bool> is_primary_key(const std::string& table, const char* column) {
-      const std::string sql =
-          "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database()"
-          " AND schema_name = current_schema() AND table_name = " +
-          detail::duckdb_literal(table) +
-          " AND constraint_type = 'PRIMARY KEY' AND constraint_column_names = [" +
-          detail::duckdb_literal(column) + "]";
-      BOOST_OUTCOME_TRY(auto pk, query_int64s(*writer, sql, 1, "reading the primary key"));
+      BOOST_OUTCOME_TRY(auto pk,
+                        query_int64s(*writer, detail::duckdb_primary_key_query(table, column), 1,
+                                     "reading the primary key"));
       return pk[0] == 1;
     }
 
@@ -428,10 +422,10 @@ class duckdb_store {
       std::lock_guard lock(db->writer_mutex());
       detail::duckdb_session& c = *writer;
       if (!batch.empty()) {
-        BOOST_OUTCOME_TRY(c.exec(sql_create_stage, "creating the staging table"));
+        BOOST_OUTCOME_TRY(c.exec(sql.create_stage, "creating the staging table"));
         auto staged = stage(c, batch);
         auto r = staged ? merge(c, batch.size(), cp) : result<write_report>(staged.error());
-        (void)c.exec(sql_drop_stage, "dropping the staging table");  // frees its memory now
+        (void)c.exec(sql.drop_stage, "dropping the staging table");  // frees its memory now
         return r;
       }
       return merge(c, 0, cp);
@@ -482,13 +476,12 @@ class duckdb_store {
         uint64_t* value_valid = duckdb_vector_get_validity(v[5]);
         for (std::size_t i = 0; i < n; ++i) {
           const entry& e = batch[at + i];
-          unsigned char hash[16];
-          detail::duckdb_hash_to_blob(e.hash, hash);
+          const auto hash = detail::hash_to_blob(e.hash);
           seq[i] = static_cast<int64_t>(at + i);
           duckdb_vector_assign_string_element_len(v[1], i, e.key.data(), e.key.size());
           version[i] = e.version;
-          duckdb_vector_assign_string_element_len(v[3], i, reinterpret_cast<const char*>(hash),
-                                                  16);
+          duckdb_vector_assign_string_element_len(
+              v[3], i, reinterpret_cast<const char*>(hash.data()), hash.size());
           rh[i] = static_cast<int64_t>(row_hash(e));
           if (e.tombstone) duckdb_validity_set_row_invalid(value_valid, i);
           else duckdb_vector_assign_string_element_len(v[5], i, e.value.data(), e.value.size());
@@ -524,12 +517,12 @@ class duckdb_store {
                            .count();
       write_report report;
       if (staged > 0) {
-        BOOST_OUTCOME_TRY(auto counts, query_int64s(c, sql_classify, 7, "classifying a batch"));
+        BOOST_OUTCOME_TRY(auto counts, query_int64s(c, sql.classify, 7, "classifying a batch"));
         const bool duplicates = counts[0] > 0;
         const bool newer = counts[4] > 0, fresh = counts[5] > 0, stored = counts[6] > 0;
         if (duplicates) {
           BOOST_OUTCOME_TRY(auto ordered,
-                            query_int64s(c, sql_classify_ordered, 3, "classifying a batch"));
+                            query_int64s(c, sql.classify_ordered, 3, "classifying a batch"));
           report = {static_cast<std::size_t>(ordered[0]), static_cast<std::size_t>(ordered[1]),
                     static_cast<std::size_t>(ordered[2])};
         } else {
@@ -541,15 +534,15 @@ class duckdb_store {
         // Stored keys first: the insert then skips every key the table holds,
         // and checks nothing when none of the batch's keys was stored.
         if (newer) {
-          BOOST_OUTCOME_TRY(c.exec(merge_update[dedup].with(at), "updating stored keys"));
+          BOOST_OUTCOME_TRY(c.exec(sql.merge_update[dedup].with(at), "updating stored keys"));
         }
         if (fresh) {
-          const merge_sql& insert = stored ? merge_insert_new[dedup] : merge_insert_all[dedup];
+          const auto& insert = stored ? sql.merge_insert_new[dedup] : sql.merge_insert_all[dedup];
           BOOST_OUTCOME_TRY(c.exec(insert.with(at), "inserting new keys"));
         }
       }
       if (cp != nullptr) {
-        BOOST_OUTCOME_TRY(auto p, c.prepare(sql_save_checkpoint));
+        BOOST_OUTCOME_TRY(auto p, c.prepare(sql.save_checkpoint));
         BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, cp->name, "checkpoint name"));
         BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, cp->value, "checkpoint value"));
         duckdb_bind_int64(p, 3, now);
@@ -559,25 +552,55 @@ class duckdb_store {
       return report;
     }
 
+    result<void> restore(std::string_view key, version_type expected,
+                         const std::optional<entry>& previous) {
+      BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, any_json));
+      const std::string doing = "restoring key " + detail::quoted(key);
+      std::lock_guard lock(db->writer_mutex());
+      detail::duckdb_session& c = *writer;
+      BOOST_OUTCOME_TRY(auto p, c.prepare(previous ? sql.tiers.restore : sql.tiers.remove));
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
+      duckdb_bind_int64(p, 2, expected);
+      if (previous) {
+        const entry& e = *previous;
+        const auto hash = detail::hash_to_blob(e.hash);
+        duckdb_bind_int64(p, 3, e.version);
+        duckdb_bind_blob(p, 4, hash.data(), hash.size());
+        duckdb_bind_int64(p, 5, static_cast<int64_t>(row_hash(e)));
+        if (e.tombstone) {
+          duckdb_bind_null(p, 6);
+        } else {
+          BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 6, e.value, "value"));
+        }
+        duckdb_bind_boolean(p, 7, e.tombstone);
+        duckdb_bind_int64(p, 8,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+      }
+      detail::duckdb_owned_result r;
+      BOOST_OUTCOME_TRY(c.execute(p, r, doing));
+      if (duckdb_rows_changed(r.get()) > 0) return success();
+      // Not stored at `expected`: say what is (no write can come in between,
+      // under the writer lock).
+      BOOST_OUTCOME_TRY(auto read, c.prepare(sql.read));
+      BOOST_OUTCOME_TRY(detail::duckdb_bind_text(read, 1, key, "key"));
+      BOOST_OUTCOME_TRY(auto rows, run_entries(c, read, 1, doing));
+      return detail::restore_conflict(
+          key, expected, rows.empty() ? std::nullopt : std::optional{rows.front().version});
+    }
+
     std::shared_ptr<duckdb_instance> db;
     duckdb_options options;
     std::unique_ptr<detail::duckdb_session> writer;
     detail::duckdb_session_pool readers;
+    const detail::duckdb_statements sql;
     std::unique_ptr<duckdb_query_source> changes;
-    std::string sql_read, sql_load_checkpoint, sql_save_checkpoint;
-    std::string sql_scan[4];
-    std::string sql_checksum[2];
-    std::string sql_max_version;
-    std::string sql_create_stage, sql_drop_stage, sql_classify, sql_classify_ordered;
-    // A merge statement, split around its `epoch_ms(` timestamp argument.
-    struct merge_sql {
-      std::string head, tail;
-      std::string with(const std::string& now_ms) const { return head + now_ms + tail; }
-    };
-    merge_sql merge_update[2], merge_insert_all[2], merge_insert_new[2];
   };
 
   explicit duckdb_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
+
+  static error stopped() { return error{errc::stopped, "duckdb_store was moved from"}; }
 
   static int64_t clamp_limit(std::size_t limit) noexcept {
     return static_cast<int64_t>(std::min<std::size_t>(limit, std::numeric_limits<int64_t>::max()));
@@ -623,5 +646,8 @@ static_assert(change_source<duckdb_store>);
 static_assert(checksum_store<duckdb_store>);
 static_assert(checkpoint_store<duckdb_store>);
 static_assert(versioned_store<duckdb_store>);
+static_assert(metadata_store<duckdb_store>);
+static_assert(restorable_store<duckdb_store>);
+static_assert(partitionable_store<duckdb_store>);
 
 }  // namespace storesync

@@ -12,7 +12,7 @@
 /// \endcode
 ///
 /// Faults apply to every call (reads, writes, scans, checksums,
-/// checkpoints). A scripted fault is consumed first, one per call; then the
+/// checkpoints, lookups, restores, split points). A scripted fault is consumed first, one per call; then the
 /// random rates apply. An injected failure happens *before* the inner call, so
 /// a failed write changed nothing. Thread-safe when `S` is.
 
@@ -161,6 +161,31 @@ class faulty_store {
   {
     BOOST_OUTCOME_TRY(before_call({}));
     return inner_.load_checkpoint(name);
+  }
+
+  result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view> keys)
+    requires metadata_store<S>
+  {
+    BOOST_OUTCOME_TRY(before_call({}));
+    return inner_.lookup(keys);
+  }
+
+  /// A restore writes `key`, so a poisoned key fails it too.
+  result<void> restore(std::string_view key, version_type expected,
+                       const std::optional<entry>& previous)
+    requires restorable_store<S>
+  {
+    entry target;
+    target.key = key;
+    BOOST_OUTCOME_TRY(before_call(std::span<const entry>(&target, 1)));
+    return inner_.restore(key, expected, previous);
+  }
+
+  result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts)
+    requires partitionable_store<S>
+  {
+    BOOST_OUTCOME_TRY(before_call({}));
+    return inner_.split_points(range, parts);
   }
 
  private:

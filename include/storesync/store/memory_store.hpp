@@ -31,8 +31,9 @@
 /// \endcode
 ///
 /// A capped store holds a subset of what was written, so `read`, `scan`,
-/// `changes_after`, `checksum` and `size` see only the entries it still
-/// holds. Checkpoints are never evicted.
+/// `changes_after`, `checksum`, `lookup`, `split_points` and `size` see only
+/// the entries it still holds, and `restore` finds an evicted key absent (a
+/// version conflict). Checkpoints are never evicted.
 ///
 /// Thread safety: every member is safe to call from many threads (a
 /// reader-writer lock; writes are serialised). Batches are atomic: validated
@@ -54,6 +55,8 @@
 #include <utility>
 #include <vector>
 
+#include "storesync/core/lookup.hpp"
+#include "storesync/core/restore.hpp"
 #include "storesync/core/store.hpp"
 
 namespace storesync {
@@ -149,6 +152,77 @@ class memory_store {
          ++it)
       sum.add(row_hash(it->second.value));
     return sum;
+  }
+
+  /// The metadata of each of `keys`, in order, under one shared lock. Not a
+  /// read for eviction: a lookup does not keep an entry cached.
+  result<std::vector<std::optional<entry_meta>>> lookup(
+      std::span<const std::string_view> keys) const {
+    BOOST_OUTCOME_TRY(detail::check_lookup_keys(keys));
+    std::vector<std::optional<entry_meta>> out;
+    out.reserve(keys.size());
+    std::shared_lock lock(mutex_);
+    for (const std::string_view key : keys) {
+      const auto it = rows_.find(key);
+      out.push_back(it == rows_.end() ? std::nullopt
+                                      : std::optional<entry_meta>{meta_of(it->second.value)});
+    }
+    return out;
+  }
+
+  /// Puts `previous` back (or removes the key) if `key` is held at
+  /// `expected`, under the write lock. A restored entry is pinned like any
+  /// written one, until `release` names its version. Removing a key is not an
+  /// eviction: `max_evicted_version` stays, since the key is then as never
+  /// written.
+  result<void> restore(std::string_view key, version_type expected,
+                       const std::optional<entry>& previous) {
+    BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, any_json));
+    std::unique_lock lock(mutex_);
+    const auto it = rows_.find(key);
+    if (it == rows_.end()) return detail::restore_conflict(key, expected, std::nullopt);
+    slot& s = it->second;
+    if (s.value.version != expected) return detail::restore_conflict(key, expected, s.value.version);
+    by_version_.erase(version_key{s.value.version, it->first});
+    bytes_ -= footprint(s.value);
+    if (!previous) {
+      if (!s.pinned) --released_;
+      if (hand_ == it) ++hand_;
+      rows_.erase(it);
+      return success();
+    }
+    if (!s.pinned) {
+      s.pinned = true;
+      --released_;
+    }
+    s.value = *previous;
+    bytes_ += footprint(s.value);
+    by_version_.emplace(s.value.version, it->first);
+    evict_locked(1);
+    return success();
+  }
+
+  /// The keys that deal the rows of `range` into `parts` runs, as `ntile`
+  /// does: two walks of the ordered map under one shared lock.
+  result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) const {
+    std::vector<std::string> points;
+    if (parts <= 1 || (range.last && *range.last <= range.first)) return points;
+    std::shared_lock lock(mutex_);
+    auto it = rows_.lower_bound(range.first);
+    const auto end = range.last ? rows_.lower_bound(*range.last) : rows_.end();
+    const auto n = static_cast<std::size_t>(std::distance(it, end));
+    const std::size_t runs = std::min(parts, n);
+    if (runs <= 1) return points;
+    points.reserve(runs - 1);
+    const std::size_t size = n / runs, longer = n % runs;
+    std::size_t at = 0;
+    for (std::size_t i = 1; i < runs; ++i) {
+      const std::size_t rank = i * size + std::min(i, longer);
+      std::advance(it, static_cast<std::ptrdiff_t>(rank - at));
+      at = rank;
+      points.push_back(it->first);
+    }
+    return points;
   }
 
   /// Number of keys held, tombstones included.
@@ -287,7 +361,8 @@ class memory_store {
   std::size_t bytes_ = 0;
   std::size_t released_ = 0;
   /// Where the next sweep starts; `rows_.end()` wraps to the first key. Only
-  /// eviction erases rows, and it moves the hand past the erased one.
+  /// eviction and `restore` erase rows, and both move the hand past the
+  /// erased one.
   row_map::iterator hand_ = rows_.end();
   std::atomic<version_type> max_evicted_version_{0};
   std::atomic<std::uint64_t> evicted_{0};
@@ -299,5 +374,8 @@ static_assert(change_source<memory_store>);
 static_assert(checksum_store<memory_store>);
 static_assert(checkpoint_store<memory_store>);
 static_assert(versioned_store<memory_store>);
+static_assert(metadata_store<memory_store>);
+static_assert(restorable_store<memory_store>);
+static_assert(partitionable_store<memory_store>);
 
 }  // namespace storesync

@@ -49,10 +49,18 @@
 /// Rows to update: the batch is COPYed (`pqxx::stream_to`) into a
 /// per-connection temporary staging table and applied by one INSERT/UPDATE
 /// statement that re-checks `incoming version > stored version` in SQL.
-/// If another writer inserts one of the keys first (unique_violation), the
-/// batch is redone through staging and `INSERT ... ON CONFLICT (key) DO UPDATE
-/// ... WHERE excluded.version > stored.version`. Every path reports exactly
-/// what memory_store would (applied, unchanged, stale; total == batch size).
+/// If another writer inserts one of the keys first (unique_violation), or
+/// the UPDATE applies fewer rows than the lookup promised (a row changed, or
+/// was removed by a concurrent `restore`, under it), the batch is redone
+/// through staging and `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE
+/// excluded.version > stored.version`. Every path reports exactly what
+/// memory_store would (applied, unchanged, stale; total == batch size).
+///
+/// Lookups, restores and split points: `lookup` is the write path's indexed
+/// `key = ANY($1)` lookup returning the metadata too; `restore` is one
+/// UPDATE or DELETE guarded by `version = expected`, which READ COMMITTED
+/// re-checks on the latest row; `split_points` runs `ntile` over the primary
+/// key. One round trip each.
 ///
 /// Errors: SQLSTATE class 08 and 57P01 -> `unavailable`; 40001 / 40P01 ->
 /// `transient`; 57014 (statement timeout) -> `transient` (`errc::timeout`);
@@ -65,7 +73,6 @@
 /// replaced on the next checkout.
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -87,10 +94,13 @@
 
 #include <pqxx/pqxx>
 
+#include "storesync/core/lookup.hpp"
+#include "storesync/core/restore.hpp"
 #include "storesync/core/store.hpp"
 #include "storesync/store/detail/postgres_errors.hpp"
 #include "storesync/store/detail/postgres_pool.hpp"
 #include "storesync/store/detail/postgres_sql.hpp"
+#include "storesync/store/detail/table_shape.hpp"
 
 namespace storesync {
 
@@ -284,6 +294,90 @@ class postgres_store {
     return sum;
   }
 
+  /// The metadata of each of `keys`, in order: one indexed lookup of all of
+  /// them (`key = ANY($1)`, the lookup the write path makes for its version
+  /// guard), returning no values.
+  result<std::vector<std::optional<entry_meta>>> lookup(
+      std::span<const std::string_view> keys) const {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(detail::check_lookup_keys(keys));
+    using metas = std::vector<std::optional<entry_meta>>;
+    // Keys no write can store (a NUL byte or invalid UTF-8 among them, which
+    // libpq could not even send) are absent without asking.
+    std::string array = "{";
+    for (const std::string_view key : keys)
+      if (detail::storable_key(key)) append_array_element(array, key);
+    array += '}';
+    if (array.size() == 2) return metas(keys.size());
+    return state_->run("look up keys in " + state_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = tx.exec_prepared("storesync_lookup", array);
+      std::unordered_map<std::string_view, entry_meta> found;
+      found.reserve(r.size());
+      for (const auto& row : r)
+        found.emplace(std::string_view(row[0].c_str(), row[0].size()),
+                      entry_meta{row[1].as<std::int64_t>(),
+                                 {static_cast<std::uint64_t>(row[2].as<std::int64_t>()),
+                                  static_cast<std::uint64_t>(row[3].as<std::int64_t>())},
+                                 row[4].as<bool>()});
+      return detail::answers_in_order(keys, found);
+    });
+  }
+
+  /// Puts `previous` back (or removes the key) if `key` is stored at
+  /// `expected`: one guarded UPDATE or DELETE, one round trip.
+  result<void> restore(std::string_view key, version_type expected,
+                       const std::optional<entry>& previous) {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, rules()));
+    using outcome = std::pair<std::int64_t, std::optional<version_type>>;
+    BOOST_OUTCOME_TRY(
+        auto done,
+        state_->run("restore key " + detail::quoted(key) + " in " + state_->display,
+                    [&](pqxx::connection& c) {
+                      pqxx::nontransaction tx(c);
+                      const std::string k(key);
+                      const pqxx::result r =
+                          previous
+                              ? tx.exec_prepared(
+                                    "storesync_restore", k, expected, previous->version,
+                                    static_cast<std::int64_t>(previous->hash.lo),
+                                    static_cast<std::int64_t>(previous->hash.hi),
+                                    static_cast<std::int64_t>(row_hash(*previous)),
+                                    previous->tombstone,
+                                    previous->tombstone ? nullptr : previous->value.c_str())
+                              : tx.exec_prepared("storesync_remove", k, expected);
+                      return outcome{r[0][0].as<std::int64_t>(),
+                                     r[0][1].is_null()
+                                         ? std::nullopt
+                                         : std::optional{r[0][1].as<version_type>()}};
+                    }));
+    if (done.first == 1) return success();
+    return detail::restore_conflict(key, expected, done.second);
+  }
+
+  /// The keys that deal the rows of `range` into `parts` runs: `ntile` over
+  /// the primary key, in one statement.
+  result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) const {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(check_bounds(range, {}));
+    if (parts <= 1 || (range.last && *range.last <= range.first))
+      return std::vector<std::string>{};
+    // ntile takes an integer; more runs than 2^31 - 1 is never asked for.
+    const auto runs = static_cast<int>(
+        std::min<std::size_t>(parts, static_cast<std::size_t>(std::numeric_limits<int>::max())));
+    return state_->run("split " + state_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r =
+          range.last ? tx.exec_prepared("storesync_split_points_to", range.first, runs, *range.last)
+                     : tx.exec_prepared("storesync_split_points", range.first, runs);
+      std::vector<std::string> points;
+      points.reserve(r.size());
+      for (const auto& row : r) points.emplace_back(row[0].c_str(), row[0].size());
+      return points;
+    });
+  }
+
   /// The configuration in use (`checkpoint_table` filled in).
   const postgres_config& config() const noexcept { return state_->config; }
   /// The quoted, schema-qualified table name, as used in SQL.
@@ -329,6 +423,11 @@ class postgres_store {
       c.prepare("storesync_checksum_to", sql.checksum_to);
       c.prepare("storesync_load_checkpoint", sql.load_checkpoint);
       c.prepare("storesync_save_checkpoint", sql.save_checkpoint);
+      c.prepare("storesync_lookup", sql.lookup);
+      c.prepare("storesync_restore", sql.restore);
+      c.prepare("storesync_remove", sql.remove);
+      c.prepare("storesync_split_points", sql.split_points);
+      c.prepare("storesync_split_points_to", sql.split_points_to);
     }
 
     /// Runs `fn` on a pooled connection, translating every exception.
@@ -359,45 +458,34 @@ class postgres_store {
           tx.exec(sql.create_index);
           tx.exec(sql.create_checkpoints);
         }
-        BOOST_OUTCOME_TRY(check_shape(tx, table, detail::pg_entry_columns, "key", true));
-        BOOST_OUTCOME_TRY(check_shape(tx, checkpoints, detail::pg_checkpoint_columns, "name", false));
+        BOOST_OUTCOME_TRY(check_shape(tx, table, detail::pg_entry_columns, true));
+        BOOST_OUTCOME_TRY(check_shape(tx, checkpoints, detail::pg_checkpoint_columns, false));
         tx.commit();
         return success();
       });
     }
 
+    // `want` starts with the primary key column.
     static result<void> check_shape(pqxx::work& tx, const std::string& rel,
-                             std::span<const detail::pg_column> want, std::string_view pk,
-                             bool c_collated_key) {
+                                    std::span<const detail::wanted_column> want,
+                                    bool c_collated_key) {
       const pqxx::result cols = tx.exec_params(std::string(detail::pg_columns_query), rel);
       if (cols.empty())
-        return fail_schema("table " + rel + " does not exist (create_if_missing is off)");
-      for (const auto& w : want) {
-        const auto it = std::find_if(cols.begin(), cols.end(), [&](const pqxx::row& r) {
-          return r[0].as<std::string>() == w.name;
-        });
-        if (it == cols.end())
-          return fail_schema("table " + rel + ": column \"" + std::string(w.name) + "\" is missing");
-        const std::string type = (*it)[1].as<std::string>();
-        if (type != w.type && (w.also.empty() || type != w.also))
-          return fail_schema("table " + rel + ": column \"" + std::string(w.name) + "\" has type " +
-                             type + "; storesync needs " + std::string(w.type) +
-                             (w.also.empty() ? "" : " or " + std::string(w.also)));
-        if (c_collated_key && w.name == pk && (*it)[2].as<std::string>() != "C")
-          return fail_schema("table " + rel + ": column \"" + std::string(pk) +
-                             "\" has collation \"" + (*it)[2].as<std::string>() +
-                             "\"; storesync needs COLLATE \"C\" (byte-wise key order)");
-      }
-      const pqxx::result key =
-          tx.exec_params(std::string(detail::pg_primary_key_query), rel, std::string(pk));
+        return error{errc::schema_mismatch,
+                     "table " + rel + " does not exist (create_if_missing is off)"};
+      std::vector<detail::found_column> found;
+      found.reserve(cols.size());
+      for (const auto& c : cols)
+        found.push_back(
+            {c[0].as<std::string>(), c[1].as<std::string>(), true, c[2].as<std::string>()});
+      const std::string shown = "table " + rel;
+      BOOST_OUTCOME_TRY(detail::check_shape(shown, found, want,
+                                            {.collation = c_collated_key ? "C" : ""}));
+      const std::string pk(want.front().name);
+      const pqxx::result key = tx.exec_params(std::string(detail::pg_primary_key_query), rel, pk);
       if (key[0][0].as<std::int64_t>() != 1)
-        return fail_schema("table " + rel + ": column \"" + std::string(pk) +
-                           "\" is not the primary key");
+        return detail::shape_error(shown, pk, "is not the primary key");
       return success();
-    }
-
-    static error fail_schema(std::string why) {
-      return error{errc::schema_mismatch, std::move(why)};
     }
 
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
@@ -437,6 +525,8 @@ class postgres_store {
               // optimistic guess was wrong): the whole transaction rolled
               // back; redo it on the ON CONFLICT path.
               expect_new_keys.store(false, std::memory_order_relaxed);
+            } catch (const raced_update&) {
+              // Rolled back too; the ON CONFLICT path inserts removed rows.
             }
             pqxx::work tx(c);
             const write_report report =
@@ -447,6 +537,10 @@ class postgres_store {
           },
           key_of_line);
     }
+
+    /// Thrown by `write_fast` (and caught by `write`) when its UPDATE lost a
+    /// race; the transaction rolls back and the batch is redone.
+    struct raced_update {};
 
     /// The usual path, one READ COMMITTED transaction. One indexed lookup
     /// fetches the stored versions of the batch's keys and the guard runs
@@ -478,16 +572,8 @@ class postgres_store {
         copy_new_keys(tx, batch, streamed);
       } else if (!batch.empty()) {
         std::string keys = "{";
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-          if (!winner[i]) continue;
-          if (keys.size() > 1) keys += ',';
-          keys += '"';
-          for (const char ch : batch[i].key) {
-            if (ch == '"' || ch == '\\') keys += '\\';
-            keys += ch;
-          }
-          keys += '"';
-        }
+        for (std::size_t i = 0; i < batch.size(); ++i)
+          if (winner[i]) append_array_element(keys, batch[i].key);
         keys += '}';
         const pqxx::result stored = tx.exec_prepared("storesync_versions", keys);
         std::unordered_map<std::string_view, version_type> old;
@@ -509,7 +595,13 @@ class postgres_store {
         }
         expect_new_keys.store(stored.empty(), std::memory_order_relaxed);
         if (needs_update) {
+          const std::size_t promised = report.applied;
           report = write_staged(tx, batch, prev_max, winner, sql.upsert, streamed);
+          // Fewer applied than the lookup promised: a row changed or vanished
+          // between the lookup and the UPDATE (a concurrent write, or a
+          // `restore` that removed the key, which an UPDATE cannot bring
+          // back). The caller redoes the batch on the ON CONFLICT path.
+          if (report.applied < promised) throw raced_update{};
         } else if (!to_insert.empty()) {
           streamed = std::move(to_insert);
           copy_new_keys(tx, batch, streamed);
@@ -587,6 +679,17 @@ class postgres_store {
 
   static error stopped() { return error{errc::stopped, "postgres_store was moved from"}; }
 
+  // Appends `text` to a text[] literal being built ("{" so far, or "{...").
+  static void append_array_element(std::string& array, std::string_view text) {
+    if (array.size() > 1) array += ',';
+    array += '"';
+    for (const char ch : text) {
+      if (ch == '"' || ch == '\\') array += '\\';
+      array += ch;
+    }
+    array += '"';
+  }
+
   static std::int64_t to_limit(std::size_t limit) noexcept {
     return static_cast<std::int64_t>(
         std::min<std::size_t>(limit, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
@@ -628,5 +731,8 @@ static_assert(change_source<postgres_store>);
 static_assert(checksum_store<postgres_store>);
 static_assert(checkpoint_store<postgres_store>);
 static_assert(versioned_store<postgres_store>);
+static_assert(metadata_store<postgres_store>);
+static_assert(restorable_store<postgres_store>);
+static_assert(partitionable_store<postgres_store>);
 
 }  // namespace storesync

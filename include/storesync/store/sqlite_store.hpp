@@ -45,6 +45,11 @@
 /// Checksums: `storesync_sum64(row_hash)`, an aggregate registered on every
 /// connection that adds modulo 2^64 (SQLite's own `sum()` raises on overflow).
 ///
+/// Lookups, restores and split points: `lookup` sends its keys as one JSON
+/// array (`json_each`, each probing the primary key); `restore` is one UPDATE
+/// or DELETE guarded by `version = expected` on the writer, in its own
+/// transaction; `split_points` runs `ntile` over the primary key.
+///
 /// Errors: SQLite result codes map onto storesync's errors: BUSY/LOCKED ->
 /// `errc::busy` (transient), FULL/IOERR/CANTOPEN/READONLY -> `storage_failure`
 /// (unavailable), CONSTRAINT/MISMATCH -> `constraint_violation` (invalid input),
@@ -62,6 +67,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
@@ -79,6 +85,8 @@
 #include <vector>
 
 #include "storesync/core/detail/text.hpp"
+#include "storesync/core/lookup.hpp"
+#include "storesync/core/restore.hpp"
 #include "storesync/core/store.hpp"
 #include "storesync/store/detail/sqlite_connection.hpp"
 
@@ -114,6 +122,9 @@ struct sqlite_options {
   std::size_t cache_kib = 64 * 1024;
 };
 
+/// Every store tier on SQLite (see the file comment). Non-copyable, movable;
+/// made by `open`. A moved-from store fails every call that returns a
+/// `result` with `errc::stopped`.
 class sqlite_store {
  public:
   /// Opens (creating if needed) the database and the tables, checks their
@@ -142,6 +153,7 @@ class sqlite_store {
 
   /// The stored entry, tombstones included, or nothing.
   result<std::optional<entry>> read(std::string_view key) {
+    if (!state_) return stopped();
     return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<entry>> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_read));
       detail::sqlite_reset_guard reset(stmt);
@@ -155,14 +167,19 @@ class sqlite_store {
   }
 
   /// Applies `batch` under the version guard in one transaction.
-  result<write_report> write(std::span<const entry> batch) { return state_->write(batch, nullptr); }
+  result<write_report> write(std::span<const entry> batch) {
+    if (!state_) return stopped();
+    return state_->write(batch, nullptr);
+  }
 
   /// As `write`, and sets checkpoint `cp` in the same transaction.
   result<write_report> write_with_checkpoint(std::span<const entry> batch, const checkpoint& cp) {
+    if (!state_) return stopped();
     return state_->write(batch, &cp);
   }
 
   result<std::optional<std::string>> load_checkpoint(std::string_view name) {
+    if (!state_) return stopped();
     return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::optional<std::string>> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_load_checkpoint));
       detail::sqlite_reset_guard reset(stmt);
@@ -177,6 +194,7 @@ class sqlite_store {
   /// Keys in `range` after `after`, ascending, at most `limit` (keyset paging).
   result<std::vector<entry>> scan(const key_range& range, std::string_view after,
                                   std::size_t limit) {
+    if (!state_) return stopped();
     if (limit == 0) return std::vector<entry>{};
     // Seek from whichever lower bound is tighter, so the B-tree does the work.
     const bool strict = !after.empty() && after >= std::string_view(range.first);
@@ -194,6 +212,7 @@ class sqlite_store {
 
   /// Entries with (version, key) after `mark`, ascending by (version, key).
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
+    if (!state_) return stopped();
     if (limit == 0) return std::vector<entry>{};
     return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<entry>> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_changes));
@@ -207,6 +226,7 @@ class sqlite_store {
 
   /// The largest stored version: the end of the (version, key) index.
   result<version_type> max_version() {
+    if (!state_) return stopped();
     return state_->with_reader([&](detail::sqlite_connection& c) -> result<version_type> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_max_version));
       detail::sqlite_reset_guard reset(stmt);
@@ -218,6 +238,7 @@ class sqlite_store {
 
   /// (count, sum of row hashes mod 2^64) over `range`, computed by SQLite.
   result<range_checksum> checksum(const key_range& range) {
+    if (!state_) return stopped();
     const std::string& sql = state_->sql_checksum[range.last ? 1 : 0];
     return state_->with_reader([&](detail::sqlite_connection& c) -> result<range_checksum> {
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
@@ -231,11 +252,86 @@ class sqlite_store {
     });
   }
 
+  /// The metadata of each of `keys`, in order, from one statement: the keys
+  /// travel as one JSON array (`json_each`), and each probes the primary key.
+  result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view> keys) {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(detail::check_lookup_keys(keys));
+    // Keys no write can store are absent without asking; `asked[j]` is the
+    // request position of array element j.
+    std::string array = "[";
+    std::vector<std::size_t> asked;
+    asked.reserve(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (!detail::storable_key(keys[i])) continue;
+      if (!asked.empty()) array += ',';
+      append_json_string(array, keys[i]);
+      asked.push_back(i);
+    }
+    array += ']';
+    using metas = std::vector<std::optional<entry_meta>>;
+    if (asked.empty()) return metas(keys.size());
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<metas> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(state_->sql_lookup));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, array);
+      metas out(keys.size());
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const auto j = static_cast<std::size_t>(sqlite3_column_int64(stmt, 0));
+        const void* blob = sqlite3_column_blob(stmt, 2);
+        if (j >= asked.size()) return c.fail(SQLITE_INTERNAL, "looking up keys: bad array index");
+        if (sqlite3_column_bytes(stmt, 2) != 16 || blob == nullptr)
+          return error{errc::corrupt, "SQLite database file " + detail::quoted_path(c.path()) +
+                                          ": key " + detail::quoted(keys[asked[j]]) +
+                                          ": hash is not 16 bytes"};
+        out[asked[j]] = entry_meta{sqlite3_column_int64(stmt, 1),
+                                   detail::hash_from_blob(static_cast<const unsigned char*>(blob)),
+                                   sqlite3_column_int(stmt, 3) != 0};
+      }
+      if (rc != SQLITE_DONE)
+        return c.fail(rc, "looking up " + std::to_string(asked.size()) + " keys");
+      return out;
+    });
+  }
+
+  /// Puts `previous` back (or removes the key) if `key` is stored at
+  /// `expected`: an UPDATE or DELETE whose `WHERE version = expected` is the
+  /// compare, in its own `BEGIN IMMEDIATE` transaction on the writer.
+  result<void> restore(std::string_view key, version_type expected,
+                       const std::optional<entry>& previous) {
+    if (!state_) return stopped();
+    return state_->restore(key, expected, previous);
+  }
+
+  /// Split points from one statement: `ntile(parts)` over the primary key
+  /// (a covering index scan of the range), keeping each run's first key.
+  result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) {
+    if (!state_) return stopped();
+    if (parts <= 1 || (range.last && *range.last <= range.first))
+      return std::vector<std::string>{};
+    const std::string& sql = state_->tiers.split_points[range.last ? 1 : 0];
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<std::string>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, range.first);
+      sqlite3_bind_int64(stmt, 2, clamp_limit(parts));
+      if (range.last) detail::sqlite_bind_text(stmt, 3, *range.last);
+      std::vector<std::string> points;
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        points.emplace_back(detail::sqlite_column_text(stmt, 0));
+      if (rc != SQLITE_DONE) return c.fail(rc, "computing split points");
+      return points;
+    });
+  }
+
  private:
   struct state {
     explicit state(sqlite_options o)
         : options(std::move(o)),
-          readers(options.path, options.readers, options.busy_timeout) {
+          readers({.size = options.readers},
+                  detail::sqlite_reader_opener(options.path, options.busy_timeout)) {
       const std::string t = detail::sql_identifier(options.table);
       const std::string cp = detail::sql_identifier(options.checkpoint_table);
       const std::string cols = "key, version, hash, value, tombstone";
@@ -264,6 +360,10 @@ class sqlite_store {
                             " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
                             " updated_at = excluded.updated_at";
       sql_load_checkpoint = "SELECT value FROM " + cp + " WHERE name = ?1";
+      tiers = detail::sql_restore_split_for(t, '?', "?8");
+      // `j.key` is the array position of the key asked.
+      sql_lookup = "SELECT j.key, t.version, t.hash, t.tombstone FROM json_each(?1) AS j JOIN " +
+                   t + " AS t ON t.key = j.value";
     }
 
     result<void> open_writer() {
@@ -418,13 +518,7 @@ class sqlite_store {
         for (const entry& e : batch) {
           const auto blob = detail::hash_to_blob(e.hash);
           detail::sqlite_bind_text(up, 1, e.key);
-          sqlite3_bind_int64(up, 2, e.version);
-          sqlite3_bind_blob(up, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-          sqlite3_bind_int64(up, 4, static_cast<sqlite3_int64>(row_hash(e)));
-          if (e.tombstone) sqlite3_bind_null(up, 5);
-          else detail::sqlite_bind_text(up, 5, e.value);
-          sqlite3_bind_int(up, 6, e.tombstone ? 1 : 0);
-          sqlite3_bind_int64(up, 7, now);
+          bind_row(up, 2, e, blob, now);
           const auto before = sqlite3_total_changes64(db);
           const int rc = sqlite3_step(up);
           sqlite3_reset(up);
@@ -456,6 +550,67 @@ class sqlite_store {
       return report;
     }
 
+    result<void> restore(std::string_view key, version_type expected,
+                         const std::optional<entry>& previous) {
+      BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, any_json));
+      std::lock_guard lock(writer_mutex);
+      detail::sqlite_connection& c = *writer;
+      BOOST_OUTCOME_TRY(c.exec("BEGIN IMMEDIATE", "starting a restore"));
+      auto restored = restore_in_transaction(c, key, expected, previous);
+      if (!restored) {
+        (void)c.exec("ROLLBACK", "rolling back");
+        return restored;
+      }
+      if (auto committed = c.exec("COMMIT", "committing a restore"); !committed) {
+        (void)c.exec("ROLLBACK", "rolling back");
+        return committed;
+      }
+      return success();
+    }
+
+    result<void> restore_in_transaction(detail::sqlite_connection& c, std::string_view key,
+                                        version_type expected,
+                                        const std::optional<entry>& previous) {
+      const std::string doing = "restoring key " + detail::quoted(key);
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(previous ? tiers.restore : tiers.remove));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, key);
+      sqlite3_bind_int64(stmt, 2, expected);
+      std::array<unsigned char, 16> blob{};
+      if (previous) {
+        blob = detail::hash_to_blob(previous->hash);
+        bind_row(stmt, 3, *previous, blob,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
+      }
+      const int rc = sqlite3_step(stmt);
+      if (rc != SQLITE_DONE) return c.fail(rc, doing);
+      if (sqlite3_changes64(c.get()) == 1) return success();
+      // Not stored at `expected`: say what is.
+      BOOST_OUTCOME_TRY(auto* ver, c.prepare(sql_version));
+      detail::sqlite_reset_guard reset_ver(ver);
+      detail::sqlite_bind_text(ver, 1, key);
+      const int vrc = sqlite3_step(ver);
+      if (vrc != SQLITE_ROW && vrc != SQLITE_DONE) return c.fail(vrc, doing);
+      return detail::restore_conflict(
+          key, expected, vrc == SQLITE_ROW ? std::optional{sqlite3_column_int64(ver, 0)} : std::nullopt);
+    }
+
+    // Binds e's version, hash (`blob`, which must outlive the step), row
+    // hash, value, tombstone flag and the time `now` to parameters `first`
+    // on, in that order, as the upsert and the restore both take them.
+    static void bind_row(sqlite3_stmt* stmt, int first, const entry& e,
+                         const std::array<unsigned char, 16>& blob, std::int64_t now) {
+      sqlite3_bind_int64(stmt, first, e.version);
+      sqlite3_bind_blob(stmt, first + 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(stmt, first + 2, static_cast<sqlite3_int64>(row_hash(e)));
+      if (e.tombstone) sqlite3_bind_null(stmt, first + 3);
+      else detail::sqlite_bind_text(stmt, first + 3, e.value);
+      sqlite3_bind_int(stmt, first + 4, e.tombstone ? 1 : 0);
+      sqlite3_bind_int64(stmt, first + 5, now);
+    }
+
     sqlite_options options;
     std::mutex writer_mutex;
     std::unique_ptr<detail::sqlite_connection> writer;
@@ -464,9 +619,24 @@ class sqlite_store {
         sql_load_checkpoint;
     std::string sql_scan[4];
     std::string sql_checksum[2];
+    std::string sql_lookup;
+    /// `restore` and `split_points`, written as DuckDB's.
+    detail::sql_restore_split tiers;
   };
 
   explicit sqlite_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
+
+  static error stopped() { return error{errc::stopped, "sqlite_store was moved from"}; }
+
+  // `text` (a valid key: UTF-8 without control characters) as a JSON string.
+  static void append_json_string(std::string& out, std::string_view text) {
+    out += '"';
+    for (const char ch : text) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
 
   static sqlite3_int64 clamp_limit(std::size_t limit) noexcept {
     return static_cast<sqlite3_int64>(
@@ -497,5 +667,8 @@ static_assert(change_source<sqlite_store>);
 static_assert(checksum_store<sqlite_store>);
 static_assert(checkpoint_store<sqlite_store>);
 static_assert(versioned_store<sqlite_store>);
+static_assert(metadata_store<sqlite_store>);
+static_assert(restorable_store<sqlite_store>);
+static_assert(partitionable_store<sqlite_store>);
 
 }  // namespace storesync

@@ -2,7 +2,8 @@
 /// \file
 /// The store conformance suite: one typed GoogleTest suite that checks what
 /// the compiler cannot (the version guard, batch atomicity, keyset scans,
-/// change order, checksums, checkpoints) on any adapter, including yours.
+/// change order, checksums, checkpoints, metadata lookups, compare-and-restore
+/// under a racing writer, split points) on any adapter, including yours.
 /// Test-only: link //:testing (or GTest yourself).
 ///
 /// Instantiate it with a *factory*: a default-constructible type whose
@@ -30,6 +31,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -37,12 +39,17 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "storesync/core/checksum.hpp"
+#include "storesync/core/key_split.hpp"
+#include "storesync/core/lookup.hpp"
 #include "storesync/core/store.hpp"
 
 namespace storesync::testing {
@@ -470,6 +477,395 @@ TYPED_TEST_P(StoreConformance, MaxVersionIsTheLargestStored) {
   }
 }
 
+namespace detail {
+// The rows the partitioning tests share: 1,000 keys "user:1000" to
+// "user:1999" (every tenth a tombstone), bunched where a byte-wise split
+// cannot tell them apart, and four keys around them.
+inline std::vector<entry> partition_rows() {
+  std::vector<entry> rows;
+  for (int i = 1000; i < 2000; ++i) {
+    std::string key = "user:" + std::to_string(i);
+    rows.push_back(i % 10 == 3 ? entry::erase(std::move(key), 2)
+                               : entry::put(std::move(key), std::to_string(i), 1));
+  }
+  for (const char* key : {"a", "user", "user;", "zzz"}) rows.push_back(entry::put(key, "0", 1));
+  return rows;
+}
+
+inline std::size_t rows_in(const std::vector<entry>& rows, const key_range& range) {
+  return static_cast<std::size_t>(std::count_if(
+      rows.begin(), rows.end(), [&](const entry& e) { return range.contains(e.key); }));
+}
+}  // namespace detail
+
+TYPED_TEST_P(StoreConformance, LookupAgreesWithRead) {
+  // Through lookup_meta: the store's own lookup when it has one, else the
+  // per-key fallback, which must answer the same.
+  auto s = this->make_store();
+  const std::string longest(max_key_size, 'k');
+  ASSERT_TRUE(this->write_all(*s, {entry::put("a", R"({"n":1})", 3), entry::put("gone", "1", 1),
+                                   entry::put("b", "[2]", 9), entry::put(longest, "true", 2)}));
+  ASSERT_TRUE(this->write_all(*s, {entry::erase("gone", 4), entry::put("a", R"({"n":2})", 5)}));
+  const std::vector<std::string_view> keys = {"a", "missing", "gone", "a",      "b",
+                                              "",  longest,   "b",    "missing", "bad\xff"};
+  auto got = lookup_meta(*s, std::span<const std::string_view>(keys));
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_EQ(got.value().size(), keys.size());
+  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+    const std::optional<entry> read = this->read_ok(*s, keys[i]);
+    const std::optional<entry_meta> want =
+        read ? std::optional<entry_meta>{meta_of(*read)} : std::nullopt;
+    EXPECT_EQ(got.value()[i], want) << "key #" << i;
+  }
+  // Spot values, so that agreeing with a wrong `read` cannot pass.
+  EXPECT_EQ(got.value()[0], (entry_meta{5, hash_content(R"({"n":2})"), false}));
+  EXPECT_EQ(got.value()[3], got.value()[0]) << "a repeated key gets its own answer";
+  EXPECT_FALSE(got.value()[1]);
+  EXPECT_EQ(got.value()[2], (entry_meta{4, content_hash{}, true})) << "tombstones are included";
+  EXPECT_EQ(got.value()[4], (entry_meta{9, hash_content("[2]"), false}));
+  EXPECT_FALSE(got.value()[5]) << "a key no write can store is absent";
+  EXPECT_EQ(got.value()[6], (entry_meta{2, hash_content("true"), false}));
+  EXPECT_FALSE(got.value()[9]) << "a key no write can store is absent";
+  auto by_read = lookup_by_read(*s, std::span<const std::string_view>(keys));
+  ASSERT_TRUE(by_read) << by_read.error().message();
+  EXPECT_EQ(by_read.value(), got.value());
+
+  // Many keys in one call, half of them stored, some asked twice.
+  std::vector<entry> rows;
+  for (std::size_t i = 0; i < 3000; i += 2) rows.push_back(entry::put(this->padded(i), "1", 1 + i));
+  ASSERT_TRUE(this->write_all(*s, rows));
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < 3000; ++i) names.push_back(this->padded(i));
+  for (std::size_t i = 0; i < 3000; i += 7) names.push_back(this->padded(i));
+  const std::vector<std::string_view> many(names.begin(), names.end());
+  auto bulk = lookup_meta(*s, std::span<const std::string_view>(many));
+  ASSERT_TRUE(bulk) << bulk.error().message();
+  ASSERT_EQ(bulk.value().size(), many.size());
+  for (std::size_t j = 0; j < many.size(); ++j) {
+    const std::size_t i = j < 3000 ? j : (j - 3000) * 7;
+    if (i % 2 == 0) {
+      EXPECT_EQ(bulk.value()[j], (entry_meta{static_cast<version_type>(1 + i), hash_content("1"), false}))
+          << many[j];
+    } else {
+      EXPECT_FALSE(bulk.value()[j]) << many[j];
+    }
+  }
+}
+
+TYPED_TEST_P(StoreConformance, LookupOfNoKeysIsEmptyAndOverlongKeysAreRefused) {
+  auto s = this->make_store();
+  ASSERT_TRUE(this->write_all(*s, {entry::put("a", "1", 1)}));
+  auto none = lookup_meta(*s, std::span<const std::string_view>{});
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_TRUE(none.value().empty());
+
+  const std::string too_long = "long" + std::string(max_key_size, 'k');
+  const std::vector<std::string_view> keys = {"a", too_long};
+  auto refused = lookup_meta(*s, std::span<const std::string_view>(keys));
+  ASSERT_FALSE(refused) << "looked up a key longer than max_key_size";
+  EXPECT_TRUE(refused.error() == condition::invalid_input) << refused.error().message();
+  EXPECT_NE(refused.error().message().find("longkkk"), std::string::npos)
+      << "error does not name the key: " << refused.error().message();
+}
+
+TYPED_TEST_P(StoreConformance, RestorePutsBackExactlyThePreviousEntry) {
+  using S = typename TestFixture::store_type;
+  if constexpr (!restorable_store<S>) {
+    GTEST_SKIP() << "store does not model restorable_store";
+  } else {
+    const entry before = entry::put("k", R"({"v":"before"})", 3);
+    const entry dead = entry::erase("t", 2);
+    const std::vector<entry> start = {before, dead, entry::put("other", "1", 1)};
+    auto s = this->make_store();
+    auto reference = this->make_store();  // holds what the undo must bring back
+    ASSERT_TRUE(this->write_all(*s, start));
+    ASSERT_TRUE(this->write_all(*reference, start));
+
+    ASSERT_TRUE(this->write_all(
+        *s, {entry::put("k", R"({"v":"after"})", 8), entry::put("t", R"("alive")", 6)}));
+    auto undo_k = s->restore("k", 8, before);
+    ASSERT_TRUE(undo_k) << undo_k.error().message();
+    auto undo_t = s->restore("t", 6, dead);
+    ASSERT_TRUE(undo_t) << undo_t.error().message();
+
+    this->expect_holds(this->read_ok(*s, "k"), before);
+    this->expect_holds(this->read_ok(*s, "t"), dead);
+    const std::vector<std::string_view> keys = {"k", "t"};
+    auto meta = lookup_meta(*s, std::span<const std::string_view>(keys));
+    ASSERT_TRUE(meta) << meta.error().message();
+    EXPECT_EQ(meta.value()[0], meta_of(before));
+    EXPECT_EQ(meta.value()[1], meta_of(dead));
+    if constexpr (checksum_store<S> || scannable_store<S>) {
+      // The stored row hashes were restored too.
+      auto mine = detail::checksum_of(*s, key_range{});
+      auto want = detail::checksum_of(*reference, key_range{});
+      ASSERT_TRUE(mine && want);
+      EXPECT_EQ(mine.value(), want.value());
+    }
+    if constexpr (versioned_store<S>) {
+      EXPECT_EQ(s->max_version().value(), 3) << "the largest version goes down with the undo";
+    }
+
+    // Undone already: a second undo finds another version.
+    auto twice = s->restore("t", 6, dead);
+    ASSERT_FALSE(twice);
+    EXPECT_TRUE(twice.error() == errc::version_conflict) << twice.error().message();
+
+    // The version guard starts again from the restored version.
+    auto older = this->write_all(*s, {entry::put("k", "0", 2)});
+    ASSERT_TRUE(older);
+    EXPECT_EQ(older.value(), (write_report{0, 0, 1}));
+    auto redo = this->write_all(*s, {entry::put("k", R"({"v":"after"})", 8)});
+    ASSERT_TRUE(redo) << redo.error().message();
+    EXPECT_EQ(redo.value(), (write_report{1, 0, 0}));
+    EXPECT_EQ(this->read_ok(*s, "k")->version, 8);
+  }
+}
+
+TYPED_TEST_P(StoreConformance, RestoreWithoutPreviousRemovesTheKey) {
+  using S = typename TestFixture::store_type;
+  if constexpr (!restorable_store<S>) {
+    GTEST_SKIP() << "store does not model restorable_store";
+  } else {
+    auto s = this->make_store();
+    ASSERT_TRUE(this->write_all(*s, {entry::put("new", "1", 4), entry::put("stays", "2", 4),
+                                     entry::erase("ghost", 7)}));
+    auto removed = s->restore("new", 4, std::nullopt);
+    ASSERT_TRUE(removed) << removed.error().message();
+    auto ghost = s->restore("ghost", 7, std::nullopt);
+    ASSERT_TRUE(ghost) << "a tombstone is removed too: " << ghost.error().message();
+
+    EXPECT_FALSE(this->read_ok(*s, "new"));
+    EXPECT_FALSE(this->read_ok(*s, "ghost"));
+    this->expect_holds(this->read_ok(*s, "stays"), entry::put("stays", "2", 4));
+    const std::vector<std::string_view> keys = {"new", "ghost", "stays"};
+    auto meta = lookup_meta(*s, std::span<const std::string_view>(keys));
+    ASSERT_TRUE(meta) << meta.error().message();
+    EXPECT_FALSE(meta.value()[0]);
+    EXPECT_FALSE(meta.value()[1]);
+    EXPECT_TRUE(meta.value()[2]);
+    if constexpr (checksum_store<S> || scannable_store<S>) {
+      EXPECT_EQ(detail::checksum_of(*s, key_range{}).value().count, 1u);
+    }
+    // Gone, tombstone and all: any version applies again, even an old one.
+    auto w = this->write_all(*s, {entry::put("new", "5", 1), entry::put("ghost", "6", 1)});
+    ASSERT_TRUE(w) << w.error().message();
+    EXPECT_EQ(w.value(), (write_report{2, 0, 0}));
+  }
+}
+
+TYPED_TEST_P(StoreConformance, RestoreRefusesWhenTheStoredVersionIsNotExpected) {
+  using S = typename TestFixture::store_type;
+  if constexpr (!restorable_store<S>) {
+    GTEST_SKIP() << "store does not model restorable_store";
+  } else {
+    auto s = this->make_store();
+    const entry before = entry::put("contested", "1", 3);
+    ASSERT_TRUE(this->write_all(*s, {before}));
+    ASSERT_TRUE(this->write_all(*s, {entry::put("contested", "2", 5)}));  // the write to undo
+    const entry newer = entry::put("contested", "3", 7);  // came in before the undo
+    ASSERT_TRUE(this->write_all(*s, {newer}));
+
+    const std::vector<std::tuple<const char*, std::string, version_type, std::optional<entry>>>
+        attempts = {
+            {"a newer write came in", "contested", 5, before},
+            {"a newer write came in (no previous)", "contested", 5, std::nullopt},
+            {"the expected version never landed", "contested", 9, before},
+            {"the key was never written", "never", 2, std::nullopt},
+            {"the key was never written (previous)", "never", 2, entry::put("never", "1", 1)},
+        };
+    for (const auto& [why, key, expected, previous] : attempts) {
+      auto r = s->restore(key, expected, previous);
+      ASSERT_FALSE(r) << "restored although " << why;
+      EXPECT_TRUE(r.error() == errc::version_conflict) << why << ": " << r.error().message();
+      EXPECT_TRUE(r.error() == condition::conflict) << why;
+      EXPECT_NE(r.error().message().find(key), std::string::npos)
+          << why << ": error does not name the key: " << r.error().message();
+    }
+    this->expect_holds(this->read_ok(*s, "contested"), newer);
+    EXPECT_FALSE(this->read_ok(*s, "never")) << "a refused restore created the key";
+  }
+}
+
+TYPED_TEST_P(StoreConformance, RestoreRefusesABadRequestAndChangesNothing) {
+  using S = typename TestFixture::store_type;
+  if constexpr (!restorable_store<S>) {
+    GTEST_SKIP() << "store does not model restorable_store";
+  } else {
+    auto s = this->make_store();
+    const entry stored = entry::put("k", "2", 5);
+    ASSERT_TRUE(this->write_all(*s, {entry::put("k", "1", 3)}));
+    ASSERT_TRUE(this->write_all(*s, {stored}));
+    std::vector<std::tuple<const char*, std::string, version_type, std::optional<entry>>> bad = {
+        {"previous of another key", "k", 5, entry::put("other", "1", 3)},
+        {"previous at the expected version", "k", 5, entry::put("k", "1", 5)},
+        {"previous above the expected version", "k", 5, entry::put("k", "1", 6)},
+        {"previous that is not JSON", "k", 5, entry::put("k", "{oops", 3)},
+        {"previous tombstone with a value", "k", 5, entry{"k", "1", 3, {}, true}},
+        {"previous at version 0", "k", 5, entry::put("k", "1", 0)},
+        {"expected version 0", "k", 0, std::nullopt},
+        {"an empty key", "", 5, std::nullopt},
+    };
+    // A previous entry the store's own rules refuse (PostgreSQL: no U+0000).
+    const entry nul = entry::put("k", R"("\u0000")", 3);
+    if (!validate(nul, rules_of(*s))) bad.emplace_back("previous outside the store's rules", "k", 5, nul);
+    for (const auto& [why, key, expected, previous] : bad) {
+      auto r = s->restore(key, expected, previous);
+      ASSERT_FALSE(r) << "accepted " << why;
+      EXPECT_TRUE(r.error() == condition::invalid_input) << why << ": " << r.error().message();
+      this->expect_holds(this->read_ok(*s, "k"), stored);
+    }
+  }
+}
+
+TYPED_TEST_P(StoreConformance, RestoreNeverClobbersANewerWrite) {
+  // A writer stores version 3 of each key while a restorer undoes version 2
+  // of the same keys, putting back version 1 (first round) or removing the
+  // key (second round: it was new at version 2). Whichever comes first,
+  // version 3 must survive: either the undo lands first and the write
+  // applies over it, or the undo finds version 3 and refuses.
+  using S = typename TestFixture::store_type;
+  if constexpr (!restorable_store<S>) {
+    GTEST_SKIP() << "store does not model restorable_store";
+  } else {
+    auto s = this->make_store();
+    constexpr std::size_t n = 200;
+    for (const bool removing : {false, true}) {
+      SCOPED_TRACE(removing ? "undoing by removal" : "undoing to a previous entry");
+      const std::string prefix = removing ? "removed:" : "restored:";
+      std::vector<entry> base, undone, newer;
+      for (std::size_t i = 0; i < n; ++i) {
+        base.push_back(entry::put(prefix + this->padded(i), R"("base")", 1));
+        undone.push_back(entry::put(prefix + this->padded(i), R"("undone")", 2));
+        newer.push_back(entry::put(prefix + this->padded(i), R"("newer")", 3));
+      }
+      if (!removing) {
+        ASSERT_TRUE(this->write_all(*s, base));
+      }
+      ASSERT_TRUE(this->write_all(*s, undone));
+
+      std::atomic<int> ready{0};
+      // 1: undone / applied; 0: version conflict / not applied; 2: an error.
+      std::vector<int> restored(n, -1), written(n, -1);
+      std::vector<std::string> errors(n);
+      std::thread restorer([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) std::this_thread::yield();
+        for (std::size_t i = 0; i < n; ++i) {
+          auto r = s->restore(base[i].key, 2,
+                              removing ? std::nullopt : std::optional<entry>{base[i]});
+          restored[i] = r ? 1 : r.error() == errc::version_conflict ? 0 : 2;
+          if (restored[i] == 2) errors[i] = r.error().message();
+        }
+      });
+      std::thread writer([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) std::this_thread::yield();
+        for (std::size_t i = 0; i < n; ++i) {
+          auto w = s->write(std::span<const entry>(&newer[i], 1));
+          written[i] = !w ? 2 : w.value().applied == 1 ? 1 : 0;
+        }
+      });
+      restorer.join();
+      writer.join();
+      for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_NE(restored[i], 2) << base[i].key << ": " << errors[i];
+        ASSERT_EQ(written[i], 1) << base[i].key << ": the newer write was not applied";
+        this->expect_holds(this->read_ok(*s, base[i].key), newer[i]);
+      }
+    }
+  }
+}
+
+TYPED_TEST_P(StoreConformance, SplitPointsAreStoredKeysThatBalanceTheRange) {
+  using S = typename TestFixture::store_type;
+  if constexpr (!partitionable_store<S>) {
+    GTEST_SKIP() << "store does not model partitionable_store";
+  } else {
+    auto s = this->make_store();
+    const std::vector<entry> rows = detail::partition_rows();
+    ASSERT_TRUE(this->write_all(*s, rows));
+    const key_range users{"user:", "user;"};
+    auto points = s->split_points(users, 4);
+    ASSERT_TRUE(points) << points.error().message();
+    std::string previous = users.first;
+    for (const std::string& p : points.value()) {
+      EXPECT_LT(previous, p) << "points not strictly ascending, or not after the range's start";
+      EXPECT_TRUE(users.contains(p)) << p << " is outside the range";
+      EXPECT_TRUE(this->read_ok(*s, p)) << p << " is not a stored key";
+      previous = p;
+    }
+    // 1,000 rows (tombstones count) in four runs of 250.
+    EXPECT_EQ(points.value(), (std::vector<std::string>{"user:1250", "user:1500", "user:1750"}));
+
+    using points_type = std::vector<std::string>;
+    const std::vector<std::tuple<const char*, key_range, std::size_t, points_type>> cases = {
+        {"parts 0", users, 0, {}},
+        {"parts 1", users, 1, {}},
+        {"an empty range", key_range{"user;", "user:"}, 4, {}},
+        {"a range without rows", key_range{"b", "c"}, 4, {}},
+        {"fewer rows than parts", key_range{"user:1000", "user:1003"}, 10, {"user:1001", "user:1002"}},
+        // 1,004 rows in two runs of 502: "a", "user", then "user:1000" ...
+        {"the whole key space", key_range{}, 2, {"user:1500"}},
+        // user:1990 .. user:1999, "user;", "zzz": three runs of 4.
+        {"an open end", key_range{"user:1990", std::nullopt}, 3, {"user:1994", "user:1998"}},
+        // 1,000 rows in seven: six runs of 143, then 142.
+        {"uneven runs", users, 7,
+         {"user:1143", "user:1286", "user:1429", "user:1572", "user:1715", "user:1858"}},
+    };
+    for (const auto& [what, range, parts, want] : cases) {
+      auto got = s->split_points(range, parts);
+      ASSERT_TRUE(got) << what << ": " << got.error().message();
+      EXPECT_EQ(got.value(), want) << what;
+    }
+  }
+}
+
+TYPED_TEST_P(StoreConformance, SplitByRowsTilesTheRangeWithBalancedCounts) {
+  // For every store: a store without partitionable_store is split byte-wise,
+  // and only the tiling is checked then.
+  using S = typename TestFixture::store_type;
+  auto s = this->make_store();
+  const std::vector<entry> rows = detail::partition_rows();
+  ASSERT_TRUE(this->write_all(*s, rows));
+  for (const key_range& range :
+       {key_range{"user:", "user;"}, key_range{}, key_range{"user:1500", std::nullopt}}) {
+    for (const std::size_t parts : {1, 4, 7}) {
+      SCOPED_TRACE("range [" + range.first + ", " + range.last.value_or("end") + ") in " +
+                   std::to_string(parts));
+      auto split = split_by_rows(*s, range, parts);
+      ASSERT_TRUE(split) << split.error().message();
+      const std::vector<key_range>& got = split.value();
+      ASSERT_FALSE(got.empty());
+      EXPECT_LE(got.size(), parts);
+      EXPECT_EQ(got.front().first, range.first);
+      EXPECT_EQ(got.back().last, range.last);
+      for (std::size_t i = 0; i + 1 < got.size(); ++i) {
+        ASSERT_TRUE(got[i].last);
+        EXPECT_LT(got[i].first, *got[i].last) << "part " << i << " is empty";
+        EXPECT_EQ(*got[i].last, got[i + 1].first) << "parts " << i << " and " << i + 1;
+      }
+      const std::size_t n = detail::rows_in(rows, range);
+      std::size_t total = 0;
+      for (const key_range& part : got) {
+        const std::size_t count = detail::rows_in(rows, part);
+        total += count;
+        if constexpr (partitionable_store<S>) {
+          EXPECT_GE(count, n / parts) << "part [" << part.first << ", ...) holds " << count;
+          EXPECT_LE(count, (n + parts - 1) / parts) << "part [" << part.first << ", ...) holds " << count;
+        }
+        if constexpr (checksum_store<S> || scannable_store<S>) {
+          EXPECT_EQ(detail::checksum_of(*s, part).value().count, count);
+        }
+      }
+      EXPECT_EQ(total, n) << "the parts do not cover the range exactly";
+      if constexpr (partitionable_store<S>) {
+        EXPECT_EQ(got.size(), parts);
+      }
+    }
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreConformance, ReadOfMissingKeyIsEmpty, WriteThenReadRoundTrips,
                             TombstoneIsReadAsDeleted, OlderVersionIsIgnored,
                             EqualVersionIsIdempotent, DeleteThenOlderWriteStaysDeleted,
@@ -478,7 +874,15 @@ REGISTER_TYPED_TEST_SUITE_P(StoreConformance, ReadOfMissingKeyIsEmpty, WriteThen
                             ChangesComeInVersionKeyOrderAndResume, ChecksumEqualForEqualContent,
                             ChecksumChangesAfterAnySingleRowChange, CheckpointCommitsWithItsBatch,
                             ValuesOutsideItsRulesAreRefusedBeforeAnythingIsWritten,
-                            MaxVersionIsTheLargestStored);
+                            MaxVersionIsTheLargestStored, LookupAgreesWithRead,
+                            LookupOfNoKeysIsEmptyAndOverlongKeysAreRefused,
+                            RestorePutsBackExactlyThePreviousEntry,
+                            RestoreWithoutPreviousRemovesTheKey,
+                            RestoreRefusesWhenTheStoredVersionIsNotExpected,
+                            RestoreRefusesABadRequestAndChangesNothing,
+                            RestoreNeverClobbersANewerWrite,
+                            SplitPointsAreStoredKeysThatBalanceTheRange,
+                            SplitByRowsTilesTheRangeWithBalancedCounts);
 
 /// For stores that keep their data: what a batch and its checkpoint wrote is
 /// there after the store is closed and opened again.

@@ -13,6 +13,7 @@
 
 #include "storesync/core/detail/text.hpp"
 #include "storesync/core/entry.hpp"
+#include "storesync/store/memory_store.hpp"
 
 namespace storesync {
 namespace {
@@ -321,6 +322,80 @@ TEST(SplitRange, SpreadsRandomAsciiKeysEvenly) {
     EXPECT_LE(held[p], keys * 60 / 100) << "part " << p << " " << show(parts[p]);
     EXPECT_GE(held[p], keys * 10 / 100) << "part " << p << " " << show(parts[p]);
   }
+}
+
+// A store without the partitionable tier: split_by_rows must fall back.
+struct unpartitioned {
+  memory_store inner;
+  result<std::optional<entry>> read(std::string_view key) { return inner.read(key); }
+  result<write_report> write(std::span<const entry> batch) { return inner.write(batch); }
+};
+static_assert(store<unpartitioned> && !partitionable_store<unpartitioned>);
+
+// A store whose points break every promise, to prove the tiling holds anyway.
+struct careless_points : unpartitioned {
+  std::vector<std::string> points;
+  result<std::vector<std::string>> split_points(const key_range&, std::size_t) { return points; }
+};
+static_assert(partitionable_store<careless_points>);
+
+std::vector<entry> user_rows() {
+  std::vector<entry> rows;
+  for (int i = 1000; i < 2000; ++i) rows.push_back(entry::put("user:" + std::to_string(i), "1", 1));
+  return rows;
+}
+
+TEST(SplitByRows, UsesTheStoresPointsSoPartsHoldAsManyRows) {
+  memory_store s;
+  ASSERT_TRUE(s.write(user_rows()));
+  const key_range users{"user:", "user;"};
+  auto parts = split_by_rows(s, users, 4);
+  ASSERT_TRUE(parts) << parts.error().message();
+  ASSERT_TRUE(is_split_of(users, 4, parts.value()));
+  EXPECT_EQ(cuts_of(parts.value()), (std::vector<std::string>{"user:1250", "user:1500", "user:1750"}));
+  // The byte-wise split puts every one of these keys in one part.
+  const auto bytewise = split_range(users, 4);
+  std::size_t crowded = 0;
+  for (const key_range& part : bytewise) crowded = std::max(crowded, s.checksum(part).value().count);
+  EXPECT_EQ(crowded, 1000u);
+}
+
+TEST(SplitByRows, FallsBackToTheByteWiseSplit) {
+  unpartitioned s;
+  ASSERT_TRUE(s.write(user_rows()));
+  for (const key_range& r : {key_range{"user:", "user;"}, key_range{}}) {
+    auto parts = split_by_rows(s, r, 5);
+    ASSERT_TRUE(parts);
+    EXPECT_EQ(parts.value(), split_range(r, 5)) << show(r);
+  }
+}
+
+TEST(SplitByRows, KeepsTheRangeWithoutAskingForOnePartOrAnEmptyRange) {
+  careless_points s;
+  s.points = {"b"};
+  for (const auto& [r, n] : {std::pair{key_range{"a", "c"}, std::size_t{0}},
+                             std::pair{key_range{"a", "c"}, std::size_t{1}},
+                             std::pair{key_range{"c", "a"}, std::size_t{4}}}) {
+    auto parts = split_by_rows(s, r, n);
+    ASSERT_TRUE(parts);
+    EXPECT_EQ(parts.value(), std::vector<key_range>{r}) << show(r) << " into " << n;
+  }
+}
+
+TEST(SplitByRows, TilesTheRangeWhateverPointsTheStoreReturns) {
+  careless_points s;
+  const key_range r{"b", "m"};
+  // Before the range, its first key, out of order, repeated, at or past
+  // its end, and more than parts - 1 of them.
+  s.points = {"a", "b", "d", "c", "d", "f", "h", "j", "m", "z"};
+  auto parts = split_by_rows(s, r, 4);
+  ASSERT_TRUE(parts);
+  ASSERT_TRUE(is_split_of(r, 4, parts.value()));
+  EXPECT_EQ(cuts_of(parts.value()), (std::vector<std::string>{"d", "f", "h"}));
+  s.points = {};
+  auto whole = split_by_rows(s, r, 4);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole.value(), std::vector<key_range>{r}) << "no points: one part";
 }
 
 }  // namespace

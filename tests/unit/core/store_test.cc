@@ -44,6 +44,38 @@ struct read_only_changes {
 static_assert(change_source<read_only_changes>);
 static_assert(!store<read_only_changes>);
 
+// The three optional tiers: the exact signatures, and only on a store.
+struct lookup_of_entries : minimal {
+  result<std::vector<entry>> lookup(std::span<const std::string_view>);
+};
+struct restore_without_result : minimal {
+  void restore(std::string_view, version_type, const std::optional<entry>&);
+};
+struct split_into_ranges : minimal {
+  result<std::vector<key_range>> split_points(const key_range&, std::size_t);
+};
+struct every_new_tier : minimal {
+  result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view>);
+  result<void> restore(std::string_view, version_type, const std::optional<entry>&);
+  result<std::vector<std::string>> split_points(const key_range&, std::size_t);
+};
+struct new_tiers_without_store {
+  result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view>);
+  result<void> restore(std::string_view, version_type, const std::optional<entry>&);
+  result<std::vector<std::string>> split_points(const key_range&, std::size_t);
+};
+
+static_assert(!metadata_store<minimal> && !restorable_store<minimal> &&
+              !partitionable_store<minimal>);
+static_assert(!metadata_store<lookup_of_entries>);
+static_assert(!restorable_store<restore_without_result>);
+static_assert(!partitionable_store<split_into_ranges>);
+static_assert(metadata_store<every_new_tier> && restorable_store<every_new_tier> &&
+              partitionable_store<every_new_tier>);
+static_assert(!metadata_store<new_tiers_without_store> &&
+              !restorable_store<new_tiers_without_store> &&
+              !partitionable_store<new_tiers_without_store>);
+
 TEST(KeyRange, IsHalfOpen) {
   const key_range r{"b", "d"};
   EXPECT_FALSE(r.contains("a"));
@@ -51,6 +83,13 @@ TEST(KeyRange, IsHalfOpen) {
   EXPECT_TRUE(r.contains("cz"));
   EXPECT_FALSE(r.contains("d"));
   EXPECT_TRUE(key_range{}.contains("anything"));
+}
+
+TEST(EntryMeta, IsTheEntryWithoutItsValueOrKey) {
+  const entry e = entry::put("k", R"({"a":1})", 7);
+  EXPECT_EQ(meta_of(e), (entry_meta{7, hash_content(R"({"a":1})"), false}));
+  EXPECT_EQ(meta_of(entry::erase("k", 9)), (entry_meta{9, content_hash{}, true}));
+  EXPECT_NE(meta_of(e), meta_of(entry::put("other", R"({"a":2})", 7)));
 }
 
 TEST(RangeChecksum, SumsModuloTwoToTheSixtyFour) {

@@ -25,6 +25,11 @@ struct write_only {
 static_assert(store<faulty_store<write_only>>);
 static_assert(!scannable_store<faulty_store<write_only>>);
 static_assert(!checkpoint_store<faulty_store<write_only>>);
+static_assert(metadata_store<faulty_memory> && restorable_store<faulty_memory> &&
+              partitionable_store<faulty_memory>);
+static_assert(!metadata_store<faulty_store<write_only>>);
+static_assert(!restorable_store<faulty_store<write_only>>);
+static_assert(!partitionable_store<faulty_store<write_only>>);
 
 result<write_report> put(faulty_memory& s, const char* key, version_type v) {
   const entry e = entry::put(key, "1", v);
@@ -103,6 +108,46 @@ TEST(FaultyStore, AddsLatency) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(s.read("k"));
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(20));
+}
+
+TEST(FaultyStore, InjectsIntoLookupsRestoresAndSplitPointsBeforeTheInnerCall) {
+  faulty_memory s;
+  ASSERT_TRUE(put(s, "a", 1));
+  ASSERT_TRUE(put(s, "a", 2));
+  const std::vector<std::string_view> keys = {"a"};
+  s.script({fault::transient, fault::unavailable, fault::permanent});
+  auto looked = s.lookup(keys);
+  ASSERT_FALSE(looked);
+  EXPECT_TRUE(looked.error() == condition::transient);
+  auto restored = s.restore("a", 2, entry::put("a", "1", 1));
+  ASSERT_FALSE(restored);
+  EXPECT_TRUE(restored.error() == condition::unavailable);
+  EXPECT_EQ(s.inner().read("a").value()->version, 2) << "a failed restore changed the store";
+  auto points = s.split_points(key_range{}, 2);
+  ASSERT_FALSE(points);
+  EXPECT_TRUE(points.error() == condition::permanent);
+
+  EXPECT_EQ(s.lookup(keys).value()[0]->version, 2);
+  EXPECT_TRUE(s.split_points(key_range{}, 2));
+  EXPECT_EQ(s.injected(), 3u);
+}
+
+TEST(FaultyStore, PoisonFailsARestoreOfTheKey) {
+  faulty_memory s;
+  ASSERT_TRUE(put(s, "bad", 1));
+  ASSERT_TRUE(put(s, "bad", 2));
+  s.poison("bad");
+  for (const std::optional<entry>& previous : {std::optional<entry>{entry::put("bad", "1", 1)},
+                                               std::optional<entry>{}}) {
+    auto r = s.restore("bad", 2, previous);
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error() == errc::injected_permanent);
+    EXPECT_NE(r.error().message().find("bad"), std::string::npos) << r.error().message();
+  }
+  EXPECT_EQ(s.inner().read("bad").value()->version, 2);
+  s.clear_poison();
+  EXPECT_TRUE(s.restore("bad", 2, std::nullopt));
+  EXPECT_FALSE(s.inner().read("bad").value());
 }
 
 }  // namespace

@@ -348,5 +348,89 @@ TEST(MemoryStoreCache, ConcurrentReadersSeeOnlyWholeEntries) {
   EXPECT_EQ(s.evicted() + s.size(), static_cast<std::uint64_t>(n));
 }
 
+TEST(MemoryStoreCache, RestoreCountsTheRestoredBytesAndKeepsThemPinned) {
+  memory_store s({.max_bytes = 1});
+  put(s, "a", 1, "1");
+  const std::size_t one = s.bytes();
+  s.release("a", 1);
+  put(s, "a", 2, "12345");  // the write to undo pins "a" again
+  ASSERT_EQ(s.bytes(), one + 4);
+  ASSERT_TRUE(s.restore("a", 2, entry::put("a", "1", 1)));
+  EXPECT_EQ(s.bytes(), one) << "the undone value is still counted";
+  EXPECT_EQ(s.max_version().value(), 1);
+  const auto changes = s.changes_after({}, 10).value();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].version, 1) << "the (version, key) index still names the undone version";
+
+  put(s, "b", 1);  // over the cap, but the restored entry is not durable yet
+  EXPECT_EQ(s.evicted(), 0u);
+  EXPECT_TRUE(holds(s, "a"));
+  s.release("a", 1);  // its version now names the restored entry
+  put(s, "c", 1);
+  EXPECT_EQ(s.evicted(), 1u);
+  EXPECT_FALSE(holds(s, "a"));
+  EXPECT_EQ(s.max_evicted_version(), 1);
+}
+
+TEST(MemoryStoreCache, RestoringAReleasedEntryPinsItAgain) {
+  memory_store s({.max_bytes = 1});
+  put(s, "a", 1);
+  put(s, "a", 2);
+  s.release("a", 2);  // version 2 reached the slow store, then its undo began
+  ASSERT_TRUE(s.restore("a", 2, entry::put("a", "1", 1)));
+  put(s, "b", 1);
+  EXPECT_EQ(s.evicted(), 0u) << "the restored entry was evicted before it was released";
+  s.release("a", 2);  // names a version the store no longer holds
+  put(s, "c", 1);
+  EXPECT_EQ(s.evicted(), 0u);
+  s.release("a", 1);
+  put(s, "d", 1);
+  EXPECT_EQ(s.evicted(), 1u);
+}
+
+TEST(MemoryStoreCache, RemovingAKeyFreesItsBytesAndIsNoEviction) {
+  memory_store s({.max_bytes = 1});
+  put(s, "keep", 1);
+  const std::size_t one = s.bytes();
+  put(s, "gone", 4);
+  s.release("gone", 4);
+  ASSERT_TRUE(s.restore("gone", 4, std::nullopt));
+  EXPECT_EQ(s.bytes(), one);
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_EQ(s.evicted(), 0u);
+  EXPECT_EQ(s.max_evicted_version(), 0) << "a miss must stay authoritative";
+  EXPECT_FALSE(holds(s, "gone"));
+  put(s, "more", 1);  // nothing released is left to evict
+  EXPECT_EQ(s.evicted(), 0u);
+}
+
+TEST(MemoryStoreCache, SweepGoesOnAfterTheRowUnderTheHandIsRemoved) {
+  memory_store s({.max_bytes = 1});
+  for (const char* key : {"a", "b", "c"}) put(s, key, 1);
+  for (const char* key : {"a", "b", "c"}) s.release(key, 1);
+  put(s, "d", 1);  // evicts a, b and c; the hand stops at "d"
+  ASSERT_EQ(s.evicted(), 3u);
+  ASSERT_TRUE(s.restore("d", 1, std::nullopt));
+  put(s, "e", 1);
+  s.release("e", 1);
+  put(s, "f", 1);
+  EXPECT_EQ(s.evicted(), 4u);
+  EXPECT_FALSE(holds(s, "e"));
+  EXPECT_TRUE(holds(s, "f"));
+  EXPECT_EQ(s.size(), 1u);
+}
+
+TEST(MemoryStoreCache, AnEvictedKeyCannotBeRestored) {
+  memory_store s({.max_bytes = 1});
+  put(s, "a", 2);
+  s.release("a", 2);
+  put(s, "b", 1);
+  ASSERT_FALSE(holds(s, "a"));
+  auto r = s.restore("a", 2, entry::put("a", "1", 1));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error() == errc::version_conflict) << r.error().message();
+  EXPECT_FALSE(holds(s, "a"));
+}
+
 }  // namespace
 }  // namespace storesync

@@ -1,19 +1,15 @@
 #pragma once
 // Internals of the DuckDB adapters: owning handles for the C API objects, a
 // connection with a prepared-statement cache, the mapping of DuckDB error
-// types onto storesync errors, and helpers that read entries out of data
-// chunks. Not part of the public API.
+// types onto storesync errors, helpers that read entries out of data chunks,
+// and the pool of connections. Not part of the public API.
 
 #include <duckdb.h>
 
-#include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,23 +17,12 @@
 #include <vector>
 
 #include "storesync/core/detail/text.hpp"
-#include "storesync/store/detail/sql_text.hpp"
 #include "storesync/core/entry.hpp"
 #include "storesync/core/result.hpp"
+#include "storesync/store/detail/connection_pool.hpp"
+#include "storesync/store/detail/hash_blob.hpp"
 
 namespace storesync::detail {
-
-
-/// `text` as an SQL string literal ('it''s').
-inline std::string duckdb_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  out += '\'';
-  return out;
-}
 
 inline errc duckdb_errc(duckdb_error_type type) noexcept {
   switch (type) {
@@ -104,7 +89,6 @@ inline error duckdb_error(duckdb_error_type type, std::string_view message, std:
   return error{duckdb_errc(type), std::move(context)};
 }
 
-/// The 16-byte blob form of a content hash: hi then lo, big-endian.
 /// Binds `text` to parameter `index` of `p`. DuckDB refuses text that is
 /// not UTF-8 and then keeps the previous call's value bound (prepared
 /// statements are cached): that must fail, never run with a stale value.
@@ -112,22 +96,6 @@ inline result<void> duckdb_bind_text(duckdb_prepared_statement p, idx_t index, s
                                      std::string_view what) {
   if (duckdb_bind_varchar_length(p, index, text.data(), text.size()) == DuckDBSuccess) return success();
   return error{errc::invalid_argument, std::string(what) + " " + quoted(text) + " is not valid UTF-8"};
-}
-
-inline void duckdb_hash_to_blob(content_hash h, unsigned char* out) noexcept {
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<unsigned char>(h.hi >> (56 - 8 * i));
-    out[8 + i] = static_cast<unsigned char>(h.lo >> (56 - 8 * i));
-  }
-}
-
-inline content_hash duckdb_hash_from_blob(const unsigned char* p) noexcept {
-  content_hash h;
-  for (int i = 0; i < 8; ++i) {
-    h.hi = (h.hi << 8) | p[i];
-    h.lo = (h.lo << 8) | p[8 + i];
-  }
-  return h;
 }
 
 /// A materialised or streaming result; destroyed with its scope.
@@ -237,7 +205,7 @@ inline result<void> duckdb_collect_entries(duckdb_result* r, std::vector<entry>&
       if (!hash.valid(i) || h.size() != 16)
         return error{errc::corrupt, std::string(where) + ": key " + detail::quoted(e.key) +
                                         ": hash is not 16 bytes"};
-      e.hash = duckdb_hash_from_blob(reinterpret_cast<const unsigned char*>(h.data()));
+      e.hash = hash_from_blob(reinterpret_cast<const unsigned char*>(h.data()));
       e.tombstone = tombstone.get<bool>(i);
       if (!e.tombstone && value.valid(i)) e.value = std::string(value.text(i));
       out.push_back(std::move(e));
@@ -308,63 +276,13 @@ class duckdb_session {
   std::unordered_map<std::string, duckdb_prepared_statement> cache_;
 };
 
-/// A bounded pool of connections; a lease returns its connection.
-class duckdb_session_pool {
- public:
-  duckdb_session_pool(duckdb_database db, std::string where, std::size_t max)
-      : db_(db), where_(std::move(where)), max_(max == 0 ? 1 : max) {}
+/// Connections to one database, leased to one thread at a time.
+using duckdb_session_pool = connection_pool<duckdb_session>;
 
-  class lease {
-   public:
-    lease(duckdb_session_pool* pool, std::unique_ptr<duckdb_session> s) noexcept
-        : pool_(pool), s_(std::move(s)) {}
-    lease(lease&&) noexcept = default;
-    lease& operator=(lease&&) = delete;
-    ~lease() {
-      if (s_) pool_->release(std::move(s_));
-    }
-    duckdb_session& operator*() const noexcept { return *s_; }
-    duckdb_session* operator->() const noexcept { return s_.get(); }
-
-   private:
-    duckdb_session_pool* pool_;
-    std::unique_ptr<duckdb_session> s_;
-  };
-
-  result<lease> acquire() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
-    if (!idle_.empty()) {
-      auto s = std::move(idle_.back());
-      idle_.pop_back();
-      return lease(this, std::move(s));
-    }
-    ++open_;
-    lock.unlock();
-    auto s = duckdb_session::connect(db_, where_);
-    if (!s) {
-      std::lock_guard relock(mutex_);
-      --open_;
-      cv_.notify_one();
-      return s.error();
-    }
-    return lease(this, std::move(s).value());
-  }
-
- private:
-  void release(std::unique_ptr<duckdb_session> s) {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(s));
-    cv_.notify_one();
-  }
-
-  duckdb_database db_;
-  std::string where_;
-  std::size_t max_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<duckdb_session>> idle_;
-  std::size_t open_ = 0;
-};
+/// Opens connections to `db` for a `duckdb_session_pool`; `where` names the
+/// database in messages.
+inline duckdb_session_pool::opener duckdb_session_opener(duckdb_database db, std::string where) {
+  return [db, where = std::move(where)] { return duckdb_session::connect(db, where); };
+}
 
 }  // namespace storesync::detail

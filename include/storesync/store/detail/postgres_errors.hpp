@@ -13,12 +13,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <pqxx/pqxx>
 
 #include "storesync/core/detail/text.hpp"
 #include "storesync/core/error.hpp"
 #include "storesync/core/result.hpp"
+#include "storesync/store/detail/sql_text.hpp"
 
 namespace storesync::detail {
 
@@ -42,27 +44,11 @@ inline errc pg_errc_from_sqlstate(std::string_view state, bool connecting = fals
 }
 
 /// `name` as a quoted SQL identifier: any byte but NUL is safe inside.
-inline std::string pg_quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (const char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
+inline std::string pg_quote_ident(std::string_view name) { return sql_identifier(name); }
 
 /// `s` as a quoted SQL string literal (standard_conforming_strings is on
 /// since PostgreSQL 9.1, so only quotes need doubling).
-inline std::string pg_quote_literal(std::string_view s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  out += '\'';
-  return out;
-}
+inline std::string pg_quote_literal(std::string_view s) { return sql_literal(s); }
 
 /// Checks a schema or table name: 1..63 bytes, no NUL, valid UTF-8.
 inline result<void> pg_check_identifier(std::string_view what, std::string_view name) {

@@ -8,18 +8,12 @@
 #include <string_view>
 
 #include "storesync/store/detail/postgres_errors.hpp"
+#include "storesync/store/detail/table_shape.hpp"
 
 namespace storesync::detail {
 
-/// One column storesync needs, as `format_type` spells its type (`also`: a
-/// second type it accepts in an existing table).
-struct pg_column {
-  std::string_view name;
-  std::string_view type;
-  std::string_view also = {};
-};
-
-inline constexpr std::array<pg_column, 8> pg_entry_columns{{
+/// The columns storesync needs, with types as `format_type` spells them.
+inline constexpr std::array<wanted_column, 8> pg_entry_columns{{
     {"key", "text"},
     {"version", "bigint"},
     {"hash_lo", "bigint"},
@@ -32,7 +26,7 @@ inline constexpr std::array<pg_column, 8> pg_entry_columns{{
     {"updated_at", "timestamp with time zone"},
 }};
 
-inline constexpr std::array<pg_column, 3> pg_checkpoint_columns{{
+inline constexpr std::array<wanted_column, 3> pg_checkpoint_columns{{
     {"name", "text"},
     {"value", "text"},
     {"updated_at", "timestamp with time zone"},
@@ -76,6 +70,11 @@ struct pg_statements {
   std::string checksum_to;
   std::string load_checkpoint;
   std::string save_checkpoint;
+  std::string lookup;
+  std::string restore;
+  std::string remove;
+  std::string split_points;
+  std::string split_points_to;
 
   pg_statements(const std::string& table, const std::string& index,
                 const std::string& checkpoints) {
@@ -163,6 +162,29 @@ struct pg_statements {
         "SELECT key, version, hash_lo, hash_hi, tombstone, value::text FROM " + table;
     read = cols + " WHERE key = $1";
     versions = "SELECT key, version FROM " + table + " WHERE key = ANY($1::text[])";
+    // The same indexed lookup with the rest of the metadata, for `lookup`.
+    lookup = "SELECT key, version, hash_lo, hash_hi, tombstone FROM " + table +
+             " WHERE key = ANY($1::text[])";
+    // Compare-and-restore in one statement: the row changes only while it is
+    // at the expected version ($2), re-checked on the latest row version under
+    // READ COMMITTED. The second column (the pre-statement snapshot) names
+    // the stored version when it is not.
+    const std::string stored_now = "SELECT (SELECT count(*) FROM done), (SELECT version FROM " +
+                                   table + " WHERE key = $1)";
+    restore = "WITH done AS (UPDATE " + table +
+              " SET version = $3, hash_lo = $4, hash_hi = $5, row_hash = $6, tombstone = $7,"
+              " value = $8, updated_at = now() WHERE key = $1 AND version = $2 RETURNING 1) " +
+              stored_now;
+    remove = "WITH done AS (DELETE FROM " + table +
+             " WHERE key = $1 AND version = $2 RETURNING 1) " + stored_now;
+    // ntile deals the rows in key order (the primary key) into runs whose
+    // sizes differ by at most one, larger first; the first key of each run
+    // after the first is a point.
+    const std::string runs = "SELECT min(key) FROM (SELECT key, ntile($2::integer) OVER (ORDER BY key)"
+                             " AS run FROM " + table + " WHERE key >= $1";
+    const std::string points = ") runs GROUP BY run HAVING run > 1 ORDER BY run";
+    split_points = runs + points;
+    split_points_to = runs + " AND key < $3" + points;
     scan = cols + " WHERE key >= $1 AND key > $2 ORDER BY key LIMIT $3";
     scan_to = cols + " WHERE key >= $1 AND key > $2 AND key < $3 ORDER BY key LIMIT $4";
     changes = cols + " WHERE (version, key) > ($1, $2) ORDER BY version, key LIMIT $3";

@@ -1,32 +1,28 @@
 #pragma once
 // Internals of sqlite_store: an owning connection with a prepared-statement
 // cache, the mapping of SQLite result codes onto storesync errors, the
-// wrapping 64-bit sum aggregate used by checksums, and a small pool of reader
+// wrapping 64-bit sum aggregate used by checksums, and the pool of reader
 // connections. Not part of the public API.
 
 #include <sqlite3.h>
 
-#include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
-#include <vector>
 
 #include "storesync/core/detail/text.hpp"
-#include "storesync/store/detail/sql_text.hpp"
 #include "storesync/core/entry.hpp"
 #include "storesync/core/result.hpp"
+#include "storesync/store/detail/connection_pool.hpp"
+#include "storesync/store/detail/hash_blob.hpp"
+#include "storesync/store/detail/sql_text.hpp"
 
 namespace storesync::detail {
-
 
 /// A file path as shown in messages: quoted, never shortened (unlike keys).
 inline std::string quoted_path(std::string_view path) { return "\"" + std::string(path) + "\""; }
@@ -86,26 +82,6 @@ inline void sqlite_sum64_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
 inline void sqlite_sum64_final(sqlite3_context* ctx) {
   auto* acc = static_cast<std::uint64_t*>(sqlite3_aggregate_context(ctx, 0));
   sqlite3_result_int64(ctx, acc ? static_cast<sqlite3_int64>(*acc) : 0);
-}
-
-// The 16-byte blob form of a content hash: hi then lo, big-endian, so the blob
-// reads as the 128-bit number.
-inline std::array<unsigned char, 16> hash_to_blob(content_hash h) noexcept {
-  std::array<unsigned char, 16> out{};
-  for (int i = 0; i < 8; ++i) {
-    out[static_cast<std::size_t>(i)] = static_cast<unsigned char>(h.hi >> (56 - 8 * i));
-    out[static_cast<std::size_t>(8 + i)] = static_cast<unsigned char>(h.lo >> (56 - 8 * i));
-  }
-  return out;
-}
-
-inline content_hash hash_from_blob(const unsigned char* p) noexcept {
-  content_hash h;
-  for (int i = 0; i < 8; ++i) {
-    h.hi = (h.hi << 8) | p[i];
-    h.lo = (h.lo << 8) | p[8 + i];
-  }
-  return h;
 }
 
 struct sqlite_db_closer {
@@ -213,63 +189,16 @@ inline result<entry> sqlite_row_entry(sqlite3_stmt* s, const std::string& path) 
   return e;
 }
 
-/// A bounded pool of reader connections; a lease returns its connection.
-class sqlite_reader_pool {
- public:
-  sqlite_reader_pool(std::string path, std::size_t max, std::chrono::milliseconds busy_timeout)
-      : path_(std::move(path)), max_(max == 0 ? 1 : max), busy_timeout_(busy_timeout) {}
+/// The reader connections of one database file.
+using sqlite_reader_pool = connection_pool<sqlite_connection>;
 
-  class lease {
-   public:
-    lease(sqlite_reader_pool* pool, std::unique_ptr<sqlite_connection> c) noexcept
-        : pool_(pool), c_(std::move(c)) {}
-    lease(lease&& o) noexcept = default;
-    lease& operator=(lease&&) = delete;
-    ~lease() {
-      if (c_) pool_->release(std::move(c_));
-    }
-    sqlite_connection& operator*() const noexcept { return *c_; }
-    sqlite_connection* operator->() const noexcept { return c_.get(); }
-
-   private:
-    sqlite_reader_pool* pool_;
-    std::unique_ptr<sqlite_connection> c_;
+/// Opens read-only connections to `path` for a `sqlite_reader_pool`.
+inline sqlite_reader_pool::opener sqlite_reader_opener(std::string path,
+                                                       std::chrono::milliseconds busy_timeout) {
+  return [path = std::move(path), busy_timeout]() -> result<std::unique_ptr<sqlite_connection>> {
+    BOOST_OUTCOME_TRY(auto c, sqlite_connection::open(path, SQLITE_OPEN_READONLY, busy_timeout));
+    return std::make_unique<sqlite_connection>(std::move(c));
   };
-
-  result<lease> acquire() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return lease(this, std::move(c));
-    }
-    ++open_;
-    lock.unlock();
-    auto c = sqlite_connection::open(path_, SQLITE_OPEN_READONLY, busy_timeout_);
-    if (!c) {
-      std::lock_guard relock(mutex_);
-      --open_;
-      cv_.notify_one();
-      return c.error();
-    }
-    return lease(this, std::make_unique<sqlite_connection>(std::move(c).value()));
-  }
-
- private:
-  void release(std::unique_ptr<sqlite_connection> c) {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(c));
-    cv_.notify_one();
-  }
-
-  std::string path_;
-  std::size_t max_;
-  std::chrono::milliseconds busy_timeout_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<sqlite_connection>> idle_;
-  std::size_t open_ = 0;
-};
+}
 
 }  // namespace storesync::detail
