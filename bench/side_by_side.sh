@@ -6,6 +6,8 @@
 #   bench/side_by_side.sh put BASE [RUNS]      # write_behind_benchmark, BM_PutLatency/ (1 and 2 producers)
 #   bench/side_by_side.sh drain BASE [RUNS]    # write_behind_benchmark, drain vs the store's batch write
 #   bench/side_by_side.sh server BASE [RUNS]   # reference server under wrk, write-behind and direct, 10 s each
+# With SBS_CACHE=DIR the build at BASE is kept in DIR/<commit> and reused by
+# the next call (delete it when done); without, it is built and removed.
 set -uo pipefail
 what="${1:?put, drain or server}"
 base="${2:?a git revision to compare with}"
@@ -14,7 +16,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/pg.sh
 work="$(mktemp -d /tmp/storesync-sbs.XXXXXX)"
-trap 'pg_stop; git worktree remove --force "$work/base" >/dev/null 2>&1; rm -rf "$work"' EXIT
+commit="$(git rev-parse --verify "$base^{commit}")" || exit 1
+if [[ -n "${SBS_CACHE:-}" ]]; then
+  kept="$SBS_CACHE/$commit"
+  trap 'pg_stop; rm -rf "$work"' EXIT
+else
+  kept="$work"
+  trap 'pg_stop; git worktree remove --force "$work/base" >/dev/null 2>&1; rm -rf "$work"' EXIT
+fi
 
 case "$what" in
   put | drain) target=//bench:write_behind_benchmark ;;
@@ -23,12 +32,13 @@ case "$what" in
 esac
 binary="bazel-out/k8-opt/bin/${target#//}"
 binary="${binary/://}"
-git worktree add -q --detach "$work/base" "$base" || exit 1
-(cd "$work/base" && bazel --output_base="$work/bazel-base" build -c opt "$target" >/dev/null 2>&1) || { echo "build at $base failed"; exit 1; }
+mkdir -p "$kept"
+[[ -d "$kept/base" ]] || git worktree add -q --detach "$kept/base" "$commit" || exit 1
+(cd "$kept/base" && bazel --output_base="$kept/bazel-base" build -c opt //bench:write_behind_benchmark //reference_server >/dev/null 2>&1) || { echo "build at $base failed"; exit 1; }
 bazel build -c opt "$target" >/dev/null 2>&1 || { echo "build of the working tree failed"; exit 1; }
-cp "$work/base/$binary" "$work/before"
+cp "$kept/base/$binary" "$work/before"
 cp "$binary" "$work/after"
-(cd "$work/base" && bazel --output_base="$work/bazel-base" shutdown >/dev/null 2>&1)
+(cd "$kept/base" && bazel --output_base="$kept/bazel-base" shutdown >/dev/null 2>&1)
 pg_start >/dev/null
 
 bench() {  # bench BINARY FILTER: one JSON run, summarised on one line

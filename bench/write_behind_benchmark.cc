@@ -28,7 +28,7 @@ namespace {
 
 using namespace storesync;
 using clock_type = std::chrono::steady_clock;
-using pg_write_behind = write_behind<memory_store, postgres_store>;
+using pg_write_behind = memory_write_behind<postgres_store>;
 
 std::string scratch(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("storesync-bench-" + name);
@@ -72,7 +72,7 @@ std::unique_ptr<pg_write_behind> open_wb(memory_store& fast, postgres_store& slo
 /// as a control that takes the database's CPU out of the picture).
 template <class Slow, class MakeSlow>
 void put_latency(benchmark::State& state, MakeSlow make_slow) {
-  using wb_type = write_behind<memory_store, Slow>;
+  using wb_type = memory_write_behind<Slow>;
   static memory_store* fast = nullptr;
   static Slow* slow = nullptr;
   static std::unique_ptr<wb_type> wb;

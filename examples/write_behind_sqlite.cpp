@@ -67,7 +67,7 @@ int main() {
       fast, slow,
       {.rules = {.max_depth = 64},                               // refused at the door if deeper
        .directory = (dir.path / "write-behind").string(),        // journal/ and dead-letters/
-       .durability = durability::interval, .fsync_interval_ms = 50,
+       .journal = {.durability = durability::interval, .fsync_interval_ms = 50},
        .max_pending_entries = 10'000, .max_pending_bytes = 16 << 20,
        .flush_interval = 50ms,
        .write_delay = 200ms,                                     // the coalescing window (default 0)

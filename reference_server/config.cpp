@@ -55,7 +55,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("mode", po::value(&c.mode)->default_value(c.mode), "write-behind (acknowledge from memory + journal) or direct (synchronous durable write)")
       ("durable", po::value(&c.durable), "durable store: sqlite:PATH or a postgresql:// URL (default sqlite:<data-dir>/storesync.db)")
       ("journal-durability", po::value(&durability)->default_value("process"), "process | interval | always (see docs/operations.md)")
-      ("fsync-interval-ms", po::value(&c.write_behind.fsync_interval_ms)->default_value(c.write_behind.fsync_interval_ms), "longest gap between fsyncs in interval mode")
+      ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
       ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "bytes of such entries, at most")
       ("fast-max-bytes", po::value(&c.fast_max_bytes)->default_value(c.fast_max_bytes), "bytes the memory fast store keeps of values already durable (least recently used go first; pending ones are never evicted); 0: no bound")
@@ -111,7 +111,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
     return fail("--mode must be write-behind or direct, got \"" + c.mode + "\"");
   auto d = parse_durability(durability);
   if (!d) return fail("--journal-durability: " + d.error().context());
-  c.write_behind.durability = d.value();
+  c.write_behind.journal.durability = d.value();
   if (c.durable.empty()) c.durable = "sqlite:" + (std::filesystem::path(c.data_dir) / "storesync.db").string();
   if (!c.durable.starts_with("sqlite:") && !c.durable.starts_with("postgresql://") &&
       !c.durable.starts_with("postgres://"))

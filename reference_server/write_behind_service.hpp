@@ -19,8 +19,7 @@ namespace storesync::server {
 template <versioned_store Durable>
 class write_behind_service final : public record_service {
  public:
-  using engine_type =
-      write_behind<memory_store, deferred_store<Durable>, exponential_backoff, aimd_batch_sizer, block_for>;
+  using engine_type = memory_write_behind<deferred_store<Durable>>;
 
   /// Opens the durable store through `open_durable` (now or, if it is down,
   /// once it is back: see deferred_store); opens (and recovers) the journal.
@@ -35,7 +34,7 @@ class write_behind_service final : public record_service {
                                                             std::shared_ptr<metrics_registry> metrics) {
     std::unique_ptr<write_behind_service> s(
         new write_behind_service(std::move(open_durable), std::move(durable_name), fast_max_bytes));
-    s->inline_writes_ = options.durability != durability::always;
+    s->inline_writes_ = options.journal.durability != durability::always;
     BOOST_OUTCOME_TRY(s->engine_, engine_type::open(s->fast_, s->durable_, std::move(options), std::move(retry),
                                                     std::move(sizer), std::move(backpressure), system_clock{},
                                                     std::move(metrics)));
@@ -97,7 +96,6 @@ class write_behind_service final : public record_service {
   }
 
   std::string metrics() override {
-    (void)engine_->status();  // brings the gauges up to date
     return engine_->metrics()->render_prometheus();
   }
 

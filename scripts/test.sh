@@ -47,7 +47,8 @@ done
 failed=$((failed + skipped))
 
 if (($# == 0)); then
-  # The header-only core as a CMake INTERFACE target, consumed both ways.
+  # The CMake targets (storesync::storesync and the adapters), consumed both
+  # ways: add_subdirectory and find_package after an install.
   if bash scripts/cmake_consumer.sh; then passed=$((passed + 1)); else
     echo "examples/cmake_consumer failed to build"
     failed=$((failed + 1))

@@ -4,11 +4,19 @@
 /// concepts, policies, the journal, metrics, memory and fault-injecting
 /// stores, strategies). Backend adapters have their own headers and targets,
 /// e.g. storesync/store/postgres_store.hpp (//:postgres).
+///
+/// JSON glue is left out so that a program which does not read or write JSON
+/// does not compile nlohmann_json: include it where it is used,
+/// storesync/policy/config.hpp (policy configs, `load_config`),
+/// storesync/journal/journal_options_json.hpp (`parse_journal_options`) and
+/// storesync/metrics/registry_json.hpp (`render_json`).
 
 #include "storesync/core/checksum.hpp"
 #include "storesync/core/entry.hpp"
 #include "storesync/core/error.hpp"
 #include "storesync/core/key_split.hpp"
+#include "storesync/core/lookup.hpp"
+#include "storesync/core/restore.hpp"
 #include "storesync/core/result.hpp"
 #include "storesync/core/store.hpp"
 #include "storesync/core/value_rules.hpp"
@@ -23,7 +31,6 @@
 #include "storesync/policy/batch_sizer.hpp"
 #include "storesync/policy/best_effort_consistency.hpp"
 #include "storesync/policy/clock.hpp"
-#include "storesync/policy/config.hpp"
 #include "storesync/policy/consistency_policy.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
 #include "storesync/policy/manual_clock.hpp"

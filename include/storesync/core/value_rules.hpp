@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "storesync/core/detail/json_scan.hpp"
 #include "storesync/core/detail/text.hpp"

@@ -3,7 +3,8 @@
 /// The `journal` concept: a durable, ordered log of opaque records that
 /// write-behind appends to before it acknowledges a put, replays on start-up,
 /// and trims with a checkpoint once records have reached the slow store. Also
-/// its vocabulary: `lsn`, `durability`, `journal_options` (fillable from JSON).
+/// its vocabulary: `lsn`, `durability`, `journal_options` (fillable from JSON
+/// with storesync/journal/journal_options_json.hpp).
 ///
 /// \code
 ///   // What a writer still owes the slow store, by lsn (write-behind keeps the
@@ -53,8 +54,6 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
 
 namespace storesync {
@@ -97,22 +96,9 @@ inline result<durability> parse_durability(std::string_view text) {
                                            "\": expected \"process\", \"interval\" or \"always\""};
 }
 
-/// JSON form of `durability`: its name as a string.
-inline void to_json(nlohmann::json& j, durability d) { j = std::string(to_string(d)); }
-
-/// Reads a `durability` from its name. Follows nlohmann's convention and
-/// throws `nlohmann::json::exception` on a bad value; storesync callers use
-/// `parse_journal_options`, which returns the failure as an error instead.
-inline void from_json(const nlohmann::json& j, durability& d) {
-  if (!j.is_string())
-    throw nlohmann::json::type_error::create(302, "durability must be a string", &j);
-  auto parsed = parse_durability(j.get_ref<const std::string&>());
-  if (!parsed) throw nlohmann::json::other_error::create(501, parsed.error().message(), &j);
-  d = parsed.value();
-}
-
 /// How a journal is laid out and how durable its acknowledgements are.
-/// Fill from JSON with `parse_journal_options` (missing keys keep defaults):
+/// Fill from JSON with `parse_journal_options` (missing keys keep defaults;
+/// storesync/journal/journal_options_json.hpp):
 /// \code
 ///   {"directory": "/var/lib/app/journal", "durability": "interval",
 ///    "fsync_interval_ms": 50, "segment_size_bytes": 67108864}
@@ -130,9 +116,6 @@ struct journal_options {
   friend bool operator==(const journal_options&, const journal_options&) = default;
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(journal_options, directory, durability,
-                                                fsync_interval_ms, segment_size_bytes)
-
 /// Checks the numbers of `o`: a directory is given, the interval is 1 ms or
 /// more, segments hold at least 4 KiB.
 inline result<void> validate(const journal_options& o) {
@@ -144,18 +127,6 @@ inline result<void> validate(const journal_options& o) {
                                              std::to_string(o.segment_size_bytes) +
                                              " is below the 4096-byte minimum"};
   return success();
-}
-
-/// `journal_options` from JSON, without exceptions: a wrong type or an
-/// unknown durability is `errc::invalid_argument` with nlohmann's message.
-inline result<journal_options> parse_journal_options(const nlohmann::json& j) {
-  try {
-    journal_options o = j.get<journal_options>();
-    BOOST_OUTCOME_TRY(validate(o));
-    return o;
-  } catch (const nlohmann::json::exception& e) {
-    return error{errc::invalid_argument, std::string("journal options: ") + e.what()};
-  }
 }
 
 namespace detail {

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// `metrics_registry`: the counters, gauges and latency histograms every
-/// strategy feeds, rendered as Prometheus text (exposition format 0.0.4) and
-/// as JSON.
+/// strategy feeds, rendered as Prometheus text (exposition format 0.0.4);
+/// storesync/metrics/registry_json.hpp renders them as JSON.
 ///
 /// \code
 ///   storesync::metrics_registry metrics;                  // names get the "storesync_" prefix
@@ -32,7 +32,9 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,8 +42,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "storesync/metrics/detail/cells.hpp"
 
@@ -108,10 +108,45 @@ class histogram {
     return std::chrono::nanoseconds(
         cell_ ? static_cast<std::int64_t>(cell_->sum_ns.load(std::memory_order_relaxed)) : 0);
   }
+  /// Counts per bucket, cumulative as rendered: element i counts the
+  /// durations up to bound i (1 us, 2.5 us, 5 us, ... 1 s, 10 s); the last
+  /// (+Inf) counts them all.
+  std::array<std::uint64_t, detail::latency_bounds_ns.size() + 1> cumulative_counts() const noexcept {
+    if (!cell_) return {};
+    return cell_->cumulative();
+  }
   explicit operator bool() const noexcept { return cell_ != nullptr; }
 
  private:
   detail::histogram_cell* cell_ = nullptr;
+};
+
+class metrics_registry;
+
+/// Keeps a refresh function registered with `metrics_registry::on_render`;
+/// destroying it (or `reset`) unregisters the function and waits for a call
+/// in progress, so the function never runs after its owner is gone.
+class render_hook {
+ public:
+  render_hook() = default;
+  render_hook(render_hook&& other) noexcept
+      : registry_(std::exchange(other.registry_, nullptr)), id_(other.id_) {}
+  render_hook& operator=(render_hook&& other) noexcept {
+    if (this != &other) {
+      reset();
+      registry_ = std::exchange(other.registry_, nullptr);
+      id_ = other.id_;
+    }
+    return *this;
+  }
+  ~render_hook() { reset(); }
+  inline void reset() noexcept;
+
+ private:
+  friend class metrics_registry;
+  render_hook(metrics_registry* registry, std::uint64_t id) noexcept : registry_(registry), id_(id) {}
+  metrics_registry* registry_ = nullptr;
+  std::uint64_t id_ = 0;
 };
 
 /// Owns metric cells and renders them. Not copyable or movable: handles
@@ -144,10 +179,22 @@ class metrics_registry {
     return storesync::histogram(find_or_add(name, help, std::move(labels), kind::histogram).h);
   }
 
+  /// Calls `refresh` at the start of every render (`render_prometheus`,
+  /// `visit`, so also `to_json`), so that gauges mirroring a component's
+  /// state are current when read, and the component's own queries stay free
+  /// of side effects.
+  /// The call lasts as long as the returned hook.
+  [[nodiscard]] render_hook on_render(std::function<void()> refresh) {
+    std::lock_guard lock(hooks_mu_);
+    hooks_.emplace(++last_hook_, std::move(refresh));
+    return render_hook(this, last_hook_);
+  }
+
   /// Prometheus text exposition format: per name a HELP and a TYPE line, then
   /// one line per series (histograms: cumulative `_bucket{le=...}`, `_sum`
   /// in seconds, `_count`). Names in lexical order, series in registration order.
   std::string render_prometheus() const {
+    refresh();
     std::string out;
     std::lock_guard lock(mu_);
     for (const auto& [name, f] : families_) {
@@ -183,49 +230,41 @@ class metrics_registry {
     return out;
   }
 
-  /// The same content as JSON:
-  /// `{"<name>": {"type": "counter", "help": "...", "series": [{"labels": {...}, "value": 3}]}}`;
-  /// a histogram series has `count`, `sum` (seconds) and cumulative
-  /// `buckets` `[{"le": 1e-06, "count": 0}, ..., {"le": "+Inf", "count": n}]`.
-  nlohmann::json to_json() const {
-    nlohmann::json out = nlohmann::json::object();
+  /// Reads every series as the renderers do: runs the `on_render` hooks,
+  /// then calls `f(name, help, labels, handle)` once per series (names in
+  /// lexical order, series in registration order), where `name` and `help`
+  /// are `const std::string&` and `handle` is the series' `storesync::counter`,
+  /// `gauge` or `histogram`. For renderers of other formats, such as `to_json`
+  /// (storesync/metrics/registry_json.hpp). `f` runs under the registry's
+  /// lock: it must not register metrics.
+  template <class F>
+  void visit(F&& f) const {
+    refresh();
     std::lock_guard lock(mu_);
-    for (const auto& [name, f] : families_) {
-      nlohmann::json list = nlohmann::json::array();
-      for (const auto& s : f.all) {
-        nlohmann::json labels = nlohmann::json::object();
-        for (const auto& [k, v] : s.labels) labels[k] = v;
-        nlohmann::json one = {{"labels", std::move(labels)}};
-        switch (f.type) {
-          case kind::counter: one["value"] = s.c->value.load(std::memory_order_relaxed); break;
-          case kind::gauge: one["value"] = s.g->value.load(std::memory_order_relaxed); break;
-          case kind::histogram: {
-            const auto h = snapshot(*s.h);
-            nlohmann::json buckets = nlohmann::json::array();
-            for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
-              nlohmann::json le = i < detail::latency_bounds_ns.size()
-                                      ? nlohmann::json(bound_seconds(i))
-                                      : nlohmann::json("+Inf");
-              buckets.push_back({{"le", std::move(le)}, {"count", h.cumulative[i]}});
-            }
-            one["count"] = h.cumulative.back();
-            one["sum"] = h.sum_seconds;
-            one["buckets"] = std::move(buckets);
-            break;
-          }
+    for (const auto& [name, fam] : families_) {
+      for (const auto& s : fam.all) {
+        switch (fam.type) {
+          case kind::counter: f(name, fam.help, s.labels, storesync::counter(s.c.get())); break;
+          case kind::gauge: f(name, fam.help, s.labels, storesync::gauge(s.g.get())); break;
+          case kind::histogram: f(name, fam.help, s.labels, storesync::histogram(s.h.get())); break;
         }
-        list.push_back(std::move(one));
       }
-      out[name] = {{"type", kind_name(f.type)}, {"help", f.help}, {"series", std::move(list)}};
     }
-    return out;
   }
 
-  /// `to_json()` as text.
-  std::string render_json() const { return to_json().dump(); }
-
  private:
+  friend class render_hook;
   enum class kind { counter, gauge, histogram };
+
+  void refresh() const {
+    std::lock_guard lock(hooks_mu_);
+    for (const auto& [id, fn] : hooks_) fn();
+  }
+
+  void drop_hook(std::uint64_t id) noexcept {
+    std::lock_guard lock(hooks_mu_);
+    hooks_.erase(id);
+  }
 
   struct series {
     metric_labels labels;
@@ -270,11 +309,7 @@ class metrics_registry {
 
   static histogram_snapshot snapshot(const detail::histogram_cell& c) noexcept {
     histogram_snapshot h;
-    std::uint64_t run = 0;
-    for (std::size_t i = 0; i < c.buckets.size(); ++i) {
-      run += c.buckets[i].load(std::memory_order_relaxed);
-      h.cumulative[i] = run;
-    }
+    h.cumulative = c.cumulative();
     h.sum_seconds = static_cast<double>(c.sum_ns.load(std::memory_order_relaxed)) / 1e9;
     return h;
   }
@@ -336,6 +371,13 @@ class metrics_registry {
   std::string prefix_;
   mutable std::mutex mu_;
   std::map<std::string, family> families_;
+  mutable std::mutex hooks_mu_;  // held while hooks run: dropping one waits for its call
+  std::map<std::uint64_t, std::function<void()>> hooks_;
+  std::uint64_t last_hook_ = 0;
 };
+
+inline void render_hook::reset() noexcept {
+  if (registry_) std::exchange(registry_, nullptr)->drop_hook(id_);
+}
 
 }  // namespace storesync

@@ -32,21 +32,17 @@
 ///   target geometrically from below instead of oscillating around it, which a
 ///   pure additive-increase/halve rule would do.
 ///
-/// JSON (all optional): `{"min_size": 1, "max_size": 10000, "initial_size": 100,
+/// JSON (policy/config.hpp; all optional): `{"min_size": 1, "max_size": 10000, "initial_size": 100,
 /// "target_duration_ms": 500, "failure_rate_threshold": 0.1, "additive_step": 100,
 /// "multiplicative_decrease": 0.5}`
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
 #include "storesync/policy/batch_sizer.hpp"
-#include "storesync/policy/detail/json.hpp"
 
 namespace storesync {
 
@@ -82,28 +78,6 @@ class aimd_batch_sizer {
       if (!(multiplicative_decrease > 0 && multiplicative_decrease < 1))
         return bad("aimd_batch_sizer: multiplicative_decrease must be in (0, 1)");
       return success();
-    }
-
-    friend void to_json(nlohmann::json& j, const config& c) {
-      j = {{"min_size", c.min_size},
-           {"max_size", c.max_size},
-           {"initial_size", c.initial_size},
-           {"target_duration_ms", detail::to_ms(c.target_duration)},
-           {"failure_rate_threshold", c.failure_rate_threshold},
-           {"additive_step", c.additive_step},
-           {"multiplicative_decrease", c.multiplicative_decrease}};
-    }
-    friend void from_json(const nlohmann::json& j, config& c) {
-      detail::expect_fields(j, "aimd_batch_sizer",
-                            {"min_size", "max_size", "initial_size", "target_duration_ms",
-                             "failure_rate_threshold", "additive_step", "multiplicative_decrease"});
-      detail::read_field(j, "min_size", c.min_size);
-      detail::read_field(j, "max_size", c.max_size);
-      detail::read_field(j, "initial_size", c.initial_size);
-      detail::read_ms(j, "target_duration_ms", c.target_duration);
-      detail::read_field(j, "failure_rate_threshold", c.failure_rate_threshold);
-      detail::read_field(j, "additive_step", c.additive_step);
-      detail::read_field(j, "multiplicative_decrease", c.multiplicative_decrease);
     }
   };
 

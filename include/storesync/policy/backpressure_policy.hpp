@@ -61,7 +61,7 @@
 /// The wait goes through the clock policy (`waitable_clock`), so with a
 /// `manual_clock` a test blocks a writer, advances the clock past the timeout
 /// and sees the write fail, deterministically and without real sleeps.
-/// JSON: `block_for` `{"timeout_ms": 100}`; `reject` `{}`.
+/// JSON (policy/config.hpp): `block_for` `{"timeout_ms": 100}`; `reject` `{}`.
 
 #include <chrono>
 #include <concepts>
@@ -70,11 +70,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
 #include "storesync/policy/clock.hpp"
-#include "storesync/policy/detail/json.hpp"
 
 namespace storesync {
 
@@ -122,13 +119,6 @@ class block_for {
       if (timeout.count() < 0) return error{errc::invalid_argument, "block_for: timeout_ms must be >= 0"};
       return success();
     }
-    friend void to_json(nlohmann::json& j, const config& c) {
-      j = {{"timeout_ms", detail::to_ms(c.timeout)}};
-    }
-    friend void from_json(const nlohmann::json& j, config& c) {
-      detail::expect_fields(j, "block_for", {"timeout_ms"});
-      detail::read_ms(j, "timeout_ms", c.timeout);
-    }
   };
 
   block_for() = default;
@@ -160,12 +150,8 @@ static_assert(backpressure_policy<block_for>);
 
 /// Fail at once with `errc::queue_full` when there is no room.
 struct reject {
-  struct config {
-    friend void to_json(nlohmann::json& j, const config&) { j = nlohmann::json::object(); }
-    friend void from_json(const nlohmann::json& j, config&) {
-      detail::expect_fields(j, "reject", {});
-    }
-  };
+  /// No knobs; exists so every model loads from JSON the same way.
+  struct config {};
 
   reject() = default;
   explicit reject(const config&) noexcept {}

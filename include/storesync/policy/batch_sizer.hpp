@@ -25,11 +25,8 @@
 #include <functional>
 #include <type_traits>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
 #include "storesync/policy/clock.hpp"
-#include "storesync/policy/detail/json.hpp"
 
 namespace storesync {
 
@@ -88,11 +85,6 @@ class fixed_batch_sizer {
     result<void> validate() const {
       if (size < 1) return error{errc::invalid_argument, "fixed_batch_sizer: size must be >= 1"};
       return success();
-    }
-    friend void to_json(nlohmann::json& j, const config& c) { j = {{"size", c.size}}; }
-    friend void from_json(const nlohmann::json& j, config& c) {
-      detail::expect_fields(j, "fixed_batch_sizer", {"size"});
-      detail::read_field(j, "size", c.size);
     }
   };
 

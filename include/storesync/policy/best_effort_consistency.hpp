@@ -9,7 +9,9 @@
 ///   // d.report_success: the caller's write succeeds on the primary alone;
 ///   // d.record_inconsistency: the inconsistency log tells repair what to copy.
 /// \endcode
-/// JSON: `{}` (no knobs).
+/// JSON (policy/config.hpp): `{}` (no knobs).
+
+#include <string_view>
 
 #include "storesync/policy/consistency_policy.hpp"
 

@@ -5,11 +5,19 @@
 /// the default model `strict_consistency`.
 ///
 /// \code
-///   // inside dual_write, after the secondary failed for good (its retries spent):
+///   // How a dual write applies a decision: `e` replaced `previous` in the
+///   // primary (a restorable_store), then the secondary failed with `err` for
+///   // good (its retries spent).
 ///   const storesync::partial_failure_decision d = policy.on_secondary_failure(err);
-///   if (d.compensate_primary) restore(primary, previous);       // undo the first write
-///   if (d.record_inconsistency) inconsistency_log.append(batch, err);
-///   return d.report_success ? success() : result<void>(err);
+///   const bool undone = d.compensate_primary &&
+///                       primary.restore(e.key, e.version, previous);  // undo the first write
+///   const bool undo_failed = d.compensate_primary && !undone;
+///   if (d.record_inconsistency || undo_failed) {                      // into a durable journal
+///     BOOST_OUTCOME_TRY(inconsistencies.append(
+///         storesync::encode_dead_letter(storesync::make_dead_letter(e, err))));
+///   }
+///   if (d.report_success && !undo_failed) return storesync::success();
+///   return err;
 /// \endcode
 ///
 /// Models: `strict_consistency` (here), `best_effort_consistency` and
@@ -23,10 +31,7 @@
 #include <concepts>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/error.hpp"
-#include "storesync/policy/detail/json.hpp"
 
 namespace storesync {
 
@@ -49,20 +54,29 @@ struct partial_failure_decision {
 /// Decides what a partial dual-write failure means.
 ///
 /// **Requirements** (`p` a `const P&`, `e` a `const error&`: the secondary's error)
-/// | expression                  | meaning                                                   |
-/// |-----------------------------|-----------------------------------------------------------|
-/// | `p.write_secondary()`       | `noexcept`; `false`: dual-write skips the secondary (repair fills it) |
-/// | `p.on_secondary_failure(e)` | `noexcept`; a `partial_failure_decision` for this failure |
+/// | expression                  | returns                                | meaning |
+/// |-----------------------------|----------------------------------------|---------|
+/// | `p.write_secondary()`       | `bool`, `noexcept`                     | `false`: dual-write skips the secondary (repair fills it) |
+/// | `p.on_secondary_failure(e)` | `partial_failure_decision`, `noexcept` | what to do about this failure |
 ///
-/// **Guarantees**: decisions are pure functions of the policy's configuration
-/// and the error (no I/O, no allocation); a decision never both reports
-/// success and leaves the inconsistency unrecorded and uncompensated
-/// (`report_success` implies `record_inconsistency` or `compensate_primary`),
-/// so the stores cannot drift apart silently.
+/// **Guarantees**:
+/// - Decisions are pure functions of the policy's configuration and the
+///   error: no I/O, no allocation.
+/// - A decision never both reports success and leaves the inconsistency
+///   unrecorded and uncompensated (`report_success` implies
+///   `record_inconsistency` or `compensate_primary`), so the stores cannot
+///   drift apart silently.
+/// - `P` is copyable.
+///
 /// **Errors**: none; dual-write turns the decision into its result.
 /// **Thread safety**: `const` calls from any number of threads.
 /// **Models**: `strict_consistency`, `best_effort_consistency`,
 /// `primary_only_consistency`.
+///
+/// A type models `consistency_policy` if it is copyable and, through `const`
+/// calls that neither throw nor do I/O, says whether the secondary is written
+/// and what a secondary's failure means, never reporting success for drift it
+/// neither records nor compensates.
 template <class P>
 concept consistency_policy = std::copy_constructible<P> && requires(const P& p, const error& e) {
   { p.write_secondary() } noexcept -> std::same_as<bool>;
@@ -70,13 +84,9 @@ concept consistency_policy = std::copy_constructible<P> && requires(const P& p, 
 };
 
 namespace detail {
-/// JSON for the consistency models, which have no knobs: the type is the choice.
-struct no_knobs_config {
-  friend void to_json(nlohmann::json& j, const no_knobs_config&) { j = nlohmann::json::object(); }
-  friend void from_json(const nlohmann::json& j, no_knobs_config&) {
-    detail::expect_fields(j, "consistency policy", {});
-  }
-};
+/// The config of the consistency models, which have no knobs: the type is
+/// the choice. It exists so every model loads from JSON the same way.
+struct no_knobs_config {};
 }  // namespace detail
 
 /// Both stores or neither: on a secondary failure, compensate the primary back

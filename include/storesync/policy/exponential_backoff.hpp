@@ -17,7 +17,7 @@
 /// zero-based index of the attempt that failed, so the first retry waits up
 /// to `base`.
 ///
-/// JSON (all fields optional):
+/// JSON (policy/config.hpp; all fields optional):
 /// `{"base_ms": 100, "cap_ms": 20000, "max_attempts": 3, "max_elapsed_ms": 30000, "seed": 0}`
 
 #include <algorithm>
@@ -25,10 +25,7 @@
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
-#include "storesync/policy/detail/json.hpp"
 #include "storesync/policy/detail/random.hpp"
 #include "storesync/policy/retry_policy.hpp"
 
@@ -59,23 +56,6 @@ class exponential_backoff {
       if (max_elapsed.count() < 0)
         return error{errc::invalid_argument, "exponential_backoff: max_elapsed_ms must be >= 0"};
       return success();
-    }
-
-    friend void to_json(nlohmann::json& j, const config& c) {
-      j = {{"base_ms", detail::to_ms(c.base)},
-           {"cap_ms", detail::to_ms(c.cap)},
-           {"max_attempts", c.max_attempts},
-           {"max_elapsed_ms", detail::to_ms(c.max_elapsed)},
-           {"seed", c.seed}};
-    }
-    friend void from_json(const nlohmann::json& j, config& c) {
-      detail::expect_fields(j, "exponential_backoff",
-                            {"base_ms", "cap_ms", "max_attempts", "max_elapsed_ms", "seed"});
-      detail::read_ms(j, "base_ms", c.base);
-      detail::read_ms(j, "cap_ms", c.cap);
-      detail::read_field(j, "max_attempts", c.max_attempts);
-      detail::read_ms(j, "max_elapsed_ms", c.max_elapsed);
-      detail::read_field(j, "seed", c.seed);
     }
   };
 

@@ -10,7 +10,9 @@
 ///   // Later, repair copies what the secondary lacks, found by comparing
 ///   // range checksums of the two stores (see checksum_store).
 /// \endcode
-/// JSON: `{}` (no knobs).
+/// JSON (policy/config.hpp): `{}` (no knobs).
+
+#include <string_view>
 
 #include "storesync/policy/consistency_policy.hpp"
 

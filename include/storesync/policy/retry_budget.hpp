@@ -19,8 +19,8 @@
 /// 500 / 5 = 100 retries are sent before every operation is tried exactly once,
 /// and afterwards one retry per five successes at most.
 ///
-/// JSON (all optional): `{"max_tokens": 500, "retry_cost": 5, "timeout_retry_cost": 10,
-/// "success_refund": 1}`; the inner policy has its own configuration.
+/// JSON (policy/config.hpp; all optional): `{"max_tokens": 500, "retry_cost": 5,
+/// "timeout_retry_cost": 10, "success_refund": 1}`; the inner policy has its own configuration.
 
 #include <algorithm>
 #include <atomic>
@@ -29,10 +29,7 @@
 #include <memory>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
-#include "storesync/policy/detail/json.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
 #include "storesync/policy/retry_policy.hpp"
 
@@ -53,21 +50,6 @@ struct retry_budget_config {
     if (retry_cost < 1 || timeout_retry_cost < 1)
       return error{errc::invalid_argument, "retry_budget: retry costs must be >= 1"};
     return success();
-  }
-
-  friend void to_json(nlohmann::json& j, const retry_budget_config& c) {
-    j = {{"max_tokens", c.max_tokens},
-         {"retry_cost", c.retry_cost},
-         {"timeout_retry_cost", c.timeout_retry_cost},
-         {"success_refund", c.success_refund}};
-  }
-  friend void from_json(const nlohmann::json& j, retry_budget_config& c) {
-    detail::expect_fields(j, "retry_budget",
-                          {"max_tokens", "retry_cost", "timeout_retry_cost", "success_refund"});
-    detail::read_field(j, "max_tokens", c.max_tokens);
-    detail::read_field(j, "retry_cost", c.retry_cost);
-    detail::read_field(j, "timeout_retry_cost", c.timeout_retry_cost);
-    detail::read_field(j, "success_refund", c.success_refund);
   }
 };
 

@@ -25,11 +25,8 @@
 #include <type_traits>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "storesync/core/result.hpp"
 #include "storesync/policy/clock.hpp"
-#include "storesync/policy/detail/json.hpp"
 
 namespace storesync {
 
@@ -95,12 +92,7 @@ concept retry_policy = std::copy_constructible<P> &&
 /// The default policy: every failure is final.
 struct no_retry {
   /// No knobs; exists so every model loads from JSON the same way.
-  struct config {
-    friend void to_json(nlohmann::json& j, const config&) { j = nlohmann::json::object(); }
-    friend void from_json(const nlohmann::json& j, config&) {
-      detail::expect_fields(j, "no_retry", {});
-    }
-  };
+  struct config {};
 
   no_retry() = default;
   explicit no_retry(const config&) noexcept {}

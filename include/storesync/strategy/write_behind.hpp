@@ -10,7 +10,7 @@
 ///   storesync::memory_store fast;
 ///   auto slow = storesync::postgres_store::open(pg_config).value();
 ///   auto wb = storesync::write_behind<storesync::memory_store, storesync::postgres_store>::open(
-///       fast, *slow, {.directory = "/var/lib/app/wb"});
+///       fast, *slow, {.directory = "/var/lib/app/wb"});   // file journals under it
 ///   if (!wb) return wb.error();
 ///   (*wb)->put(storesync::entry::put("user:1", R"({"name":"Ada"})", 7));   // microseconds
 ///   auto flushed = (*wb)->flush(std::chrono::seconds(5));  // complete: everything acknowledged is in PostgreSQL
@@ -46,22 +46,31 @@
 ///
 /// **The flusher**: drains the map oldest-first in batches sized by the
 /// BatchSizer when a batch is full, the flush interval has passed, or a flush
-/// is waiting. A writer thread writes each batch to the slow store under the
-/// RetryPolicy while the flusher fills the next one (two batches in flight:
-/// the slow store's version guard keeps the newer value of a key that is in
-/// both). When the slow store is down (the error stays transient, unavailable
-/// or overloaded after the policy gives up), the unwritten rest of the batch
-/// goes back into the map and waits: an outage never creates dead letters.
-/// When the slow store refuses a batch (permanent, invalid input, conflict),
-/// the batch is split in halves until the refused entries stand alone; each
-/// goes to the dead-letter journal with its error. After a batch the journal
-/// checkpoint advances to the oldest entry still owed to the slow store (at
-/// most every `checkpoint_interval` while batches keep coming).
+/// is waiting. A writer task hands each batch to `delivery`
+/// (storesync/strategy/delivery.hpp) while the flusher fills the next one
+/// (two batches in flight: the slow store's version guard keeps the newer
+/// value of a key that is in both). Delivery retries under the RetryPolicy;
+/// when the slow store stays down, the unwritten rest of the batch goes back
+/// into the map and waits: an outage never creates dead letters. When the
+/// slow store refuses a batch (permanent, invalid input, conflict), delivery
+/// splits it until the refused entries stand alone; each goes to the
+/// dead-letter log (`dead_letter_log`) with its error. After a batch the
+/// journal checkpoint advances to the oldest entry still owed to the slow
+/// store (at most every `checkpoint_interval` while batches keep coming).
+/// The flusher and the writer run on the Executor; they wait only through
+/// the Clock.
+///
+/// **The journals**: any `journal` model (`Journal`), one for acknowledged
+/// writes and one for dead letters. The `open` without journals opens
+/// `file_journal`s under `options.directory`.
 ///
 /// **Reads** see the newest acknowledged value: the fast store and the
 /// coalescing map (the newer of the two), then the slow store, whose answer
 /// warms the fast store. After a restart the journal is replayed into the
 /// map (and the fast store) before the first write is accepted.
+///
+/// **Metrics**: counters move as events happen; the gauges are brought up to
+/// date whenever the metrics registry renders (`metrics_registry::on_render`).
 ///
 /// Thread safety: every member may be called from many threads. The stores
 /// must outlive the object and be thread-safe themselves.
@@ -70,6 +79,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -78,16 +88,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "storesync/core/store.hpp"
 #include "storesync/core/version_clock.hpp"
+#include "storesync/journal/dead_letter_log.hpp"
 #include "storesync/journal/entry_codec.hpp"
 #include "storesync/journal/file_journal.hpp"
 #include "storesync/journal/journal.hpp"
@@ -96,9 +105,14 @@
 #include "storesync/policy/backpressure_policy.hpp"
 #include "storesync/policy/batch_sizer.hpp"
 #include "storesync/policy/clock.hpp"
+#include "storesync/policy/executor.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
 #include "storesync/policy/retry_policy.hpp"
+#include "storesync/store/memory_store.hpp"
+#include "storesync/strategy/delivery.hpp"
 #include "storesync/strategy/detail/pending_set.hpp"
+#include "storesync/strategy/detail/registered_lsns.hpp"
+#include "storesync/strategy/detail/room_counter.hpp"
 
 namespace storesync {
 
@@ -107,13 +121,14 @@ struct write_behind_options {
   /// What every value must meet, on top of what the two stores state (the
   /// stricter of all three applies): the nesting depth accepted at the door.
   value_rules rules{};
-  /// Holds `journal/` and `dead-letters/`; created if missing.
+  /// Where the `open` without journals keeps its file journals:
+  /// `journal/` and `dead-letters/`; created if missing.
   std::string directory;
-  /// Durability of acknowledgements and segment size; `directory` is set
-  /// from the field above.
-  storesync::durability durability = storesync::durability::process;
-  std::uint32_t fsync_interval_ms = 100;
-  std::uint64_t segment_size_bytes = 64ull << 20;
+  /// That open's journal settings: durability of acknowledgements, fsync
+  /// interval, segment size. An empty `journal.directory` means
+  /// `<directory>/journal`; the dead letters take the same settings in
+  /// `<directory>/dead-letters`.
+  journal_options journal{};
   /// Bounds on what is acknowledged but not yet in the slow store.
   std::size_t max_pending_entries = 100'000;
   std::size_t max_pending_bytes = 256ull << 20;
@@ -170,12 +185,14 @@ struct flush_report {
 
 template <store Fast, store Slow, retry_policy Retry = exponential_backoff,
           batch_sizer Sizer = aimd_batch_sizer, class Backpressure = block_for,
-          waitable_clock Clock = system_clock>
+          waitable_clock Clock = system_clock, journal Journal = file_journal,
+          executor Executor = thread_executor>
   requires backpressure_policy<Backpressure, Clock>
 class write_behind {
   using time_point = typename Clock::time_point;
   using item = detail::pending_item<time_point>;
   using item_set = detail::pending_set<time_point>;
+  using delivery_type = delivery<Slow, Retry, Sizer, Clock>;
 
  public:
   using fast_type = Fast;
@@ -184,28 +201,56 @@ class write_behind {
   using sizer_type = Sizer;
   using backpressure_type = Backpressure;
   using clock_type = Clock;
+  using journal_type = Journal;
+  using executor_type = Executor;
 
   write_behind(const write_behind&) = delete;
   write_behind& operator=(const write_behind&) = delete;
   ~write_behind() { (void)stop(std::chrono::seconds(0)); }
 
-  /// Opens (or recovers) the journals under `options.directory`, replays
-  /// every entry not yet in the slow store into the coalescing map and the
-  /// fast store, and starts the flusher.
+  /// Opens (or recovers) file journals under `options.directory` and
+  /// continues as the `open` below.
   static result<std::unique_ptr<write_behind>> open(Fast& fast, Slow& slow, write_behind_options options,
                                                     Retry retry = {}, Sizer sizer = {},
                                                     Backpressure backpressure = {}, Clock clock = {},
-                                                    std::shared_ptr<metrics_registry> metrics = nullptr) {
+                                                    std::shared_ptr<metrics_registry> metrics = nullptr,
+                                                    Executor executor = {})
+    requires std::same_as<Journal, file_journal>
+  {
     if (options.directory.empty())
       return error{errc::invalid_argument, "write_behind: options.directory is empty"};
+    if (!metrics) metrics = std::make_shared<metrics_registry>();
+    const std::filesystem::path root(options.directory);
+    journal_options main = options.journal;
+    if (main.directory.empty()) main.directory = (root / "journal").string();
+    journal_options letters = options.journal;
+    letters.directory = (root / "dead-letters").string();
+    BOOST_OUTCOME_TRY(auto log, file_journal::open(main, {metrics.get(), "main", {}}));
+    BOOST_OUTCOME_TRY(auto dead, file_journal::open(letters, {metrics.get(), "dead_letters", {}}));
+    return open(fast, slow, std::move(log), std::move(dead), std::move(options), std::move(retry),
+                std::move(sizer), std::move(backpressure), std::move(clock), std::move(metrics),
+                std::move(executor));
+  }
+
+  /// Takes `log` (acknowledged writes) and `letters` (dead letters), replays
+  /// every entry of `log` not yet in the slow store into the coalescing map
+  /// and the fast store, and starts the flusher on `executor`.
+  static result<std::unique_ptr<write_behind>> open(Fast& fast, Slow& slow, Journal log, Journal letters,
+                                                    write_behind_options options, Retry retry = {},
+                                                    Sizer sizer = {}, Backpressure backpressure = {},
+                                                    Clock clock = {},
+                                                    std::shared_ptr<metrics_registry> metrics = nullptr,
+                                                    Executor executor = {}) {
     if (options.max_pending_entries == 0 || options.max_pending_bytes == 0)
       return error{errc::invalid_argument, "write_behind: pending bounds must be positive"};
-    std::unique_ptr<write_behind> wb(new write_behind(fast, slow, std::move(options), std::move(retry),
-                                                      std::move(sizer), std::move(backpressure),
-                                                      std::move(clock), std::move(metrics)));
+    BOOST_OUTCOME_TRY(auto dead, dead_letter_log<Journal>::open(std::move(letters)));
+    std::unique_ptr<write_behind> wb(new write_behind(
+        fast, slow, std::move(log), std::move(dead), std::move(options), std::move(retry), std::move(sizer),
+        std::move(backpressure), std::move(clock), std::move(metrics), std::move(executor)));
     (void)wb->learn_floor();  // the slow store may be down: then learnt when it is back
     BOOST_OUTCOME_TRY(wb->recover());
-    wb->flusher_ = std::thread([self = wb.get()] { self->flush_loop(); });
+    wb->flusher_ = wb->executor_.start([self = wb.get()] { self->flush_loop(); });
+    wb->writer_ = wb->executor_.start([self = wb.get()] { self->write_loop(); });
     return wb;
   }
 
@@ -276,7 +321,7 @@ class write_behind {
   result<flush_report> flush(typename Clock::duration timeout) {
     std::unique_lock lock(mutex_);
     if (closed_) return error{errc::stopped, "write_behind is stopped: nothing can be flushed"};
-    const lsn target = registered_max_;
+    const lsn target = registered_.highest();
     ++flush_waiters_;
     work_.notify_all();
     const bool done = clock_.wait_until(lock, drained_, clock_.now() + timeout,
@@ -294,9 +339,9 @@ class write_behind {
     {
       std::lock_guard lock(mutex_);
       if (!accepting_ && !flusher_.joinable())
-        return flush_report{owed_through(registered_max_) == 0, 0, last_error_};
+        return flush_report{owed_through(registered_.highest()) == 0, 0, last_error_};
       accepting_ = false;
-      room_.notify_all();
+      room_freed_.notify_all();
     }
     BOOST_OUTCOME_TRY(auto report, flush(timeout));
     {
@@ -305,9 +350,10 @@ class write_behind {
       work_.notify_all();
       filled_.notify_all();  // ends the writer's outage pause
     }
-    if (flusher_.joinable()) flusher_.join();
-    auto closed = journal_ ? journal_->close() : success();
-    auto letters_closed = dead_letters_ ? dead_letters_->close() : success();
+    if (flusher_.joinable()) flusher_.join();  // tells the writer to end as it exits
+    if (writer_.joinable()) writer_.join();
+    auto closed = journal_.close();
+    auto letters_closed = letters_.close();
     {
       std::lock_guard lock(mutex_);
       closed_ = true;
@@ -318,99 +364,70 @@ class write_behind {
   }
 
   /// Dead letters, oldest first, at most `limit`.
-  result<std::vector<dead_letter>> dead_letters(std::size_t limit = SIZE_MAX) {
-    std::vector<dead_letter> out;
-    std::lock_guard dl(dead_letter_mutex_);
-    BOOST_OUTCOME_TRY(auto from, dead_letters_->load_checkpoint());
-    BOOST_OUTCOME_TRY(dead_letters_->replay(from, [&](lsn, std::span<const std::byte> rec) -> result<void> {
-      if (out.size() >= limit) return success();
-      BOOST_OUTCOME_TRY(auto d, decode_dead_letter(rec));
-      out.push_back(std::move(d));
-      return success();
-    }));
-    return out;
-  }
+  result<std::vector<dead_letter>> dead_letters(std::size_t limit = SIZE_MAX) { return letters_.list(limit); }
 
   /// Sends every dead letter through the write path again (the version
   /// guard drops any that a newer write superseded) and clears the list.
-  /// Returns how many were re-driven.
+  /// Returns how many were re-driven. No lock is held while writing, so
+  /// backpressure can wait for the flusher, which may dead-letter again.
   result<std::size_t> retry_dead_letters() {
-    std::vector<entry> again;
-    lsn from = 0, last = 0;
-    {
-      std::lock_guard dl(dead_letter_mutex_);
-      BOOST_OUTCOME_TRY(from, dead_letters_->load_checkpoint());
-      last = from;
-      BOOST_OUTCOME_TRY(dead_letters_->replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
-        BOOST_OUTCOME_TRY(auto d, decode_dead_letter(rec));
-        again.push_back(std::move(d.item));
-        last = at;
-        return success();
-      }));
-    }
-    // Re-journal first, then forget: a crash in between re-drives twice,
-    // which the version guard makes harmless. No lock is held while writing,
-    // so backpressure can wait for the flusher, which may dead-letter again.
-    write_report ignored;
-    for (const entry& e : again) {
-      BOOST_OUTCOME_TRY(write_one(e, ignored, origin::redrive));
-    }
-    std::lock_guard dl(dead_letter_mutex_);
-    if (last > from) {
-      BOOST_OUTCOME_TRY(dead_letters_->commit_checkpoint(last));
-    }
-    dead_letter_count_.fetch_sub(again.size(), std::memory_order_relaxed);
-    return again.size();
+    return letters_.redrive([&](const entry& e) -> result<void> {
+      write_report ignored;
+      return write_one(e, ignored, origin::redrive);
+    });
   }
 
+  /// A snapshot; it changes nothing (the metrics' gauges are refreshed when
+  /// they render).
   write_behind_status status() const {
     write_behind_status s;
     std::lock_guard lock(mutex_);
     s.pending = pending_.size();
     s.pending_bytes = pending_.bytes();
     s.in_flight = in_flight_entries_locked();
-    s.journal_bytes = journal_->size_bytes();
+    s.journal_bytes = journal_.size_bytes();
     s.acknowledged_total = acknowledged_total_;
     s.flushed_total = flushed_total_;
     s.coalesced_total = coalesced_total_;
-    s.dead_letters = dead_letter_count_.load(std::memory_order_relaxed);
+    s.dead_letters = letters_.size();
     s.dead_lettered_total = dead_lettered_total_;
     s.stale_at_flush_total = stale_at_flush_total_;
     s.floor_known = floor_.load(std::memory_order_relaxed) != unknown_floor;
-    s.batch_size = sizer_.next_size();
+    s.batch_size = delivery_.batch_size();
     s.lag = lag_locked();
     s.last_error = last_error_;
     s.accepting = accepting_;
-    publish_locked();
     return s;
   }
 
   /// The policies, to inspect or retune while running (not thread-safe
   /// against the flusher for Sizer and Retry: tune before heavy load).
-  Retry& retry() noexcept { return retry_; }
-  Sizer& sizer() noexcept { return sizer_; }
+  Retry& retry() noexcept { return delivery_.retry(); }
+  Sizer& sizer() noexcept { return delivery_.sizer(); }
   Backpressure& backpressure() noexcept { return backpressure_; }
   Clock& clock() noexcept { return clock_; }
   const write_behind_options& options() const noexcept { return options_; }
   const std::shared_ptr<metrics_registry>& metrics() const noexcept { return metrics_; }
 
  private:
-  write_behind(Fast& fast, Slow& slow, write_behind_options options, Retry retry, Sizer sizer,
-               Backpressure backpressure, Clock clock, std::shared_ptr<metrics_registry> metrics)
+  write_behind(Fast& fast, Slow& slow, Journal log, dead_letter_log<Journal> letters,
+               write_behind_options options, Retry retry, Sizer sizer, Backpressure backpressure, Clock clock,
+               std::shared_ptr<metrics_registry> metrics, Executor executor)
       : fast_(fast),
         slow_(slow),
         options_(std::move(options)),
-        retry_(std::move(retry)),
-        sizer_(std::move(sizer)),
         backpressure_(std::move(backpressure)),
         clock_(std::move(clock)),
         metrics_(metrics ? std::move(metrics) : std::make_shared<metrics_registry>()),
-        rules_(stricter(options_.rules, stricter(rules_of(fast), rules_of(slow)))) {
+        delivery_(slow, std::move(retry), std::move(sizer), clock_, delivery_metrics{*metrics_, "write_behind"}),
+        journal_(std::move(log)),
+        letters_(std::move(letters)),
+        executor_(std::move(executor)),
+        rules_(stricter(options_.rules, stricter(rules_of(fast), rules_of(slow)))),
+        room_(options_.max_pending_entries, options_.max_pending_bytes) {
     metrics_registry& r = *metrics_;
     instruments_.acknowledged = r.counter("write_behind_acknowledged_total", "Writes acknowledged to callers.");
-    instruments_.flushed = r.counter("write_behind_flushed_total", "Entries written to the slow store.");
     instruments_.coalesced = r.counter("write_behind_coalesced_total", "Writes merged into a pending write of the same key.");
-    instruments_.dead_lettered = r.counter("write_behind_dead_lettered_total", "Entries the slow store refused, sent to dead letters.");
     instruments_.outages = r.counter("write_behind_outages_total", "Batches put back because the slow store stayed unreachable.");
     instruments_.stale_at_flush = r.counter("write_behind_stale_at_flush_total", "Flushed entries the slow store held a newer version of; the fast store was corrected.");
     instruments_.pending = r.gauge("write_behind_pending", "Entries acknowledged, not yet taken by the flusher.");
@@ -420,7 +437,10 @@ class write_behind {
     instruments_.batch_size = r.gauge("write_behind_batch_size", "The batch sizer's next batch size.");
     instruments_.lag = r.gauge("write_behind_lag_seconds", "Age of the oldest entry not yet in the slow store.");
     instruments_.put_seconds = r.histogram("write_behind_put_seconds", "Time to acknowledge a write.");
-    instruments_.batch_seconds = r.histogram("write_behind_batch_seconds", "Time to write one batch to the slow store, retries included.");
+    refresh_gauges_ = r.on_render([this] {
+      std::lock_guard lock(mutex_);
+      publish_locked();
+    });
   }
 
   /// Entries moved into a batch per lock hold (keeps put latency flat).
@@ -465,9 +485,9 @@ class write_behind {
   }
 
   struct instruments {
-    counter acknowledged, flushed, coalesced, dead_lettered, outages, stale_at_flush;
+    counter acknowledged, coalesced, outages, stale_at_flush;
     gauge pending, pending_bytes, in_flight, dead_letters, batch_size, lag;
-    histogram put_seconds, batch_seconds;
+    histogram put_seconds;
   };
 
   /// Brings the gauges up to date (the counters move as events happen).
@@ -475,34 +495,21 @@ class write_behind {
     instruments_.pending.set(static_cast<double>(pending_.size()));
     instruments_.pending_bytes.set(static_cast<double>(pending_.bytes()));
     instruments_.in_flight.set(static_cast<double>(in_flight_entries_locked()));
-    instruments_.dead_letters.set(static_cast<double>(dead_letter_count_.load(std::memory_order_relaxed)));
-    instruments_.batch_size.set(static_cast<double>(sizer_.next_size()));
+    instruments_.dead_letters.set(static_cast<double>(letters_.size()));
+    instruments_.batch_size.set(static_cast<double>(delivery_.batch_size()));
     instruments_.lag.set(std::chrono::duration<double>(lag_locked()).count());
   }
 
-  journal_options journal_options_for(const char* sub) const {
-    journal_options o;
-    o.directory = (std::filesystem::path(options_.directory) / sub).string();
-    o.durability = options_.durability;
-    o.fsync_interval_ms = options_.fsync_interval_ms;
-    o.segment_size_bytes = options_.segment_size_bytes;
-    return o;
-  }
-
   result<void> recover() {
-    BOOST_OUTCOME_TRY(auto main, file_journal::open(journal_options_for("journal"), {metrics_.get(), "main", {}}));
-    journal_.emplace(std::move(main));
-    BOOST_OUTCOME_TRY(auto letters, file_journal::open(journal_options_for("dead-letters"),
-                                                       {metrics_.get(), "dead_letters", {}}));
-    dead_letters_.emplace(std::move(letters));
-    BOOST_OUTCOME_TRY(auto from, journal_->load_checkpoint());
+    BOOST_OUTCOME_TRY(auto from, journal_.load_checkpoint());
     std::lock_guard lock(mutex_);
     // Buckets for the whole bound up front (capped), so no put pays for a
     // rehash; the batches reuse theirs from one batch to the next.
     pending_.reserve(std::min<std::size_t>(options_.max_pending_entries, max_reserved_buckets));
-    registered_prefix_ = registered_max_ = checkpointed_ = from;
+    registered_.start_after(from);
+    checkpointed_ = from;
     const auto now = clock_.now();
-    BOOST_OUTCOME_TRY(journal_->replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+    BOOST_OUTCOME_TRY(journal_.replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
       BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
       versions_.observe(e.version);
       // As a write: an entry the slow store may have superseded stays out
@@ -510,12 +517,9 @@ class write_behind {
       const bool unconfirmed = e.version <= floor();
       if (!unconfirmed) (void)fast_.write(std::span(&e, 1));  // a failure only costs a slower read
       if (pending_.upsert(std::move(e), at, now, unconfirmed)) ++coalesced_total_;
-      register_locked(at);
+      registered_.add(at);
       return success();
     }));
-    BOOST_OUTCOME_TRY(auto dl_from, dead_letters_->load_checkpoint());
-    BOOST_OUTCOME_TRY(auto buried, dead_letters_->replay(dl_from, [](lsn, std::span<const std::byte>) {}));
-    dead_letter_count_.store(buried, std::memory_order_relaxed);
     publish_held_locked();
     accepting_ = true;
     return success();
@@ -545,7 +549,7 @@ class write_behind {
     auto observe = [&] { instruments_.put_seconds.observe(std::chrono::steady_clock::now() - started); };
     const std::size_t cost = detail::pending_set<time_point>::footprint(e);
     if (auto reserved = reserve_room(cost, on_full); !reserved) return reserved.error();
-    room_reservation room{this, cost};
+    room_reservation reserved{this, cost};
     // Above the floor the fast store's guard decides and the entry goes in.
     // At or below it the slow store may hold a newer version the fast store
     // never saw: such an entry stays out of the fast store until the slow
@@ -569,12 +573,12 @@ class write_behind {
       // in the fast store by definition, so it always goes on.
       {
         std::lock_guard lock(mutex_);
-        room.release_locked();
+        reserved.release_locked();
         ++acknowledged_total_;
         instruments_.acknowledged.inc();
         observe();
       }
-      room_.notify_all();
+      room_freed_.notify_all();
       report.count(*answered);
       return success();
     }
@@ -582,7 +586,7 @@ class write_behind {
     // One encode buffer per thread: no allocation per put once it has grown.
     thread_local std::vector<std::byte> frame;
     encode_entry(e, frame);
-    auto appended = journal_->append(frame);
+    auto appended = journal_.append(frame);
     if (frame.capacity() > (1u << 20)) frame = {};  // do not keep a huge record's buffer
     BOOST_OUTCOME_TRY(auto at, std::move(appended));
     std::lock_guard lock(mutex_);
@@ -591,13 +595,13 @@ class write_behind {
       instruments_.coalesced.inc();
     }
     publish_held_locked();
-    room.release_locked();  // now counted as pending
-    register_locked(at);
+    reserved.release_locked();  // now counted as pending
+    registered_.add(at);
     ++acknowledged_total_;
     instruments_.acknowledged.inc();
     // Wake the flusher for a full batch only if it has a batch to fill: while
     // both are on their way, the writer wakes it when one is written.
-    if (pending_.size() >= sizer_.next_size() && batch_at(batch_slot::stage::idle)) work_.notify_one();
+    if (pending_.size() >= delivery_.batch_size() && batch_at(batch_slot::stage::idle)) work_.notify_one();
     observe();
     ++(unconfirmed ? report.accepted : report.applied);
     return success();
@@ -693,13 +697,12 @@ class write_behind {
         std::lock_guard lock(self->mutex_);
         release_locked();
       }
-      self->room_.notify_all();
+      self->room_freed_.notify_all();
     }
     void release_locked() noexcept {
       if (!held) return;
       held = false;
-      self->reserved_entries_.fetch_sub(1, std::memory_order_acq_rel);
-      self->reserved_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
+      self->room_.release(cost);
     }
   };
 
@@ -708,58 +711,24 @@ class write_behind {
   /// under the lock. Fails with `errc::stopped` once stopping.
   result<void> reserve_room(std::size_t cost, full_queue on_full) {
     if (!accepting_.load(std::memory_order_acquire)) return error{errc::stopped, "write_behind is stopped"};
-    if (try_reserve(cost)) return success();
+    if (room_.try_reserve(cost)) return success();
     std::unique_lock lock(mutex_);
     bool reserved = false;
-    auto has_room = [&] { return reserved || !accepting_ || (reserved = try_reserve(cost)); };
-    auto waited = on_full == full_queue::wait ? backpressure_.wait_for_room(clock_, lock, room_, has_room)
-                                              : reject{}.wait_for_room(clock_, lock, room_, has_room);
+    auto has_room = [&] { return reserved || !accepting_ || (reserved = room_.try_reserve(cost)); };
+    auto waited = on_full == full_queue::wait ? backpressure_.wait_for_room(clock_, lock, room_freed_, has_room)
+                                              : reject{}.wait_for_room(clock_, lock, room_freed_, has_room);
     if (waited && accepting_) return success();
-    if (reserved) {
-      reserved_entries_.fetch_sub(1, std::memory_order_acq_rel);
-      reserved_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
-    }
+    if (reserved) room_.release(cost);
     if (!waited) return waited.error();
     return error{errc::stopped, "write_behind is stopped"};
   }
 
-  /// Counts one more entry of `cost` bytes in flight towards the pending
-  /// map if that stays within both bounds; reservations and what the map
-  /// holds are separate counters, so this needs no lock.
-  bool try_reserve(std::size_t cost) noexcept {
-    const std::size_t n = reserved_entries_.fetch_add(1, std::memory_order_acq_rel) + 1;
-    const std::size_t b = reserved_bytes_.fetch_add(cost, std::memory_order_acq_rel) + cost;
-    if (held_entries_.load(std::memory_order_acquire) + n <= options_.max_pending_entries &&
-        held_bytes_.load(std::memory_order_acquire) + b <= options_.max_pending_bytes)
-      return true;
-    reserved_entries_.fetch_sub(1, std::memory_order_acq_rel);
-    reserved_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
-    return false;
-  }
-
-  /// Mirrors what pending and in-flight hold for `try_reserve`; called
-  /// under the lock after they change (before a reservation is released,
-  /// so a concurrent check can only count an entry twice, never miss it).
+  /// Tells the room counter what pending and in-flight hold; called under
+  /// the lock after they change, before a reservation is released.
   void publish_held_locked() noexcept {
     std::size_t bytes = pending_.bytes();
     for_each_owed_batch([&](const item_set& set) { bytes += set.bytes(); });
-    held_entries_.store(pending_.size() + in_flight_entries_locked(), std::memory_order_release);
-    held_bytes_.store(bytes, std::memory_order_release);
-  }
-
-  /// Marks `at` as journalled and in the map; the journal checkpoint may
-  /// never pass an lsn that is handed out but not yet registered.
-  void register_locked(lsn at) {
-    registered_max_ = std::max(registered_max_, at);
-    if (at != registered_prefix_ + 1) {
-      registered_ahead_.insert(at);
-      return;
-    }
-    registered_prefix_ = at;
-    for (auto it = registered_ahead_.begin(); it != registered_ahead_.end() && *it == registered_prefix_ + 1;) {
-      registered_prefix_ = *it;
-      it = registered_ahead_.erase(it);
-    }
+    room_.hold(pending_.size() + in_flight_entries_locked(), bytes);
   }
 
   /// Entries owed to the slow store whose oldest obligation is <= `target`.
@@ -771,7 +740,7 @@ class write_behind {
 
   /// Everything at or before this lsn is in the slow store or dead-lettered.
   lsn safe_checkpoint_locked() const {
-    lsn safe = registered_prefix_;
+    lsn safe = registered_.contiguous();  // never past a record not yet in the map
     if (auto p = pending_.min_first_lsn()) safe = std::min(safe, *p - 1);
     for_each_owed_batch([&](const item_set& set) {
       if (auto f = set.min_first_lsn()) safe = std::min(safe, *f - 1);
@@ -801,14 +770,13 @@ class write_behind {
     if (urgent_locked()) return true;
     const auto age = clock_.now() - *pending_.oldest_since();
     if (age < options_.write_delay) return false;
-    return pending_.size() >= sizer_.next_size() || age >= options_.flush_interval;
+    return pending_.size() >= delivery_.batch_size() || age >= options_.flush_interval;
   }
 
   /// The flusher: takes batches from the map and, while the writer thread
   /// writes one, fills the other, so the slow store never waits for the
   /// map, the copy into a batch, a checkpoint or the node reuse.
   void flush_loop() {
-    std::thread writer([this] { write_loop(); });
     std::unique_lock lock(mutex_);
     for (;;) {
       batch_slot* written = nullptr;
@@ -831,8 +799,6 @@ class write_behind {
     // A batch filled but not yet written stays in the journal for the next open.
     writer_exit_ = true;
     filled_.notify_all();
-    lock.unlock();
-    writer.join();
   }
 
   /// Stopping, no batch is being written, and no flush waits for more.
@@ -850,7 +816,7 @@ class write_behind {
   /// writer.
   void fill(batch_slot& b, std::unique_lock<std::mutex>& lock) {
     b.at = batch_slot::stage::filling;
-    const std::size_t want = sizer_.next_size();
+    const std::size_t want = delivery_.batch_size();
     if (want > b.capacity) {
       b.items.reserve(want);  // once, not by rehashes while entries move in
       b.capacity = want;
@@ -884,7 +850,7 @@ class write_behind {
     const auto now = clock_.now();
     if (safe > checkpointed_ && (pending_.empty() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
       lock.unlock();
-      auto c = journal_->commit_checkpoint(safe);
+      auto c = journal_.commit_checkpoint(safe);
       lock.lock();
       last_checkpoint_ = now;
       if (c) checkpointed_ = std::max(checkpointed_, safe);
@@ -899,10 +865,10 @@ class write_behind {
     b.at = batch_slot::stage::idle;
   }
 
-  /// The writer thread: writes filled batches in the order they were
-  /// filled. After an outage (the slow store stayed down through a whole
-  /// retry sequence) it puts the unwritten rest back into the map and
-  /// pauses.
+  /// The writer: writes filled batches in the order they were filled.
+  /// When delivery stops short (the slow store stayed down through a whole
+  /// retry sequence, or the dead-letter log failed) it puts the unwritten
+  /// rest back into the map and pauses.
   void write_loop() {
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -918,122 +884,79 @@ class write_behind {
       lock.unlock();
       (void)learn_floor();  // once, after the slow store was down at open
       const std::size_t n = next->order.size();
-      const std::size_t settled = deliver(next->order, std::span<const entry>(next->entries.data(), n));
+      const auto report = deliver(next->order, std::span<const entry>(next->entries.data(), n));
       lock.lock();
       // Back into the map in the same critical section as the batch stops
       // being owed: nothing is counted twice or missed.
-      for (std::size_t k = settled; k < n; ++k) pending_.restore(*next->order[k]);
-      if (settled < n) instruments_.outages.inc();
+      for (std::size_t k = report.settled; k < n; ++k) pending_.restore(*next->order[k]);
+      if (report.stopped_by) {
+        instruments_.outages.inc();
+        last_error_ = report.stopped_by->message();
+      }
       next->at = batch_slot::stage::written;
       publish_held_locked();
-      publish_locked();
       drained_.notify_all();
-      room_.notify_all();
+      room_freed_.notify_all();
       work_.notify_all();
-      if (settled < n && !stopping_)
+      if (report.settled < n && !stopping_)
         clock_.wait_until(lock, filled_, clock_.now() + options_.outage_pause,
                           [&] { return stopping_ || writer_exit_; });
     }
   }
 
-  /// Writes `items` (whose entries `entries` holds, side by side) to the
-  /// slow store: retries, splits refused batches, dead-letters entries
-  /// refused alone. Returns how many leading items are settled (written or
-  /// dead-lettered); fewer than all means the slow store is unreachable and
-  /// the rest is still owed.
-  std::size_t deliver(std::span<const item* const> items, std::span<const entry> entries) {
-    const auto start = clock_.now();
-    auto r = storesync::retry(retry_, clock_, [&] { return slow_.write(entries); });
-    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
-    instruments_.batch_seconds.observe(took);
-    {
-      // Writers and status() read the sizer under the lock too: it is not
-      // thread-safe (the batch_sizer concept asks no such thing).
-      std::lock_guard lock(mutex_);
-      sizer_.record({items.size(), took, r.outcome ? 0 : items.size()});
-      if (r.outcome) {
-        flushed_total_ += items.size();
-        instruments_.flushed.inc(items.size());
-      } else if (is_retryable(r.outcome.error())) {
-        last_error_ = r.outcome.error().message();
-        return 0;
-      }
-    }
-    if (r.outcome) {
-      settle(items, entries, r.outcome.value());
-      return items.size();
-    }
-    if (items.size() == 1) {
-      dead_letter_alone(*items.front(), r.outcome.error());
-      return 1;
-    }
-    // Refused: split until the refused entries stand alone.
-    const std::size_t half = items.size() / 2;
-    const std::size_t left = deliver(items.first(half), entries.first(half));
-    if (left < half) return left;
-    return half + deliver(items.subspan(half), entries.subspan(half));
-  }
-
-  void dead_letter_alone(const item& refused, const error& why) {
-    const entry& e = refused.e;
-    std::lock_guard dl(dead_letter_mutex_);
-    auto appended = dead_letters_->append(encode_dead_letter(make_dead_letter(e, why)));
-    std::lock_guard lock(mutex_);
-    if (!appended) {
-      // The dead-letter journal itself failed: keep the entry owed, so it is
-      // retried (and never dropped).
-      last_error_ = "dead-letter journal: " + appended.error().message();
-      pending_.restore(refused);
-      publish_held_locked();
-      return;
-    }
-    last_error_ = "dead-lettered " + detail::quoted(e.key) + ": " + why.message();
-    ++dead_lettered_total_;
-    instruments_.dead_lettered.inc();
-    dead_letter_count_.fetch_add(1, std::memory_order_relaxed);
+  /// Hands `entries` (whose items `items` holds, side by side) to delivery;
+  /// settles what the slow store took and dead-letters what it refused.
+  delivery_report deliver(std::span<const item* const> items, std::span<const entry> entries) {
+    return delivery_.deliver(
+        entries,
+        [&](std::size_t first, std::span<const entry> part, const write_report& verdicts) {
+          {
+            std::lock_guard lock(mutex_);
+            flushed_total_ += part.size();
+          }
+          settle(items.subspan(first, part.size()), part, verdicts);
+        },
+        [&](std::size_t at, const error& why) -> result<void> {
+          if (auto kept = letters_.add(entries[at], why); !kept)
+            return error{kept.error().code(), "dead-letter journal: " + kept.error().context()};
+          std::lock_guard lock(mutex_);
+          last_error_ = "dead-lettered " + detail::quoted(entries[at].key) + ": " + why.message();
+          ++dead_lettered_total_;
+          return success();
+        });
   }
 
   Fast& fast_;
   Slow& slow_;
   write_behind_options options_;
-  [[no_unique_address]] Retry retry_;
-  [[no_unique_address]] Sizer sizer_;
   [[no_unique_address]] Backpressure backpressure_;
   [[no_unique_address]] Clock clock_;
   std::shared_ptr<metrics_registry> metrics_;
   instruments instruments_;
+  delivery_type delivery_;
+  Journal journal_;
+  dead_letter_log<Journal> letters_;
+  [[no_unique_address]] Executor executor_;
   const value_rules rules_;
   version_clock versions_;
   std::atomic<version_type> floor_{unknown_floor};
-
-  std::optional<file_journal> journal_;
-  std::optional<file_journal> dead_letters_;
-  std::mutex dead_letter_mutex_;
-  std::atomic<std::uint64_t> dead_letter_count_{0};
+  detail::room_counter room_;  // lock-free room checks for writers
 
   mutable std::mutex mutex_;
-  std::condition_variable work_;     // the flusher waits here
-  std::condition_variable drained_;  // flush() waits here
-  std::condition_variable room_;     // writers wait here for backpressure
-  std::condition_variable filled_;   // the writer waits here
+  std::condition_variable work_;        // the flusher waits here
+  std::condition_variable drained_;     // flush() waits here
+  std::condition_variable room_freed_;  // writers wait here for backpressure
+  std::condition_variable filled_;      // the writer waits here
   item_set pending_;
   std::array<batch_slot, 2> batches_;
-  std::uint64_t tickets_ = 0;                   // hands batches to the writer in order
-  typename item_set::node_pool delivered_nodes_;          // the flusher's only
+  std::uint64_t tickets_ = 0;                     // hands batches to the writer in order
+  typename item_set::node_pool delivered_nodes_;  // the flusher's only
   bool writer_exit_ = false;
-  lsn registered_prefix_ = 0;
-  lsn registered_max_ = 0;
-  std::set<lsn> registered_ahead_;
+  detail::registered_lsns registered_;
   lsn checkpointed_ = 0;
   time_point last_checkpoint_{};
   std::size_t flush_waiters_ = 0;
   std::atomic<bool> accepting_{false};  // written under mutex_, read anywhere
-  // Room accounting for writers (see try_reserve): what pending + in-flight
-  // hold (written under mutex_) and what writers reserved but not yet added.
-  std::atomic<std::size_t> held_entries_{0};
-  std::atomic<std::size_t> held_bytes_{0};
-  std::atomic<std::size_t> reserved_entries_{0};
-  std::atomic<std::size_t> reserved_bytes_{0};
   bool stopping_ = false;
   bool closed_ = false;  // stop() has closed the journals
   std::uint64_t acknowledged_total_ = 0;
@@ -1042,7 +965,18 @@ class write_behind {
   std::uint64_t dead_lettered_total_ = 0;
   std::uint64_t stale_at_flush_total_ = 0;
   std::string last_error_;
-  std::thread flusher_;
+  typename Executor::task flusher_;
+  typename Executor::task writer_;
+  render_hook refresh_gauges_;  // last: unregistered before the state it reads goes
 };
+
+/// The common composition: a `memory_store` in front of `Slow`, with every
+/// default policy (what the reference server runs).
+/// \code
+///   storesync::memory_store fast;
+///   auto wb = storesync::memory_write_behind<storesync::sqlite_store>::open(fast, slow, {.directory = dir});
+/// \endcode
+template <store Slow>
+using memory_write_behind = write_behind<memory_store, Slow>;
 
 }  // namespace storesync

@@ -2,12 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "storesync/metrics/registry_json.hpp"
 
 namespace storesync {
 namespace {
@@ -62,29 +67,6 @@ TEST(MetricsRegistry, BoundaryValuesFallInTheirBucket) {
   h.observe(1us);  // le="1e-06" is inclusive
   const auto text = r.render_prometheus();
   EXPECT_TRUE(has_line(text, "storesync_x_seconds_bucket{le=\"1e-06\"} 1")) << text;
-}
-
-TEST(MetricsRegistry, RendersJson) {
-  metrics_registry r;
-  r.counter("puts_total", "Puts.", {{"journal", "main"}}).inc(4);
-  r.gauge("lag_seconds", "Lag.").set(-1.5);
-  r.histogram("flush_seconds", "Flush.").observe(30ms);
-  const auto j = nlohmann::json::parse(r.render_json());
-  EXPECT_EQ(j["storesync_puts_total"]["type"], "counter");
-  EXPECT_EQ(j["storesync_puts_total"]["help"], "Puts.");
-  EXPECT_EQ(j["storesync_puts_total"]["series"][0]["labels"]["journal"], "main");
-  EXPECT_EQ(j["storesync_puts_total"]["series"][0]["value"], 4);
-  EXPECT_EQ(j["storesync_lag_seconds"]["series"][0]["value"], -1.5);
-  const auto& h = j["storesync_flush_seconds"]["series"][0];
-  EXPECT_EQ(h["count"], 1);
-  EXPECT_DOUBLE_EQ(h["sum"].get<double>(), 0.03);
-  EXPECT_EQ(h["buckets"].size(), 23u);
-  EXPECT_EQ(h["buckets"][0]["le"], 1e-06);
-  EXPECT_EQ(h["buckets"][22]["le"], "+Inf");
-  EXPECT_EQ(h["buckets"][22]["count"], 1);
-  EXPECT_EQ(h["buckets"][13]["le"], 0.025);
-  EXPECT_EQ(h["buckets"][13]["count"], 0);
-  EXPECT_EQ(h["buckets"][14]["count"], 1);
 }
 
 TEST(MetricsRegistry, SameNameAndLabelsShareACell) {
@@ -145,6 +127,125 @@ TEST(MetricsRegistry, PrefixIsConfigurable) {
   metrics_registry r("app_");
   r.counter("x_total", "x").inc();
   EXPECT_TRUE(has_line(r.render_prometheus(), "app_x_total 1"));
+}
+
+TEST(RenderHook, RunsAtTheStartOfEveryRenderAndItsGaugeShows) {
+  metrics_registry r;
+  auto g = r.gauge("renders", "Renders so far.");
+  int calls = 0;
+  render_hook hook = r.on_render([&] { g.set(++calls); });
+  EXPECT_EQ(calls, 0) << "registering does not call";
+
+  EXPECT_TRUE(has_line(r.render_prometheus(), "storesync_renders 1")) << "the same render shows the new value";
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(nlohmann::json(r)["storesync_renders"]["series"][0]["value"], 2);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(nlohmann::json::parse(render_json(r))["storesync_renders"]["series"][0]["value"], 3);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(RenderHook, EveryLiveHookRuns) {
+  metrics_registry r;
+  int a = 0, b = 0;
+  render_hook ha = r.on_render([&] { ++a; });
+  render_hook hb = r.on_render([&] { ++b; });
+  r.render_prometheus();
+  render_json(r);
+  EXPECT_EQ(a, 2);
+  EXPECT_EQ(b, 2);
+}
+
+TEST(RenderHook, DestroyingOrResettingTheHookStopsTheCalls) {
+  metrics_registry r;
+  int scoped = 0, reset = 0, kept = 0;
+  render_hook keep = r.on_render([&] { ++kept; });
+  render_hook to_reset = r.on_render([&] { ++reset; });
+  {
+    render_hook hook = r.on_render([&] { ++scoped; });
+    r.render_prometheus();
+  }
+  EXPECT_EQ(scoped, 1);
+  to_reset.reset();
+  to_reset.reset();  // idempotent
+  r.render_prometheus();
+  render_json(r);
+  EXPECT_EQ(scoped, 1) << "a destroyed hook was called";
+  EXPECT_EQ(reset, 1) << "a reset hook was called";
+  EXPECT_EQ(kept, 3) << "the other hook must keep running";
+}
+
+TEST(RenderHook, AMovedHookKeepsWorking) {
+  metrics_registry r;
+  int calls = 0;
+  render_hook moved_to;
+  {
+    render_hook original = r.on_render([&] { ++calls; });
+    render_hook middle(std::move(original));
+    moved_to = std::move(middle);
+  }  // the moved-from hooks are gone: they must not have unregistered it
+  r.render_prometheus();
+  EXPECT_EQ(calls, 1);
+
+  std::vector<render_hook> hooks;
+  hooks.push_back(std::move(moved_to));
+  for (int i = 0; i < 20; ++i) hooks.push_back(render_hook{});  // reallocations move it again
+  r.render_prometheus();
+  EXPECT_EQ(calls, 2);
+  hooks.clear();
+  r.render_prometheus();
+  EXPECT_EQ(calls, 2) << "destroying the final owner unregisters it";
+}
+
+TEST(RenderHook, AssigningOverAHookUnregistersTheOldFunction) {
+  metrics_registry r;
+  int first = 0, second = 0;
+  render_hook hook = r.on_render([&] { ++first; });
+  hook = r.on_render([&] { ++second; });
+  r.render_prometheus();
+  EXPECT_EQ(first, 0);
+  EXPECT_EQ(second, 1);
+  auto& self = hook;
+  hook = std::move(self);  // self-move keeps it
+  r.render_prometheus();
+  EXPECT_EQ(second, 2);
+}
+
+TEST(RenderHook, DestroyingAHookWhileAnotherThreadRendersIsSafe) {
+  metrics_registry r;
+  auto g = r.gauge("state", "A value a hook refreshes.");
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> renders{0};
+  std::thread renderer([&] {
+    while (!stop.load()) {
+      r.render_prometheus();
+      render_json(r);
+      renders.fetch_add(1);
+    }
+  });
+
+  std::atomic<int> ran_after_reset{0};
+  for (int i = 0; i < 300; ++i) {
+    // The state the hook reads lives exactly as long as the hook.
+    auto state = std::make_unique<std::atomic<int>>(0);
+    render_hook hook = r.on_render([&g, &ran_after_reset, p = state.get()] {
+      if (p->load() < 0) ran_after_reset.fetch_add(1);
+      g.set(p->fetch_add(1));
+    });
+    if (i % 10 == 0) {
+      // Sometimes wait for the hook to have run at least once, so the
+      // reset below overlaps calls in progress, not only idle registrations.
+      while (state->load() == 0) std::this_thread::yield();
+    }
+    hook.reset();
+    state->store(-1'000'000);  // a call after reset would see this
+    state.reset();
+  }
+  const auto before = renders.load();
+  while (renders.load() < before + 2) std::this_thread::yield();  // a few more renders with no hooks
+  stop = true;
+  renderer.join();
+  EXPECT_EQ(ran_after_reset.load(), 0) << "a hook ran after its reset returned";
+  EXPECT_GT(renders.load(), 0u);
 }
 
 }  // namespace

@@ -43,6 +43,17 @@ struct histogram_cell {
         1, std::memory_order_relaxed);
     sum_ns.fetch_add(ns, std::memory_order_relaxed);
   }
+
+  /// The counts as rendered: element i counts every duration up to bound i.
+  std::array<std::uint64_t, latency_bounds_ns.size() + 1> cumulative() const noexcept {
+    std::array<std::uint64_t, latency_bounds_ns.size() + 1> out{};
+    std::uint64_t run = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      run += buckets[i].load(std::memory_order_relaxed);
+      out[i] = run;
+    }
+    return out;
+  }
 };
 
 /// Shortest text that reads back as `v`, in %g style ("1e-06", "0.25", "10");

@@ -25,9 +25,10 @@ class splitmix64 {
   /// bias is below 2^-64 * bound, far under what jitter cares about).
   std::uint64_t uniform_to(std::uint64_t bound) noexcept {
     if (bound == UINT64_MAX) return next();
-    return static_cast<std::uint64_t>(
-        (static_cast<unsigned __int128>(next()) * (static_cast<unsigned __int128>(bound) + 1)) >>
-        64);
+    // __extension__: the 128-bit product is a GCC/Clang extension, which
+    // -Wpedantic would otherwise report in every host program.
+    __extension__ typedef unsigned __int128 wide;
+    return static_cast<std::uint64_t>((wide{next()} * (wide{bound} + 1)) >> 64);
   }
 
  private:

@@ -8,7 +8,6 @@
 // there. So the journal may be checkpointed up to `min_first_lsn() - 1`, and
 // a flush that must cover lsn L is done once no item has `first <= L`.
 
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>

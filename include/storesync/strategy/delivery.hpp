@@ -1,0 +1,165 @@
+#pragma once
+/// \file
+/// `delivery<Sink, Retry, Sizer, Clock>`: writes batches to a store the way
+/// every strategy must, so that none of them grows its own copy:
+/// - each batch is written under the RetryPolicy;
+/// - a batch the store refuses (a permanent error, invalid input, a
+///   conflict) is split in halves until the refused entries stand alone, and
+///   each of those is handed to the caller to dead-letter with its error,
+///   while the rest of the batch goes on;
+/// - when the store stays unreachable through the retries (the error is
+///   still transient, unavailable or overloaded), delivery stops and says
+///   how far it got: an outage never creates dead letters;
+/// - every write attempt feeds the BatchSizer, whose next size any thread
+///   may read.
+///
+/// \code
+///   storesync::delivery<storesync::postgres_store> to_pg(pg, {}, {}, clock);
+///   const auto done = to_pg.deliver(
+///       batch,
+///       [&](std::size_t first, std::span<const storesync::entry> part, const storesync::write_report& verdicts) {
+///         progress += part.size();            // `part` is batch[first, first + part.size())
+///       },
+///       [&](std::size_t at, const storesync::error& why) -> storesync::result<void> {
+///         return letters.add(batch[at], why);  // failing here stops delivery at `at`
+///       });
+///   if (done.settled < batch.size()) requeue(batch.subspan(done.settled));  // unreachable: try later
+/// \endcode
+///
+/// Thread safety: `deliver` is called by one thread at a time (it drives
+/// the RetryPolicy and the BatchSizer, which need not be thread-safe);
+/// `batch_size` may be read from any thread.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "storesync/core/entry.hpp"
+#include "storesync/core/result.hpp"
+#include "storesync/core/store.hpp"
+#include "storesync/metrics/registry.hpp"
+#include "storesync/policy/aimd_batch_sizer.hpp"
+#include "storesync/policy/batch_sizer.hpp"
+#include "storesync/policy/clock.hpp"
+#include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/policy/retry_policy.hpp"
+
+namespace storesync {
+
+/// What `delivery::deliver` did with a batch.
+struct delivery_report {
+  /// Leading entries settled: written, or refused and dead-lettered. Fewer
+  /// than the batch means delivery stopped (see `stopped_by`); the rest is
+  /// still owed and nothing of it was written or dead-lettered.
+  std::size_t settled = 0;
+  /// Entries the store took, and its version guard's verdicts on them.
+  write_report written;
+  /// Entries refused alone and accepted by the dead-letter callback.
+  std::size_t dead_lettered = 0;
+  /// Why delivery stopped before the end: the store stayed unreachable, or
+  /// the dead-letter callback failed.
+  std::optional<error> stopped_by;
+};
+
+/// Where a `delivery` counts what it does: `<prefix>_flushed_total`,
+/// `<prefix>_dead_lettered_total` and `<prefix>_batch_seconds` in `registry`.
+struct delivery_metrics {
+  metrics_registry& registry;
+  std::string_view prefix;
+};
+
+template <store Sink, retry_policy Retry = exponential_backoff, batch_sizer Sizer = aimd_batch_sizer,
+          clock Clock = system_clock>
+class delivery {
+ public:
+  using sink_type = Sink;
+
+  /// Writes to `sink`, which must outlive this object, as must `clock`.
+  delivery(Sink& sink, Retry retry, Sizer sizer, Clock& clock, std::optional<delivery_metrics> metrics = {})
+      : sink_(sink), retry_(std::move(retry)), sizer_(std::move(sizer)), clock_(clock) {
+    batch_size_.store(sizer_.next_size(), std::memory_order_relaxed);
+    if (!metrics) return;
+    const std::string p(metrics->prefix);
+    written_total_ = metrics->registry.counter(p + "_flushed_total", "Entries written to the store.");
+    dead_lettered_total_ = metrics->registry.counter(p + "_dead_lettered_total",
+                                                     "Entries the store refused, sent to dead letters.");
+    batch_seconds_ = metrics->registry.histogram(p + "_batch_seconds",
+                                                 "Time to write one batch to the store, retries included.");
+  }
+
+  delivery(const delivery&) = delete;
+  delivery& operator=(const delivery&) = delete;
+
+  /// Writes `batch` as described above. Calls `written(first, part,
+  /// verdicts)` after the store took `batch[first, first + part.size())`,
+  /// and `refused(index, why) -> result<void>` for an entry the store
+  /// refused alone; when `refused` fails, delivery stops at `index` with
+  /// that error (the entry is still owed).
+  template <class Written, class Refused>
+  delivery_report deliver(std::span<const entry> batch, Written&& written, Refused&& refused) {
+    delivery_report report;
+    report.settled = deliver_part(batch, 0, written, refused, report);
+    return report;
+  }
+
+  /// The BatchSizer's next size; any thread may call it.
+  std::size_t batch_size() const noexcept { return batch_size_.load(std::memory_order_relaxed); }
+
+  /// The policies, to inspect or retune between deliveries.
+  Retry& retry() noexcept { return retry_; }
+  Sizer& sizer() noexcept { return sizer_; }
+  Sink& sink() noexcept { return sink_; }
+
+ private:
+  template <class Written, class Refused>
+  std::size_t deliver_part(std::span<const entry> part, std::size_t first, Written& written, Refused& refused,
+                           delivery_report& report) {
+    const auto start = clock_.now();
+    auto r = storesync::retry(retry_, clock_, [&] { return sink_.write(part); });
+    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
+    batch_seconds_.observe(took);
+    sizer_.record({part.size(), took, r.outcome ? 0 : part.size()});
+    batch_size_.store(sizer_.next_size(), std::memory_order_relaxed);
+    if (r.outcome) {
+      const write_report& verdicts = r.outcome.value();
+      report.written += verdicts;
+      written_total_.inc(part.size());
+      written(first, part, verdicts);
+      return part.size();
+    }
+    if (is_retryable(r.outcome.error())) {
+      report.stopped_by = std::move(r.outcome).error();
+      return 0;
+    }
+    if (part.size() == 1) {
+      if (auto kept = refused(first, r.outcome.error()); !kept) {
+        report.stopped_by = std::move(kept).error();
+        return 0;
+      }
+      ++report.dead_lettered;
+      dead_lettered_total_.inc();
+      return 1;
+    }
+    // Refused: split until the refused entries stand alone.
+    const std::size_t half = part.size() / 2;
+    const std::size_t left = deliver_part(part.first(half), first, written, refused, report);
+    if (left < half) return left;
+    return half + deliver_part(part.subspan(half), first + half, written, refused, report);
+  }
+
+  Sink& sink_;
+  [[no_unique_address]] Retry retry_;
+  [[no_unique_address]] Sizer sizer_;
+  Clock& clock_;
+  std::atomic<std::size_t> batch_size_{1};
+  counter written_total_;
+  counter dead_lettered_total_;
+  histogram batch_seconds_;
+};
+
+}  // namespace storesync
