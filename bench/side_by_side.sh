@@ -27,7 +27,7 @@ fi
 
 case "$what" in
   put | drain) target=//bench:write_behind_benchmark ;;
-  server) target=//reference_server ;;
+  server) target=//reference_server:reference_server ;;
   *) echo "unknown: $what" >&2; exit 2 ;;
 esac
 binary="bazel-out/k8-opt/bin/${target#//}"

@@ -68,6 +68,24 @@ std::int64_t count_rows(const std::string& qualified, const std::string& where =
   return tx.exec("SELECT count(*) FROM " + qualified + " WHERE " + where)[0][0].as<std::int64_t>();
 }
 
+// Whether a session named `application_name` comes to wait on a row lock.
+// Tests commit a competing transaction only once it does, so the race is
+// really run whatever the machine's load; the deadline only guards a hang.
+bool waits_on_a_lock(const std::string& application_name) {
+  pqxx::connection watch(testing::test_pg_url());
+  const auto hang_guard = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  while (std::chrono::steady_clock::now() < hang_guard) {
+    pqxx::nontransaction q(watch);
+    if (q.exec_params("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                      " AND wait_event_type = 'Lock'",
+                      application_name)[0][0]
+            .as<int>() > 0)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
 std::string payload(std::size_t i, std::size_t bytes) {
   std::string v = "{\"i\":" + std::to_string(i) + ",\"pad\":\"";
   v.append(bytes, 'x');
@@ -261,23 +279,7 @@ TEST(PostgresStore, RacingInsertOfANewKeyStillHonoursTheGuard) {
     result<write_report> outcome = write_report{};
     std::vector<entry> batch = {entry::put("race", "\"ours\"", 5), entry::put("calm", "1", 1)};
     std::thread writer([&] { outcome = store.write(batch); });
-    // Commit only once our batch waits on the other session's row lock, so
-    // the race is really run whatever the machine's load (the deadline only
-    // guards against a hang).
-    {
-      pqxx::connection watch(testing::test_pg_url());
-      const auto hang_guard = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-      bool waiting = false;
-      while (!waiting && std::chrono::steady_clock::now() < hang_guard) {
-        pqxx::nontransaction q(watch);
-        waiting = q.exec_params("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-                                " AND wait_event_type = 'Lock'",
-                                t.table)[0][0]
-                      .as<int>() > 0;
-        if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-      EXPECT_TRUE(waiting) << "the batch never waited on the other session's lock";
-    }
+    EXPECT_TRUE(waits_on_a_lock(t.table)) << "the batch never waited on the other session's lock";
     tx.commit();
     writer.join();
     ASSERT_TRUE(outcome) << outcome.error().message();
@@ -315,20 +317,7 @@ TEST(PostgresStore, AKeyRemovedUnderAWaitingUpdateIsWrittenAgain) {
   result<write_report> outcome = write_report{};
   const std::vector<entry> newer = {entry::put("k", "\"newer\"", 3)};
   std::thread writer([&] { outcome = store.write(newer); });
-  {
-    pqxx::connection watch(testing::test_pg_url());
-    const auto hang_guard = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-    bool waiting = false;
-    while (!waiting && std::chrono::steady_clock::now() < hang_guard) {
-      pqxx::nontransaction q(watch);
-      waiting = q.exec_params("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-                              " AND wait_event_type = 'Lock'",
-                              t.table)[0][0]
-                    .as<int>() > 0;
-      if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    EXPECT_TRUE(waiting) << "the batch never waited on the other session's lock";
-  }
+  EXPECT_TRUE(waits_on_a_lock(t.table)) << "the batch never waited on the other session's lock";
   tx.commit();
   writer.join();
   ASSERT_TRUE(outcome) << outcome.error().message();

@@ -327,7 +327,7 @@ inline std::optional<std::string> split_pick(const split_number& a, const split_
 inline std::vector<key_range> split_range(const key_range& range, std::size_t parts) {
   std::vector<key_range> out;
   const std::uint64_t n = std::min<std::uint64_t>(parts, detail::split_max_parts);
-  if (n <= 1 || (range.last && *range.last <= range.first)) {
+  if (n <= 1 || range.empty()) {
     out.push_back(range);
     return out;
   }
@@ -388,7 +388,7 @@ inline std::vector<key_range> split_range(const key_range& range, std::size_t pa
 template <store S>
 result<std::vector<key_range>> split_by_rows(S& s, const key_range& range, std::size_t parts) {
   if constexpr (partitionable_store<S>) {
-    if (parts <= 1 || (range.last && *range.last <= range.first))
+    if (parts <= 1 || range.empty())
       return std::vector<key_range>{range};
     BOOST_OUTCOME_TRY(auto points, s.split_points(range, parts));
     std::vector<key_range> out;

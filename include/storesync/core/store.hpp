@@ -52,6 +52,8 @@ struct key_range {
   bool contains(std::string_view key) const noexcept {
     return key >= first && (!last || key < *last);
   }
+  /// True when no key can fall inside: `last` is at or before `first`.
+  bool empty() const noexcept { return last && *last <= first; }
   friend bool operator==(const key_range&, const key_range&) = default;
 };
 

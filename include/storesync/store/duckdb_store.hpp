@@ -321,7 +321,7 @@ class duckdb_store {
   /// `ntile(parts)` and keeps each run's first key.
   result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) {
     if (!state_) return stopped();
-    if (parts <= 1 || (range.last && *range.last <= range.first))
+    if (parts <= 1 || range.empty())
       return std::vector<std::string>{};
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.tiers.split_points[range.last ? 1 : 0]));

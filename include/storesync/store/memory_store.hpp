@@ -206,7 +206,7 @@ class memory_store {
   /// does: two walks of the ordered map under one shared lock.
   result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) const {
     std::vector<std::string> points;
-    if (parts <= 1 || (range.last && *range.last <= range.first)) return points;
+    if (parts <= 1 || range.empty()) return points;
     std::shared_lock lock(mutex_);
     auto it = rows_.lower_bound(range.first);
     const auto end = range.last ? rows_.lower_bound(*range.last) : rows_.end();

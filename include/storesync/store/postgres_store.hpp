@@ -361,7 +361,7 @@ class postgres_store {
   result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) const {
     if (!state_) return stopped();
     BOOST_OUTCOME_TRY(check_bounds(range, {}));
-    if (parts <= 1 || (range.last && *range.last <= range.first))
+    if (parts <= 1 || range.empty())
       return std::vector<std::string>{};
     // ntile takes an integer; more runs than 2^31 - 1 is never asked for.
     const auto runs = static_cast<int>(

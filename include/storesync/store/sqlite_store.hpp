@@ -308,7 +308,7 @@ class sqlite_store {
   /// (a covering index scan of the range), keeping each run's first key.
   result<std::vector<std::string>> split_points(const key_range& range, std::size_t parts) {
     if (!state_) return stopped();
-    if (parts <= 1 || (range.last && *range.last <= range.first))
+    if (parts <= 1 || range.empty())
       return std::vector<std::string>{};
     const std::string& sql = state_->tiers.split_points[range.last ? 1 : 0];
     return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<std::string>> {
