@@ -61,5 +61,27 @@ TEST(CheckShape, AppliesTheKeyRulesToTheFirstColumnOnly) {
       << collated.error().context();
 }
 
+TEST(CheckShape, NamesEveryMismatchInOneError) {
+  auto found = good();
+  found[0].type = "text";        // value
+  found.erase(found.begin() + 2);  // version
+  auto r = check_shape("table t", found, wanted);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().context(),
+            "table t: column \"version\" is missing; column \"value\" has type text;"
+            " storesync needs json or jsonb");
+}
+
+TEST(CheckShape, AValueColumnThatMustAdmitNullIsRefusedWhenNotNull) {
+  const std::array<wanted_column, 2> typed{{{"key", "text"}, {"score", "integer", {}, true}}};
+  std::vector<found_column> found{{"key", "text", false}, {"score", "integer", false}};
+  auto r = check_shape("table t", found, typed);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().context(),
+            "table t: column \"score\" is NOT NULL; a deleted key's row holds NULL there");
+  found[1].nullable = true;
+  EXPECT_TRUE(check_shape("table t", found, typed));
+}
+
 }  // namespace
 }  // namespace storesync::detail

@@ -1,8 +1,8 @@
 #pragma once
 // Internals of the SQL adapters: the check that an existing table has the
 // columns a store needs, whatever the database. The adapter lists the
-// table's columns as its catalog reports them; the check names the first
-// column that is missing or of another type. Not part of the public API.
+// table's columns as its catalog reports them; the check names every column
+// that is missing or of another type. Not part of the public API.
 
 #include <algorithm>
 #include <span>
@@ -20,6 +20,9 @@ struct wanted_column {
   std::string_view name;
   std::string_view type;
   std::string_view also = {};
+  /// The column must admit NULL (a typed table's value column, which a
+  /// deleted key's row leaves NULL).
+  bool admits_null = false;
 };
 
 /// One column of an existing table, as the database's catalog reports it.
@@ -46,27 +49,34 @@ inline error shape_error(std::string_view table, std::string_view column, std::s
 }
 
 /// Whether `found` holds every `wanted` column with its type, the first
-/// (the key) following `key`; else the error naming the first that does not.
+/// (the key) following `key`; else the error naming each that does not.
 inline result<void> check_shape(std::string_view table, std::span<const found_column> found,
                                 std::span<const wanted_column> wanted, key_column_rules key = {}) {
+  std::string wrong;
+  auto refuse = [&](std::string_view column, const std::string& what) {
+    wrong += wrong.empty() ? std::string(table) + ": column " : "; column ";
+    wrong += detail::quoted(column) + " " + what;
+  };
   for (const wanted_column& w : wanted) {
     const auto it = std::find_if(found.begin(), found.end(),
                                  [&](const found_column& f) { return f.name == w.name; });
-    if (it == found.end()) return shape_error(table, w.name, "is missing");
+    if (it == found.end()) {
+      refuse(w.name, "is missing");
+      continue;
+    }
     if (it->type != w.type && (w.also.empty() || it->type != w.also))
-      return shape_error(table, w.name,
-                         "has type " + it->type + "; storesync needs " + std::string(w.type) +
-                             (w.also.empty() ? "" : " or " + std::string(w.also)));
+      refuse(w.name, "has type " + it->type + "; storesync needs " + std::string(w.type) +
+                         (w.also.empty() ? "" : " or " + std::string(w.also)));
+    if (w.admits_null && !it->nullable)
+      refuse(w.name, "is NOT NULL; a deleted key's row holds NULL there");
     if (&w != &wanted.front()) continue;
-    if (key.not_null && it->nullable)
-      return shape_error(table, w.name, "admits NULL; storesync needs NOT NULL");
+    if (key.not_null && it->nullable) refuse(w.name, "admits NULL; storesync needs NOT NULL");
     if (!key.collation.empty() && it->collation != key.collation)
-      return shape_error(table, w.name,
-                         "has collation " + detail::quoted(it->collation) +
-                             "; storesync needs COLLATE " + detail::quoted(key.collation) +
-                             " (byte-wise key order)");
+      refuse(w.name, "has collation " + detail::quoted(it->collation) + "; storesync needs COLLATE " +
+                         detail::quoted(key.collation) + " (byte-wise key order)");
   }
-  return success();
+  if (wrong.empty()) return success();
+  return error{errc::schema_mismatch, std::move(wrong)};
 }
 
 }  // namespace storesync::detail
