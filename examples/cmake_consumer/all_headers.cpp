@@ -7,6 +7,7 @@
 #include <storesync/metrics/registry_json.hpp>
 #include <storesync/policy/config.hpp>
 #include <storesync/store/sqlite_store.hpp>
+#include <storesync/store/table_mapping_json.hpp>
 
 #if STORESYNC_CONSUMER_HAS_POSTGRES
 #include <storesync/store/postgres_store.hpp>

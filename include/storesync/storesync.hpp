@@ -39,4 +39,5 @@
 #include "storesync/policy/retry_policy.hpp"
 #include "storesync/store/faulty_store.hpp"
 #include "storesync/store/memory_store.hpp"
+#include "storesync/store/table_mapping.hpp"
 #include "storesync/strategy/write_behind.hpp"

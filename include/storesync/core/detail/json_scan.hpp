@@ -349,13 +349,17 @@ inline void append_utf8(std::string& out, std::uint32_t cp) {
 inline std::string json_unescape(std::string_view literal) {
   using json_scan_impl::hex4;
   std::string out;
+  out.reserve(literal.size() - 2);
   const char* p = literal.data() + 1;
   const char* const end = literal.data() + literal.size() - 1;
   while (p < end) {
-    if (*p != '\\') {
-      out += *p++;
-      continue;
+    const auto* slash = static_cast<const char*>(std::memchr(p, '\\', static_cast<std::size_t>(end - p)));
+    if (slash == nullptr) {
+      out.append(p, end);
+      break;
     }
+    out.append(p, slash);
+    p = slash;
     const char c = p[1];
     p += 2;
     switch (c) {
