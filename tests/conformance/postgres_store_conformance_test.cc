@@ -1,13 +1,17 @@
 // The store conformance suite on postgres_store, against the real PostgreSQL
 // that scripts/test.sh starts (STORESYNC_TEST_PG_URL). Each store gets its
 // own uniquely named table (with a space and a quote in the name, to prove
-// identifiers are quoted), dropped when the test ends.
+// identifiers are quoted), dropped when the test ends. The suite runs on the
+// JSON table and on two typed tables with a composite key (tenant, name):
+// one with a bigint version, one with a timestamptz version.
 #include "storesync/testing/store_conformance.hpp"
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -18,7 +22,9 @@
 namespace {
 
 
-struct postgres_store_factory {
+// `Mapping::make()`: the table mapping, or nothing for the JSON table.
+template <class Mapping>
+struct basic_postgres_store_factory {
   static constexpr bool transactional = true;
 
   std::unique_ptr<storesync::postgres_store> make() {
@@ -40,12 +46,13 @@ struct postgres_store_factory {
     cfg.schema = "conformance";
     cfg.table = table;
     cfg.pool_size = 2;
+    cfg.mapping = Mapping::make();
     auto opened = storesync::postgres_store::open(cfg);
     if (!opened) throw std::runtime_error("open: " + opened.error().message());
     return std::make_unique<storesync::postgres_store>(std::move(opened).value());
   }
 
-  ~postgres_store_factory() {
+  ~basic_postgres_store_factory() {
     if (made.empty()) return;
     try {
       pqxx::connection c(storesync::testing::test_pg_url());
@@ -60,10 +67,43 @@ struct postgres_store_factory {
   std::vector<std::string> made;
 };
 
+struct json_table {
+  static std::optional<storesync::table_mapping> make() { return std::nullopt; }
+};
+using postgres_store_factory = basic_postgres_store_factory<json_table>;
+
+// A typed table keyed by (tenant, name); the suite's values go into a jsonb
+// column `doc`, and any other field into the rest column.
+template <storesync::version_column_type Version>
+struct tenant_table {
+  static std::optional<storesync::table_mapping> make() {
+    storesync::table_mapping m;
+    m.key = {{"tenant", storesync::column_type::text}, {"name", storesync::column_type::text}};
+    m.version_type = Version;
+    m.version_column = Version == storesync::version_column_type::bigint ? "revision" : "changed_at";
+    m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
+    m.rest_column = "extra";
+    return m;
+  }
+};
+
+template <storesync::version_column_type Version>
+struct typed_postgres_store_factory : basic_postgres_store_factory<tenant_table<Version>> {
+  // ("tenant", plain) encodes as "tenant " + plain: injective and in order.
+  static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
+  static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
+};
+
+using typed_factories =
+    ::testing::Types<typed_postgres_store_factory<storesync::version_column_type::bigint>,
+                     typed_postgres_store_factory<storesync::version_column_type::timestamptz>>;
+
 }  // namespace
 
 namespace storesync::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Types<postgres_store_factory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, PersistentStoreConformance,
                                ::testing::Types<postgres_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(PostgresTyped, StoreConformance, typed_factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(PostgresTyped, PersistentStoreConformance, typed_factories);
 }  // namespace storesync::testing

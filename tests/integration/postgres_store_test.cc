@@ -21,52 +21,15 @@
 
 #include "storesync/store/memory_store.hpp"
 #include "tests/integration/moved_from_check.hpp"
+#include "tests/integration/pg_scratch.hpp"
 #include "tests/pg_test_env.hpp"
 
 namespace storesync {
 namespace {
 
-
-
-/// A table name that is dropped (with its checkpoint table) at scope exit.
-struct scratch_table {
-  explicit scratch_table(std::string stem, std::string schema_name = "it")
-      : schema(std::move(schema_name)), table(testing::unique_pg_name(stem)) {}
-  ~scratch_table() {
-    try {
-      pqxx::connection c(testing::test_pg_url());
-      pqxx::nontransaction tx(c);
-      tx.exec("DROP TABLE IF EXISTS " + qualified(table) + ", " +
-              qualified(detail::pg_derived_name(table, "_checkpoints")));
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "dropping " << table << ": " << e.what();
-    }
-  }
-  std::string qualified(const std::string& t) const {
-    return detail::pg_quote_ident(schema) + "." + detail::pg_quote_ident(t);
-  }
-  postgres_config config() const {
-    postgres_config cfg;
-    cfg.url = testing::test_pg_url();
-    cfg.schema = schema;
-    cfg.table = table;
-    return cfg;
-  }
-  std::string schema;
-  std::string table;
-};
-
-postgres_store open_ok(const postgres_config& cfg) {
-  auto s = postgres_store::open(cfg);
-  if (!s) throw std::runtime_error("open: " + s.error().message());
-  return std::move(s).value();
-}
-
-std::int64_t count_rows(const std::string& qualified, const std::string& where = "true") {
-  pqxx::connection c(testing::test_pg_url());
-  pqxx::nontransaction tx(c);
-  return tx.exec("SELECT count(*) FROM " + qualified + " WHERE " + where)[0][0].as<std::int64_t>();
-}
+using testing::count_rows;
+using testing::open_ok;
+using testing::scratch_table;
 
 // Whether a session named `application_name` comes to wait on a row lock.
 // Tests commit a competing transaction only once it does, so the race is

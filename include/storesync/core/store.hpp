@@ -95,6 +95,7 @@ struct checkpoint {
 /// | `s.read(key)`    | `result<std::optional<entry>>` | the stored entry, tombstones included (`tombstone == true`), or nothing if never written |
 /// | `s.write(batch)` | `result<write_report>`         | applies each entry under the version guard, in batch order (so the newest of duplicates wins) |
 /// | `cs.rules()`     | convertible to `value_rules`   | optional, not checked by the concept: the values the store can hold (storesync/core/value_rules.hpp); `rules_of(s)` reads it, and gives `any_json` for a store that states none |
+/// | `cs.admits(e)`   | `result<void>`                 | optional, not checked by the concept: whether the store could hold entry `e` beyond `rules()` (a typed table converts its key and value); `store_admits(s, e)` calls it, and succeeds for a store that has none |
 ///
 /// **Guarantees**:
 /// - Every entry is validated (`validate`, against the store's `rules()` if
@@ -122,6 +123,15 @@ concept store = requires(S& s, std::string_view key, std::span<const entry> batc
   { s.read(key) } -> std::same_as<result<std::optional<entry>>>;
   { s.write(batch) } -> std::same_as<result<write_report>>;
 };
+
+/// Whether `s` could hold `e` beyond its `rules()`: `s.admits(e)` when the
+/// store has it, else success. A write path calls it at its door, after
+/// checking the rules, for every store an entry must reach.
+template <class S>
+result<void> store_admits(const S& s, const entry& e) {
+  if constexpr (requires { { s.admits(e) } -> std::same_as<result<void>>; }) return s.admits(e);
+  else return success();
+}
 
 /// A `store` that lists a key range in key order, one page at a time.
 ///

@@ -141,6 +141,8 @@ class faulty_store {
 
   /// The inner store's value rules: injected faults never widen them.
   constexpr value_rules rules() const noexcept { return rules_of(inner_); }
+  /// What the inner store admits (see `store_admits`).
+  result<void> admits(const entry& e) const { return store_admits(inner_, e); }
 
   result<range_checksum> checksum(const key_range& range)
     requires checksum_store<S>

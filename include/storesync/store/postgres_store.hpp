@@ -101,6 +101,8 @@
 #include "storesync/store/detail/postgres_pool.hpp"
 #include "storesync/store/detail/postgres_sql.hpp"
 #include "storesync/store/detail/table_shape.hpp"
+#include "storesync/store/detail/typed_value.hpp"
+#include "storesync/store/table_mapping.hpp"
 
 namespace storesync {
 
@@ -144,6 +146,9 @@ struct postgres_config {
   std::string application_name = "storesync";
   /// Session memory for staging and the upsert (temp_buffers, work_mem), in MiB.
   std::size_t session_memory_mib = 64;
+  /// A table of the user's own with typed columns (see table_mapping.hpp);
+  /// empty: the JSON table above. `table` names it.
+  std::optional<table_mapping> mapping;
 };
 
 /// Every store tier on PostgreSQL (see the file comment). Non-copyable,
@@ -165,6 +170,10 @@ class postgres_store {
       return error{errc::invalid_argument, "pool_size must be at least 1"};
     if (config.application_name.find('\0') != std::string::npos)
       return error{errc::invalid_argument, "application_name has a NUL byte"};
+    if (config.mapping) {
+      BOOST_OUTCOME_TRY(detail::check_typed_mapping(*config.mapping));
+      BOOST_OUTCOME_TRY(check_mapped_names(*config.mapping));
+    }
 
     std::string conninfo = config.url;
     if (conninfo.empty() && !config.url_env.empty()) {
@@ -189,6 +198,19 @@ class postgres_store {
     return {.max_depth = max_supported_depth, .nul_in_strings = false, .numbers_fit_numeric = true};
   }
 
+  /// Whether this store could hold `e`: `validate(e, rules())`, and on a
+  /// typed table the conversion of its key and value (see table_mapping.hpp),
+  /// with the error naming the key, field and column. What `write` checks
+  /// before sending anything; a write path checks it at its door.
+  result<void> admits(const entry& e) const {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(validate(e, rules()));
+    if (state_->config.mapping) {
+      BOOST_OUTCOME_TRY(detail::row_of(*state_->config.mapping, e));
+    }
+    return success();
+  }
+
   result<std::optional<entry>> read(std::string_view key) const {
     if (!state_) return stopped();
     // Keys that no write can store are simply absent.
@@ -197,7 +219,7 @@ class postgres_store {
       pqxx::nontransaction tx(c);
       const pqxx::result r = tx.exec_prepared("storesync_read", std::string(key));
       if (r.empty()) return std::optional<entry>{};
-      return std::optional<entry>{to_entry(r[0])};
+      return std::optional<entry>{state_->to_entry(r[0])};
     });
   }
 
@@ -245,7 +267,7 @@ class postgres_store {
                                         *range.last, to_limit(limit))
                      : tx.exec_prepared("storesync_scan", range.first, std::string(after),
                                         to_limit(limit));
-      return to_entries(r);
+      return state_->to_entries(r);
     });
   }
 
@@ -259,7 +281,7 @@ class postgres_store {
     if (limit == 0) return std::vector<entry>{};
     return state_->run("read changes from " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      return to_entries(
+      return state_->to_entries(
           tx.exec_prepared("storesync_changes", mark.version, mark.key, to_limit(limit)));
     });
   }
@@ -269,7 +291,7 @@ class postgres_store {
     if (!state_) return stopped();
     return state_->run("read the largest version of " + state_->display, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      return tx.exec("SELECT coalesce(max(version), 0) FROM " + state_->table)[0][0].as<version_type>();
+      return tx.exec(state_->sql.max_version)[0][0].as<version_type>();
     });
   }
 
@@ -330,6 +352,20 @@ class postgres_store {
                        const std::optional<entry>& previous) {
     if (!state_) return stopped();
     BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, rules()));
+    if (previous) {
+      BOOST_OUTCOME_TRY(admits(*previous));
+    }
+    // The restored row's parameters ($3..): version, hashes, tombstone, values.
+    std::vector<std::optional<std::string>> row;
+    if (previous) {
+      BOOST_OUTCOME_TRY(auto cells, state_->value_cells(*previous));
+      row = {std::to_string(previous->version),
+             std::to_string(static_cast<std::int64_t>(previous->hash.lo)),
+             std::to_string(static_cast<std::int64_t>(previous->hash.hi)),
+             std::to_string(static_cast<std::int64_t>(row_hash(*previous))),
+             previous->tombstone ? "true" : "false"};
+      row.insert(row.end(), std::make_move_iterator(cells.begin()), std::make_move_iterator(cells.end()));
+    }
     using outcome = std::pair<std::int64_t, std::optional<version_type>>;
     BOOST_OUTCOME_TRY(
         auto done,
@@ -337,16 +373,12 @@ class postgres_store {
                     [&](pqxx::connection& c) {
                       pqxx::nontransaction tx(c);
                       const std::string k(key);
+                      std::vector<const char*> params;
+                      for (const auto& cell : row) params.push_back(cell ? cell->c_str() : nullptr);
                       const pqxx::result r =
-                          previous
-                              ? tx.exec_prepared(
-                                    "storesync_restore", k, expected, previous->version,
-                                    static_cast<std::int64_t>(previous->hash.lo),
-                                    static_cast<std::int64_t>(previous->hash.hi),
-                                    static_cast<std::int64_t>(row_hash(*previous)),
-                                    previous->tombstone,
-                                    previous->tombstone ? nullptr : previous->value.c_str())
-                              : tx.exec_prepared("storesync_remove", k, expected);
+                          previous ? tx.exec_prepared("storesync_restore", k, expected,
+                                                      pqxx::prepare::make_dynamic_params(params))
+                                   : tx.exec_prepared("storesync_remove", k, expected);
                       return outcome{r[0][0].as<std::int64_t>(),
                                      r[0][1].is_null()
                                          ? std::nullopt
@@ -396,8 +428,9 @@ class postgres_store {
                       detail::pg_quote_ident(config.checkpoint_table)),
           display(table),
           display_checkpoints(checkpoints),
+          layout(config.mapping ? detail::pg_layout::typed(*config.mapping) : detail::pg_layout{}),
           sql(table, detail::pg_quote_ident(detail::pg_derived_name(config.table, "_version_key")),
-              checkpoints),
+              checkpoints, layout),
           pool(detail::postgres_pool::settings{std::move(conninfo), config.pool_size,
                                                config.checkout_timeout,
                                                [this](pqxx::connection& c) { setup(c); }}) {}
@@ -412,8 +445,9 @@ class postgres_store {
       pqxx::nontransaction tx(c);
       tx.exec("SET application_name = " + detail::pg_quote_literal(config.application_name) +
               "; SET statement_timeout = " + std::to_string(config.statement_timeout.count()) +
-              "; SET temp_buffers = " + mem + "; SET work_mem = " + mem);
-      tx.exec(detail::pg_staging_ddl());
+              "; SET temp_buffers = " + mem + "; SET work_mem = " + mem +
+              "; SET extra_float_digits = 1");  // shortest exact doubles
+      tx.exec(layout.staging_ddl());
       c.prepare("storesync_read", sql.read);
       c.prepare("storesync_versions", sql.versions);
       c.prepare("storesync_scan", sql.scan);
@@ -455,17 +489,73 @@ class postgres_store {
         if (config.create_if_missing) {
           tx.exec("CREATE SCHEMA IF NOT EXISTS " + detail::pg_quote_ident(config.schema));
           tx.exec(sql.create_table);
+          if (config.mapping) {
+            BOOST_OUTCOME_TRY(add_metadata_columns(tx));
+          }
           tx.exec(sql.create_index);
           tx.exec(sql.create_checkpoints);
         }
-        BOOST_OUTCOME_TRY(check_shape(tx, table, detail::pg_entry_columns, true));
+        BOOST_OUTCOME_TRY(check_shape(tx, table, wanted_columns(), true));
         BOOST_OUTCOME_TRY(check_shape(tx, checkpoints, detail::pg_checkpoint_columns, false));
         tx.commit();
         return success();
       });
     }
 
-    // `want` starts with the primary key column.
+    /// The columns the table needs, the entry key's first.
+    std::vector<detail::wanted_column> wanted_columns() const {
+      if (!config.mapping)
+        return {detail::pg_entry_columns.begin(), detail::pg_entry_columns.end()};
+      const table_mapping& m = *config.mapping;
+      std::vector<detail::wanted_column> want;
+      want.push_back({m.key_column_name(), "text"});
+      if (!m.key_is_column())
+        for (const key_column& k : m.key) want.push_back({k.column, detail::pg_type_name(k.type)});
+      want.push_back({m.version_column, detail::pg_type_name(m.version_type == version_column_type::bigint
+                                                                 ? column_type::bigint
+                                                                 : column_type::timestamptz)});
+      for (const std::string* c : {&m.metadata.hash_lo, &m.metadata.hash_hi, &m.metadata.row_hash})
+        want.push_back({*c, "bigint"});
+      want.push_back({m.metadata.deleted, "boolean"});
+      for (const field_column& f : m.fields)
+        want.push_back({f.column_name(), detail::pg_type_name(f.type), {}, true});
+      if (!m.rest_column.empty()) want.push_back({m.rest_column, "jsonb", {}, true});
+      return want;
+    }
+
+    /// Adds storesync's columns to an existing typed table that lacks them
+    /// (they are NOT NULL, so the table must hold no rows yet), and the
+    /// unique index on the entry key.
+    result<void> add_metadata_columns(pqxx::work& tx) {
+      const table_mapping& m = *config.mapping;
+      const pqxx::result rows = tx.exec("SELECT count(*) FROM (SELECT 1 FROM " + table + " LIMIT 1) r");
+      std::vector<std::pair<std::string, std::string>> add;
+      if (!m.key_is_column()) add.emplace_back(m.metadata.key, "text COLLATE \"C\"");
+      for (const std::string* c : {&m.metadata.hash_lo, &m.metadata.hash_hi, &m.metadata.row_hash})
+        add.emplace_back(*c, "bigint");
+      add.emplace_back(m.metadata.deleted, "boolean");
+      const pqxx::result cols = tx.exec_params(std::string(detail::pg_columns_query), table);
+      std::string missing;
+      for (const auto& [name, type] : add) {
+        const bool present = std::any_of(cols.begin(), cols.end(),
+                                         [&](const pqxx::row& c) { return c[0].as<std::string>() == name; });
+        if (present) continue;
+        if (rows[0][0].as<std::int64_t>() > 0)
+          return error{errc::schema_mismatch,
+                       "table " + table + " holds rows but lacks storesync's column " + detail::quoted(name) +
+                           "; add the metadata columns (see table_mapping.hpp) and fill them, or start"
+                           " from an empty table"};
+        tx.exec("ALTER TABLE " + table + " ADD COLUMN " + detail::pg_quote_ident(name) + " " + type +
+                " NOT NULL");
+      }
+      if (!m.key_is_column())
+        tx.exec("CREATE UNIQUE INDEX IF NOT EXISTS " +
+                detail::pg_quote_ident(detail::pg_derived_name(config.table, "_key")) + " ON " + table + " (" +
+                layout.key + ")");
+      return success();
+    }
+
+    // `want` starts with the entry key's column.
     static result<void> check_shape(pqxx::work& tx, const std::string& rel,
                                     std::span<const detail::wanted_column> want,
                                     bool c_collated_key) {
@@ -476,21 +566,73 @@ class postgres_store {
       std::vector<detail::found_column> found;
       found.reserve(cols.size());
       for (const auto& c : cols)
-        found.push_back(
-            {c[0].as<std::string>(), c[1].as<std::string>(), true, c[2].as<std::string>()});
+        found.push_back({c[0].as<std::string>(), c[1].as<std::string>(), c[3].as<bool>(),
+                         c[2].as<std::string>()});
       const std::string shown = "table " + rel;
       BOOST_OUTCOME_TRY(detail::check_shape(shown, found, want,
                                             {.collation = c_collated_key ? "C" : ""}));
       const std::string pk(want.front().name);
-      const pqxx::result key = tx.exec_params(std::string(detail::pg_primary_key_query), rel, pk);
-      if (key[0][0].as<std::int64_t>() != 1)
-        return detail::shape_error(shown, pk, "is not the primary key");
+      const pqxx::result key = tx.exec_params(std::string(detail::pg_unique_key_query), rel, pk);
+      if (key[0][0].as<std::int64_t>() < 1)
+        return detail::shape_error(shown, pk, "is not a unique key on its own");
       return success();
     }
+
+    /// Thrown out of a COPY when an entry of a typed table's batch does not
+    /// convert; the transaction rolls back and `write` returns the refusal.
+    struct refused_entry {};
+
+    /// A batch being written. On a typed table each entry is converted as
+    /// its line is built, so the conversion overlaps PostgreSQL's work on the
+    /// lines before it, and `convert_rest` converts those never streamed
+    /// before the commit: every entry is checked, and a refused one leaves
+    /// nothing written.
+    struct copy_source {
+      std::span<const entry> batch;
+      const table_mapping* mapping;
+      std::vector<bool> converted = std::vector<bool>(mapping ? batch.size() : 0, false);
+      std::optional<error> refusal;
+
+      /// Appends entry `i`'s key parts (typed tables whose key is not one
+      /// text column) and its value cells to `line`.
+      void append_row(detail::pg_copy_row& line, std::size_t i) {
+        const entry& e = batch[i];
+        if (mapping == nullptr) {
+          if (e.tombstone) line.null();
+          else line.text(e.value);
+          return;
+        }
+        const detail::typed_row row = convert(i);
+        if (!mapping->key_is_column())
+          for (const std::string& part : row.key) line.text(part);
+        for (const detail::cell& c : row.values) {
+          if (c) line.text(*c);
+          else line.null();
+        }
+      }
+
+      /// Converts the entries no line carried.
+      void convert_rest() {
+        for (std::size_t i = 0; i < converted.size(); ++i)
+          if (!converted[i]) convert(i);
+      }
+
+     private:
+      detail::typed_row convert(std::size_t i) {
+        auto row = detail::row_of(*mapping, batch[i]);
+        if (!row) {
+          refusal = std::move(row).error();
+          throw refused_entry{};
+        }
+        converted[i] = true;
+        return std::move(row).value();
+      }
+    };
 
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
       BOOST_OUTCOME_TRY(validate_batch(batch, rules()));
       if (batch.empty() && cp == nullptr) return write_report{};
+      copy_source source{batch, config.mapping ? &*config.mapping : nullptr};
 
       // Per entry: the highest version of its key earlier in the batch (0 if
       // none), and whether it is its key's winner (the first of the highest).
@@ -517,23 +659,27 @@ class postgres_store {
       };
       return run(
           "write to " + display,
-          [&](pqxx::connection& c) {
+          [&](pqxx::connection& c) -> result<write_report> {
             try {
-              return write_fast(c, batch, prev_max, winner, cp, streamed);
-            } catch (const pqxx::unique_violation&) {
-              // A key we took for new exists (written concurrently, or the
-              // optimistic guess was wrong): the whole transaction rolled
-              // back; redo it on the ON CONFLICT path.
-              expect_new_keys.store(false, std::memory_order_relaxed);
-            } catch (const raced_update&) {
-              // Rolled back too; the ON CONFLICT path inserts removed rows.
+              try {
+                return write_fast(c, source, prev_max, winner, cp, streamed);
+              } catch (const pqxx::unique_violation&) {
+                // A key we took for new exists (written concurrently, or the
+                // optimistic guess was wrong): the whole transaction rolled
+                // back; redo it on the ON CONFLICT path.
+                expect_new_keys.store(false, std::memory_order_relaxed);
+              } catch (const raced_update&) {
+                // Rolled back too; the ON CONFLICT path inserts removed rows.
+              }
+              pqxx::work tx(c);
+              const write_report report =
+                  write_staged(tx, source, prev_max, winner, sql.upsert_on_conflict, streamed);
+              if (cp != nullptr) tx.exec_prepared("storesync_save_checkpoint", cp->name, cp->value);
+              tx.commit();
+              return report;
+            } catch (const refused_entry&) {
+              return std::move(*source.refusal);  // rolled back: nothing was written
             }
-            pqxx::work tx(c);
-            const write_report report =
-                write_staged(tx, batch, prev_max, winner, sql.upsert_on_conflict, streamed);
-            if (cp != nullptr) tx.exec_prepared("storesync_save_checkpoint", cp->name, cp->value);
-            tx.commit();
-            return report;
           },
           key_of_line);
     }
@@ -552,10 +698,11 @@ class postgres_store {
     ///   path);
     /// - some rows to update: the batch goes through the staging table and
     ///   the guard runs again in SQL against the latest rows.
-    write_report write_fast(pqxx::connection& c, std::span<const entry> batch,
+    write_report write_fast(pqxx::connection& c, copy_source& source,
                             const std::vector<version_type>& prev_max,
                             const std::vector<bool>& winner, const checkpoint* cp,
                             std::vector<std::size_t>& streamed) {
+      const std::span<const entry> batch = source.batch;
       pqxx::work tx(c);
       write_report report;
       if (!batch.empty() && expect_new_keys.load(std::memory_order_relaxed)) {
@@ -569,7 +716,7 @@ class postgres_store {
                                                            : std::optional{prev_max[i]}));
           if (winner[i]) streamed.push_back(i);
         }
-        copy_new_keys(tx, batch, streamed);
+        copy_new_keys(tx, source, streamed);
       } else if (!batch.empty()) {
         std::string keys = "{";
         for (std::size_t i = 0; i < batch.size(); ++i)
@@ -596,7 +743,7 @@ class postgres_store {
         expect_new_keys.store(stored.empty(), std::memory_order_relaxed);
         if (needs_update) {
           const std::size_t promised = report.applied;
-          report = write_staged(tx, batch, prev_max, winner, sql.upsert, streamed);
+          report = write_staged(tx, source, prev_max, winner, sql.upsert, streamed);
           // Fewer applied than the lookup promised: a row changed or vanished
           // between the lookup and the UPDATE (a concurrent write, or a
           // `restore` that removed the key, which an UPDATE cannot bring
@@ -604,9 +751,10 @@ class postgres_store {
           if (report.applied < promised) throw raced_update{};
         } else if (!to_insert.empty()) {
           streamed = std::move(to_insert);
-          copy_new_keys(tx, batch, streamed);
+          copy_new_keys(tx, source, streamed);
         }
       }
+      source.convert_rest();
       if (cp != nullptr) tx.exec_prepared("storesync_save_checkpoint", cp->name, cp->value);
       tx.commit();
       return report;
@@ -615,43 +763,59 @@ class postgres_store {
     /// COPYs `rows` (batch indexes of winners for keys not stored yet)
     /// straight into the table, in key order (index locality, and racing
     /// writers meet in the same order). Reorders `rows` to match the lines.
-    void copy_new_keys(pqxx::work& tx, std::span<const entry> batch,
-                       std::vector<std::size_t>& rows) {
+    void copy_new_keys(pqxx::work& tx, copy_source& source, std::vector<std::size_t>& rows) {
       if (rows.empty()) return;
+      const std::span<const entry> batch = source.batch;
       std::sort(rows.begin(), rows.end(),
                 [&](std::size_t x, std::size_t y) { return batch[x].key < batch[y].key; });
-      pqxx::stream_to copy(tx, table, detail::pg_table_copy_columns);
+      detail::pg_copy_in copy(tx, table, layout.copy_columns());
+      detail::pg_copy_row line;
       for (const std::size_t i : rows) {
         const entry& e = batch[i];
-        copy << std::make_tuple(e.key.c_str(), e.version, static_cast<std::int64_t>(e.hash.lo),
-                                static_cast<std::int64_t>(e.hash.hi),
-                                static_cast<std::int64_t>(row_hash(e)), e.tombstone,
-                                e.tombstone ? nullptr : e.value.c_str());
+        line.clear();
+        line.text(e.key);
+        if (layout.version_is_time) line.text(detail::format_timestamp(e.version, false));
+        else line.number(e.version);
+        append_metadata(line, e);
+        source.append_row(line, i);
+        copy.write(line);
       }
       copy.complete();
     }
 
+    /// Appends the hashes and the tombstone flag of `e`.
+    static void append_metadata(detail::pg_copy_row& line, const entry& e) {
+      line.number(static_cast<std::int64_t>(e.hash.lo));
+      line.number(static_cast<std::int64_t>(e.hash.hi));
+      line.number(static_cast<std::int64_t>(row_hash(e)));
+      line.boolean(e.tombstone);
+    }
+
     /// COPYs the whole batch into the staging table and applies it with
     /// `statement`, which also counts every entry's guard outcome.
-    write_report write_staged(pqxx::work& tx, std::span<const entry> batch,
+    write_report write_staged(pqxx::work& tx, copy_source& source,
                               const std::vector<version_type>& prev_max,
                               const std::vector<bool>& winner, const std::string& statement,
                               std::vector<std::size_t>& streamed) {
+      const std::span<const entry> batch = source.batch;
       write_report report;
       if (batch.empty()) return report;
       streamed.resize(batch.size());
       std::iota(streamed.begin(), streamed.end(), std::size_t{0});
       {
-        pqxx::stream_to copy(tx, std::string(detail::pg_staging_table),
-                             detail::pg_staging_columns);
+        detail::pg_copy_in copy(tx, std::string(detail::pg_staging_table), layout.staging_columns());
+        detail::pg_copy_row line;
         for (std::size_t i = 0; i < batch.size(); ++i) {
           const entry& e = batch[i];
-          copy << std::make_tuple(static_cast<std::int64_t>(i), e.key.c_str(), e.version,
-                                  static_cast<std::int64_t>(e.hash.lo),
-                                  static_cast<std::int64_t>(e.hash.hi),
-                                  static_cast<std::int64_t>(row_hash(e)), e.tombstone,
-                                  e.tombstone ? nullptr : e.value.c_str(), prev_max[i],
-                                  static_cast<bool>(winner[i]));
+          line.clear();
+          line.number(static_cast<std::int64_t>(i));
+          line.text(e.key);
+          line.number(e.version);
+          append_metadata(line, e);
+          source.append_row(line, i);
+          line.number(prev_max[i]);
+          line.boolean(winner[i]);
+          copy.write(line);
         }
         copy.complete();
       }
@@ -664,11 +828,54 @@ class postgres_store {
       return report;
     }
 
+    /// A typed table's value cells of `e` (a validated entry), or the JSON
+    /// table's one.
+    result<std::vector<detail::cell>> value_cells(const entry& e) const {
+      if (!config.mapping) {
+        std::vector<detail::cell> one(1);
+        if (!e.tombstone) one[0] = e.value;
+        return one;
+      }
+      BOOST_OUTCOME_TRY(auto row, detail::row_of(*config.mapping, e));
+      return std::move(row.values);
+    }
+
+    /// The entry of a row selected by `sql.read` and its kin.
+    entry to_entry(const pqxx::row& row) const {
+      entry e;
+      e.key.assign(row[0].c_str(), row[0].size());
+      e.version = row[1].as<std::int64_t>();
+      e.hash.lo = static_cast<std::uint64_t>(row[2].as<std::int64_t>());
+      e.hash.hi = static_cast<std::uint64_t>(row[3].as<std::int64_t>());
+      e.tombstone = row[4].as<bool>();
+      if (e.tombstone) return e;
+      if (!config.mapping) {
+        if (!row[5].is_null()) e.value.assign(row[5].c_str(), row[5].size());
+        return e;
+      }
+      std::vector<std::optional<std::string_view>> cells;
+      cells.reserve(layout.values.size());
+      for (std::size_t i = 0; i < layout.values.size(); ++i) {
+        const pqxx::field f = row[static_cast<pqxx::row::size_type>(5 + i)];
+        cells.push_back(f.is_null() ? std::nullopt : std::optional{std::string_view(f.c_str(), f.size())});
+      }
+      e.value = detail::json_of_cells(*config.mapping, cells);
+      return e;
+    }
+
+    std::vector<entry> to_entries(const pqxx::result& r) const {
+      std::vector<entry> out;
+      out.reserve(r.size());
+      for (const auto& row : r) out.push_back(to_entry(row));
+      return out;
+    }
+
     postgres_config config;
     std::string table;
     std::string checkpoints;
     std::string display;
     std::string display_checkpoints;
+    detail::pg_layout layout;
     detail::pg_statements sql;
     /// Whether the last batch found none of its keys stored (see write_fast).
     std::atomic<bool> expect_new_keys{false};
@@ -678,6 +885,20 @@ class postgres_store {
   explicit postgres_store(std::unique_ptr<state> st) noexcept : state_(std::move(st)) {}
 
   static error stopped() { return error{errc::stopped, "postgres_store was moved from"}; }
+
+  // Every column a mapping names is a PostgreSQL identifier.
+  static result<void> check_mapped_names(const table_mapping& m) {
+    std::vector<const std::string*> names{&m.version_column, &m.metadata.hash_lo, &m.metadata.hash_hi,
+                                          &m.metadata.row_hash, &m.metadata.deleted};
+    if (!m.key_is_column()) names.push_back(&m.metadata.key);
+    if (!m.rest_column.empty()) names.push_back(&m.rest_column);
+    for (const key_column& k : m.key) names.push_back(&k.column);
+    for (const field_column& f : m.fields) names.push_back(&f.column_name());
+    for (const std::string* n : names) {
+      BOOST_OUTCOME_TRY(detail::pg_check_identifier("mapped column", *n));
+    }
+    return success();
+  }
 
   // Appends `text` to a text[] literal being built ("{" so far, or "{...").
   static void append_array_element(std::string& array, std::string_view text) {
@@ -702,24 +923,6 @@ class postgres_store {
                    "key range bound " + detail::quoted(range.first) +
                        " (or its end, or the scan position) has a NUL byte or invalid UTF-8"};
     return success();
-  }
-
-  static entry to_entry(const pqxx::row& row) {
-    entry e;
-    e.key.assign(row[0].c_str(), row[0].size());
-    e.version = row[1].as<std::int64_t>();
-    e.hash.lo = static_cast<std::uint64_t>(row[2].as<std::int64_t>());
-    e.hash.hi = static_cast<std::uint64_t>(row[3].as<std::int64_t>());
-    e.tombstone = row[4].as<bool>();
-    if (!row[5].is_null()) e.value.assign(row[5].c_str(), row[5].size());
-    return e;
-  }
-
-  static std::vector<entry> to_entries(const pqxx::result& r) {
-    std::vector<entry> out;
-    out.reserve(r.size());
-    for (const auto& row : r) out.push_back(to_entry(row));
-    return out;
   }
 
   std::unique_ptr<state> state_;

@@ -8,19 +8,21 @@
 ///
 /// \code
 ///   storesync::memory_store fast;
-///   auto slow = storesync::postgres_store::open(pg_config).value();
-///   auto wb = storesync::write_behind<storesync::memory_store, storesync::postgres_store>::open(
-///       fast, *slow, {.directory = "/var/lib/app/wb"});   // file journals under it
-///   if (!wb) return wb.error();
-///   (*wb)->put(storesync::entry::put("user:1", R"({"name":"Ada"})", 7));   // microseconds
-///   auto flushed = (*wb)->flush(std::chrono::seconds(5));  // complete: everything acknowledged is in PostgreSQL
+///   BOOST_OUTCOME_TRY(auto slow, storesync::postgres_store::open(pg_config));
+///   BOOST_OUTCOME_TRY(auto wb, storesync::memory_write_behind<storesync::postgres_store>::open(
+///                                  fast, slow, {.directory = "/var/lib/app/wb"}));   // file journals under it
+///   BOOST_OUTCOME_TRY(wb->put(storesync::entry::put("user:1", R"({"name":"Ada"})", 7)));   // microseconds
+///   BOOST_OUTCOME_TRY(auto flushed, wb->flush(std::chrono::seconds(5)));
+///   // flushed.complete: everything acknowledged is in PostgreSQL
 /// \endcode
 ///
 /// **The write path** (`put`, `erase`, `write`): validate every entry against
 /// the stricter of `options.rules` and what both stores state (`rules_of`),
-/// so nothing the slow store could never hold is acknowledged; reserve room under the bounds on pending
-/// entries and bytes (lock-free while there is room, else through the
-/// BackpressurePolicy); write the fast store (version guard: an entry the fast
+/// and against what each store admits (`store_admits`: a typed table's
+/// conversions), so nothing the slow store could never hold is
+/// acknowledged; reserve room under the bounds on pending entries and bytes
+/// (lock-free while there is room, else through the BackpressurePolicy);
+/// write the fast store (version guard: an entry the fast
 /// store finds stale or unchanged is acknowledged at once, as a newer or equal
 /// value is already durable); append to the journal; upsert into the per-key
 /// coalescing map (newest version wins), the one lock the put takes;
@@ -531,6 +533,10 @@ class write_behind {
 
   result<write_report> write_all(std::span<const entry> batch, full_queue on_full) {
     BOOST_OUTCOME_TRY(validate_batch(batch, rules_));
+    for (const entry& e : batch) {
+      BOOST_OUTCOME_TRY(store_admits(fast_, e));
+      BOOST_OUTCOME_TRY(store_admits(slow_, e));
+    }
     write_report report;
     for (const entry& e : batch) {
       BOOST_OUTCOME_TRY(write_one(e, report, origin::caller, on_full));
