@@ -11,6 +11,7 @@
 #include "reference_server/http_server.hpp"
 #include "storesync/policy/aimd_batch_sizer.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/store/table_mapping_json.hpp"
 #include "storesync/strategy/write_behind.hpp"
 
 namespace storesync::server {
@@ -23,6 +24,8 @@ struct server_config {
   std::string mode = "write-behind";
   /// "sqlite:PATH" or a postgresql:// URL; empty: sqlite:<data_dir>/storesync.db.
   std::string durable;
+  /// The typed table of a PostgreSQL durable store (`--durable-mapping`).
+  std::optional<typed_table> durable_mapping;
   /// `write_behind.rules` also holds the value rules of direct mode.
   write_behind_options write_behind;
   /// Bytes the memory fast store keeps of values already durable; 0: no bound.

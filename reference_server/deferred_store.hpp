@@ -23,8 +23,12 @@ template <versioned_store S>
 class deferred_store {
  public:
   using opener = std::function<result<S>()>;
+  /// What the store admits beyond its rules (a typed table's conversions,
+  /// `check_entry`), known without opening it; empty: everything.
+  using admission = std::function<result<void>(const entry&)>;
 
-  explicit deferred_store(opener open) : open_(std::move(open)) {}
+  explicit deferred_store(opener open, admission admits = {})
+      : open_(std::move(open)), admits_(std::move(admits)) {}
   deferred_store(const deferred_store&) = delete;
   deferred_store& operator=(const deferred_store&) = delete;
 
@@ -33,6 +37,9 @@ class deferred_store {
     if constexpr (requires { S::rules(); }) return S::rules();
     else return any_json;
   }
+
+  /// Whether the store could hold `e` (see `store_admits`), open or not.
+  result<void> admits(const entry& e) const { return admits_ ? admits_(e) : success(); }
 
   result<std::optional<entry>> read(std::string_view key) {
     BOOST_OUTCOME_TRY(auto* s, get());
@@ -62,6 +69,7 @@ class deferred_store {
   }
 
   opener open_;
+  admission admits_;
   std::mutex mutex_;
   std::optional<S> store_;
   std::atomic<S*> opened_{nullptr};

@@ -34,6 +34,7 @@ using stop_hook = std::function<bool()>;
 template <versioned_store Durable>
 result<std::shared_ptr<record_service>> make_service(const server_config& c,
                                                      std::function<result<Durable>()> open_durable,
+                                                     typename deferred_store<Durable>::admission admits,
                                                      std::string name, stop_hook& on_stop,
                                                      std::shared_ptr<metrics_registry> metrics) {
   auto first = open_durable();
@@ -61,7 +62,8 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
     return open_durable();
   };
   BOOST_OUTCOME_TRY(auto wb, write_behind_service<Durable>::open(
-                                 std::move(opener), std::move(name), c.write_behind, c.fast_max_bytes,
+                                 std::move(opener), std::move(admits), std::move(name), c.write_behind,
+                                 c.fast_max_bytes,
                                  exponential_backoff(c.retry), aimd_batch_sizer(c.batch),
                                  block_for(c.backpressure_timeout), std::move(metrics)));
   std::shared_ptr<write_behind_service<Durable>> shared(std::move(wb));
@@ -87,12 +89,20 @@ result<std::shared_ptr<record_service>> open_service(const server_config& c, sto
   if (c.durable.starts_with("sqlite:")) {
     sqlite_options o;
     o.path = c.durable.substr(std::string_view("sqlite:").size());
-    return make_service<sqlite_store>(c, [o] { return sqlite_store::open(o); }, "sqlite", on_stop, metrics);
+    return make_service<sqlite_store>(c, [o] { return sqlite_store::open(o); }, {}, "sqlite", on_stop, metrics);
   }
   postgres_config pg;
   pg.url = c.durable;
   pg.application_name = "storesync-reference-server";
-  return make_service<postgres_store>(c, [pg] { return postgres_store::open(pg); }, "postgresql", on_stop, metrics);
+  deferred_store<postgres_store>::admission admits;
+  if (c.durable_mapping) {
+    if (!c.durable_mapping->schema.empty()) pg.schema = c.durable_mapping->schema;
+    pg.table = c.durable_mapping->table;
+    pg.mapping = c.durable_mapping->mapping;
+    admits = [m = c.durable_mapping->mapping](const entry& e) { return check_entry(m, e); };
+  }
+  return make_service<postgres_store>(c, [pg] { return postgres_store::open(pg); }, std::move(admits),
+                                      "postgresql", on_stop, metrics);
 }
 
 }  // namespace

@@ -22,10 +22,12 @@ class write_behind_service final : public record_service {
   using engine_type = memory_write_behind<deferred_store<Durable>>;
 
   /// Opens the durable store through `open_durable` (now or, if it is down,
-  /// once it is back: see deferred_store); opens (and recovers) the journal.
+  /// once it is back: see deferred_store), which admits what `admits` does;
+  /// opens (and recovers) the journal.
   /// The fast store keeps at most `fast_max_bytes` (0: no bound) of values
   /// already durable.
   static result<std::unique_ptr<write_behind_service>> open(typename deferred_store<Durable>::opener open_durable,
+                                                            typename deferred_store<Durable>::admission admits,
                                                             std::string durable_name,
                                                             write_behind_options options,
                                                             std::size_t fast_max_bytes,
@@ -33,7 +35,8 @@ class write_behind_service final : public record_service {
                                                             block_for backpressure,
                                                             std::shared_ptr<metrics_registry> metrics) {
     std::unique_ptr<write_behind_service> s(
-        new write_behind_service(std::move(open_durable), std::move(durable_name), fast_max_bytes));
+        new write_behind_service(std::move(open_durable), std::move(admits), std::move(durable_name),
+                                 fast_max_bytes));
     s->inline_writes_ = options.journal.durability != durability::always;
     BOOST_OUTCOME_TRY(s->engine_, engine_type::open(s->fast_, s->durable_, std::move(options), std::move(retry),
                                                     std::move(sizer), std::move(backpressure), system_clock{},
@@ -139,10 +142,11 @@ class write_behind_service final : public record_service {
   result<flush_report> stop(std::chrono::milliseconds timeout) { return engine_->stop(timeout); }
 
  private:
-  write_behind_service(typename deferred_store<Durable>::opener open_durable, std::string name,
+  write_behind_service(typename deferred_store<Durable>::opener open_durable,
+                       typename deferred_store<Durable>::admission admits, std::string name,
                        std::size_t fast_max_bytes)
       : fast_(memory_store_options{.max_bytes = fast_max_bytes}),
-        durable_(std::move(open_durable)),
+        durable_(std::move(open_durable), std::move(admits)),
         durable_name_(std::move(name)) {}
 
   memory_store fast_;

@@ -165,11 +165,12 @@ std::string scratch(const std::string& name) {
 /// A write-behind service as main.cpp builds it, journalling under `dir`.
 template <versioned_store Durable>
 std::shared_ptr<record_service> open_write_behind(std::function<result<Durable>()> open_durable,
-                                                  std::string name, const std::string& dir) {
+                                                  std::string name, const std::string& dir,
+                                                  typename deferred_store<Durable>::admission admits = {}) {
   write_behind_options o;
   o.directory = dir;
   auto s = write_behind_service<Durable>::open(
-      std::move(open_durable), std::move(name), std::move(o), /*fast_max_bytes=*/0,
+      std::move(open_durable), std::move(admits), std::move(name), std::move(o), /*fast_max_bytes=*/0,
       exponential_backoff({.base = 10ms, .cap = 100ms, .max_attempts = 3}), aimd_batch_sizer{}, block_for(10s),
       std::make_shared<metrics_registry>());
   if (!s) throw std::runtime_error("cannot open the write-behind service: " + s.error().message());
@@ -819,6 +820,49 @@ TEST(RouterOverSqlite, HostileBodiesAreRefusedAndChangeNothing) {
 // ---------------------------------------------------------------------------
 // 3. PostgreSQL's limits
 // ---------------------------------------------------------------------------
+
+TEST(RouterOverPostgres, ATypedTableRefusesAtTheDoorWhatItCannotHold) {
+  const pg_table table;
+  const std::string dir = scratch("pg-typed");
+  table_mapping m;
+  m.key = {{"community_id", column_type::bigint}, {"profile_id", column_type::bigint}};
+  m.fields = {{.field = "score", .type = column_type::integer, .required = true, .from_string = true},
+              {.field = "tier", .type = column_type::text, .default_value = R"("free")"}};
+  postgres_config c = table.config();
+  c.mapping = m;
+  test_server server(open_write_behind<postgres_store>([c] { return postgres_store::open(c); }, "postgresql",
+                                                       dir, [m](const entry& e) { return check_entry(m, e); }));
+  const std::string key = "0000000000000000007%200000000000000000042";
+  struct refused {
+    std::string key, text, says;
+  };
+  const refused refusals[] = {
+      {key, R"({"score":"high"})", R"(field "score" (column "score", integer) "\"high\"")"},
+      {key, R"({"score":1.5})", "has a fraction"},
+      {key, R"({"tier":"gold"})", R"(field "score" (column "score", integer) is missing)"},
+      {key, R"({"score":1,"rank":2})", R"(field "rank" has no column)"},
+      {key, R"(42)", "a typed table holds JSON objects"},
+      {"7-42", R"({"score":1})", R"(key column "community_id")"},
+  };
+  for (const refused& r : refusals) {
+    SCOPED_TRACE(r.key + " " + r.text);
+    const reply answer = server.put(r.key, r.text);
+    EXPECT_EQ(answer.status, 400) << answer.body;
+    EXPECT_EQ(answer.error_code(), "invalid_input") << answer.body;
+    EXPECT_NE(answer.error_message().find(r.says), std::string::npos) << answer.body;
+  }
+  EXPECT_EQ(server.get(key).status, 404) << "a refused write was acknowledged";
+  ASSERT_EQ(server.put(key, R"({"score":"17"})").status, 200);
+  ASSERT_EQ(server.flush().status, 200);
+  pqxx::connection pg(testing::test_pg_url());
+  pqxx::nontransaction tx(pg);
+  const pqxx::row row = tx.exec("SELECT community_id, profile_id, score, tier FROM " +
+                                detail::pg_quote_ident(table.name))[0];
+  EXPECT_EQ(row[0].as<std::int64_t>(), 7);
+  EXPECT_EQ(row[1].as<std::int64_t>(), 42);
+  EXPECT_EQ(row[2].as<int>(), 17);
+  EXPECT_EQ(row[3].as<std::string>(), "free");
+}
 
 TEST(RouterOverPostgres, PostgresRulesAreCheckedAtTheDoor) {
   const pg_table table;
