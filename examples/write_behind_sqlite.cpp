@@ -3,10 +3,10 @@
 // a read, a flush, the row in SQLite itself, dead letters, stop.
 // docs/write-behind.md quotes this file; it is built and run as a test
 // (//examples:write_behind_sqlite_test), so the walkthrough cannot rot.
+#include "examples/example_support.hpp"
+
 #include <storesync/storesync.hpp>
 #include <storesync/store/sqlite_store.hpp>
-
-#include <stdlib.h>  // mkdtemp
 
 #include <cerrno>
 #include <chrono>
@@ -20,35 +20,13 @@
 #include <utility>
 #include <vector>
 
-namespace {
-
-// Says what failed and why; the exit code of a failed run.
-int fail(const char* what, const std::string& why) {
-  std::cerr << what << ": " << why << '\n';
-  return 1;
-}
-
-// A fresh directory under TEST_TMPDIR (set by `bazel test`) or /tmp, removed
-// with everything in it when the example ends.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/write_behind_sqlite.XXXXXX";
-    if (mkdtemp(pattern.data())) path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    if (!path.empty()) std::filesystem::remove_all(path, ignored);
-  }
-};
-
-}  // namespace
+using example::fail;
 
 int main() {
   using namespace storesync;
   using namespace std::chrono_literals;
-  const temp_dir dir;  // declared first, so removed after everything that uses it
+  // Declared first, so removed after everything that uses it.
+  const example::temp_dir dir("write_behind_sqlite");
   if (dir.path.empty()) return fail("mkdtemp", std::strerror(errno));
 
   // [stores]
