@@ -1,11 +1,14 @@
 // The store conformance suite on sqlite_store: one fresh database file per
-// store, under $TEST_TMPDIR.
+// store, under $TEST_TMPDIR; on storesync's JSON table, and on a typed table
+// keyed by (tenant, name).
 #include "storesync/store/sqlite_store.hpp"
 
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "storesync/testing/store_conformance.hpp"
 
@@ -13,16 +16,34 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct sqlite_store_factory {
+struct json_table {
+  static std::optional<storesync::table_mapping> make() { return std::nullopt; }
+};
+
+// A typed table keyed by (tenant, name); the suite's values go into a JSON
+// column `doc`, and any other field into the rest column.
+struct tenant_table {
+  static std::optional<storesync::table_mapping> make() {
+    storesync::table_mapping m;
+    m.key = {{"tenant", storesync::column_type::text}, {"name", storesync::column_type::text}};
+    m.version_column = "revision";
+    m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
+    m.rest_column = "extra";
+    return m;
+  }
+};
+
+template <class Mapping>
+struct basic_sqlite_store_factory {
   static constexpr bool transactional = true;
 
-  sqlite_store_factory() {
+  basic_sqlite_store_factory() {
     const char* tmp = std::getenv("TEST_TMPDIR");
     std::string pattern = (tmp ? std::string(tmp) : fs::temp_directory_path().string()) +
                           "/sqlite_conformance_XXXXXX";
     dir_ = ::mkdtemp(pattern.data());
   }
-  ~sqlite_store_factory() {
+  ~basic_sqlite_store_factory() {
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
   }
@@ -38,7 +59,8 @@ struct sqlite_store_factory {
   std::unique_ptr<storesync::sqlite_store> open(storesync::sqlite_synchronous sync) {
     auto opened = storesync::sqlite_store::open({.path = dir_ + "/store" + std::to_string(count_) + ".db",
                                                  .table = "odd \"name\"",
-                                                 .synchronous = sync});
+                                                 .synchronous = sync,
+                                                 .mapping = Mapping::make()});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::sqlite_store>(std::move(opened).value());
   }
@@ -47,9 +69,20 @@ struct sqlite_store_factory {
   int count_ = 0;
 };
 
+using sqlite_store_factory = basic_sqlite_store_factory<json_table>;
+
+struct typed_sqlite_store_factory : basic_sqlite_store_factory<tenant_table> {
+  // ("tenant", plain) encodes as "tenant " + plain: injective and in order.
+  static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
+  static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
+};
+
 }  // namespace
 
 namespace storesync::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<sqlite_store_factory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PersistentStoreConformance, ::testing::Types<sqlite_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(SqliteTyped, StoreConformance, ::testing::Types<typed_sqlite_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(SqliteTyped, PersistentStoreConformance,
+                               ::testing::Types<typed_sqlite_store_factory>);
 }  // namespace storesync::testing

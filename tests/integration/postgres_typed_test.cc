@@ -19,6 +19,7 @@
 #include "storesync/store/table_mapping_json.hpp"
 #include "storesync/strategy/write_behind.hpp"
 #include "tests/integration/pg_scratch.hpp"
+#include "tests/integration/typed_tables.hpp"
 
 namespace storesync {
 namespace {
@@ -26,36 +27,13 @@ namespace {
 using testing::count_rows;
 using testing::open_ok;
 using testing::scratch_table;
-
-// Every column type, keyed by (tenant text, id bigint), with a rest column.
-table_mapping every_type() {
-  table_mapping m;
-  m.key = {{"tenant", column_type::text}, {"id", column_type::bigint}};
-  m.fields = {
-      {.field = "t", .type = column_type::text},
-      {.field = "i", .type = column_type::integer},
-      {.field = "b", .type = column_type::bigint},
-      {.field = "n", .type = column_type::numeric},
-      {.field = "d", .type = column_type::double_precision},
-      {.field = "f", .type = column_type::boolean},
-      {.field = "ts", .column = "happened at", .type = column_type::timestamptz},
-      {.field = "day", .type = column_type::date},
-      {.field = "doc", .type = column_type::jsonb},
-      {.field = "opt", .type = column_type::integer},
-      {.field = "dflt", .type = column_type::text, .default_value = R"("x")"},
-  };
-  m.rest_column = "extra";
-  return m;
-}
+using testing::every_type;
+constexpr auto key = testing::typed_key;
 
 postgres_config typed_config(const scratch_table& t, table_mapping m) {
   auto cfg = t.config();
   cfg.mapping = std::move(m);
   return cfg;
-}
-
-std::string key(std::string_view tenant, std::string_view id) {
-  return encode_key(every_type(), {tenant, id}).value();
 }
 
 pqxx::row select_one(const std::string& sql) {
@@ -67,13 +45,7 @@ pqxx::row select_one(const std::string& sql) {
 TEST(PostgresTyped, EveryColumnTypeRoundTripsWithEdgeValues) {
   scratch_table t("typed_all");
   auto store = open_ok(typed_config(t, every_type()));
-  const entry e = entry::put(
-      key("acme corp", "-42"),
-      R"({"t":"Ada \"q\" \\ é","i":-2147483648,"b":9223372036854775807,)"
-      R"("n":123456789012345678901234567890.000000001,"d":-0,"f":false,)"
-      R"("ts":"2026-03-04T05:06:07.5+05:30","day":"2024-02-29","doc":{"a":[1,{"b":null}]},)"
-      R"("later":"kept","dflt":"given"})",
-      7);
+  const entry e = testing::edge_values_entry();
   ASSERT_TRUE(store.write(std::span(&e, 1)));
 
   const auto got = store.read(e.key).value();
@@ -82,7 +54,7 @@ TEST(PostgresTyped, EveryColumnTypeRoundTripsWithEdgeValues) {
   EXPECT_EQ(got->hash, e.hash) << "the content hash is the written value's";
   EXPECT_EQ(got->value,
             R"({"t":"Ada \"q\" \\ é","i":-2147483648,"b":9223372036854775807,)"
-            R"("n":123456789012345678901234567890.000000001,"d":-0,"f":false,)"
+            R"("n":123456789012345678901234567890.000000010,"d":-0,"f":false,)"
             R"("ts":"2026-03-03T23:36:07.5Z","day":"2024-02-29","doc":{"a": [1, {"b": null}]},)"
             R"("opt":null,"dflt":"given","later":"kept"})");
 
@@ -94,7 +66,7 @@ TEST(PostgresTyped, EveryColumnTypeRoundTripsWithEdgeValues) {
   EXPECT_EQ(r[1].as<std::int64_t>(), -42);
   EXPECT_EQ(r[2].as<std::int64_t>(), -2147483648LL);
   EXPECT_EQ(r[3].as<std::int64_t>(), 9223372036854775807LL);
-  EXPECT_EQ(r[4].as<std::string>(), "123456789012345678901234567890.000000001");
+  EXPECT_EQ(r[4].as<std::string>(), "123456789012345678901234567890.000000010");
   EXPECT_EQ(r[5].as<std::string>(), "-0");
   EXPECT_FALSE(r[6].as<bool>());
   EXPECT_TRUE(r[7].as<bool>());
@@ -126,27 +98,11 @@ TEST(PostgresTyped, EveryConversionFailureNamesTheFieldAndWritesNothing) {
   scratch_table t("typed_refuse");
   auto store = open_ok(typed_config(t, every_type()));
   const entry good = entry::put(key("a", "1"), R"({"i":1})", 1);
-  struct bad_case {
-    std::string value;
-    std::string names;  // in the message
-  };
-  const std::vector<bad_case> cases = {
-      {R"({"i":"abc"})", R"(field "i" (column "i", integer) "\"abc\"" is a string)"},
-      {R"({"i":1.5})", R"(field "i" (column "i", integer) "1.5" has a fraction)"},
-      {R"({"i":2147483648})", "is out of range for integer"},
-      {R"({"b":1e19})", "is out of range for bigint"},
-      {R"({"d":1e400})", "out of double precision's range"},
-      {R"({"f":1})", R"(field "f" (column "f", boolean) "1" is not true or false)"},
-      {R"({"t":5})", R"(field "t" (column "t", text) "5" is not a string)"},
-      {R"({"ts":"2026-01-01T00:00:00"})", R"(field "ts" (column "happened at", timestamptz))"},
-      {R"({"day":"2023-02-29"})", "is not a date"},
-      {R"([1,2])", "a typed table holds JSON objects"},
-      {R"({"i":1,"i":2})", R"(field "i" appears twice)"},
-      // What PostgreSQL cannot hold is refused by the store's rules first.
-      {R"({"t":"a\u0000b"})", "breaks a rule"},
-      {R"({"doc":{"x":"\u0000"}})", "breaks a rule"},
-  };
-  for (const bad_case& c : cases) {
+  std::vector<testing::refused_value> cases = testing::conversion_failures();
+  // What PostgreSQL cannot hold is refused by the store's rules first.
+  cases.push_back({R"({"t":"a\u0000b"})", "breaks a rule"});
+  cases.push_back({R"({"doc":{"x":"\u0000"}})", "breaks a rule"});
+  for (const testing::refused_value& c : cases) {
     const std::vector<entry> batch = {good, entry::put(key("a", "2"), c.value, 1)};
     const auto w = store.write(batch);
     ASSERT_FALSE(w) << c.value;
@@ -279,14 +235,7 @@ TEST(PostgresTyped, ChecksumsAgreeWithAJsonSqliteTableHoldingTheSameEntries) {
   std::filesystem::create_directories(dir);
   auto json = sqlite_store::open({.path = (dir / "db.sqlite").string()});
   ASSERT_TRUE(json) << json.error().message();
-  std::vector<entry> batch;
-  for (int i = 0; i < 300; ++i) {
-    const std::string id = std::to_string(i * 7919 % 1000 - 500);
-    batch.push_back(entry::put(key(i % 3 == 0 ? "a" : "b c", id),
-                               R"({"i":)" + std::to_string(i) + R"(,"n":1E-7,"ts":"2026-01-01T00:00:00+01:00"})",
-                               i + 1));
-  }
-  batch.push_back(entry::erase(batch[5].key, 1000));
+  const std::vector<entry> batch = testing::checksum_batch();
   ASSERT_TRUE(typed.write(batch));
   ASSERT_TRUE(json.value().write(batch));
   for (const key_range& r : {key_range{}, key_range{key("a", "0"), key("b c", "-100")}}) {

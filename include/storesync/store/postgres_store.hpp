@@ -41,6 +41,18 @@
 /// value moves between the two, and a batch breaking them is refused by
 /// validation, naming the key, before anything is sent.
 ///
+/// **A table of your own** (`postgres_config::mapping`, see
+/// table_mapping.hpp): the key column(s), the version column (bigint, or
+/// timestamptz holding microseconds), storesync's metadata columns (the
+/// encoded key for a key that is not one text column, `hash_lo`, `hash_hi`,
+/// `row_hash`, `deleted`) and a column per field in its native type (text,
+/// integer, bigint, numeric, double precision, boolean, timestamptz, date,
+/// jsonb). An existing table gets the metadata columns when it is empty and
+/// is refused when it holds rows without them; one of another shape is
+/// refused naming every mismatch. Each entry is converted as its COPY line
+/// is built; the entries no line carries are converted before the commit,
+/// so a refused entry leaves nothing written.
+///
 /// Writes (one READ COMMITTED transaction per batch and its checkpoint; a
 /// failed batch leaves nothing): the batch is validated, then one indexed
 /// lookup fetches the stored versions of its keys and the version guard is

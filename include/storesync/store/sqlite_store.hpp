@@ -36,6 +36,22 @@
 /// naming the column. A value is kept as the JSON text written, so any valid
 /// JSON fits (`any_json`).
 ///
+/// **A table of your own** (`sqlite_options::mapping`, see table_mapping.hpp):
+/// the key column(s), the version column, storesync's metadata columns
+/// (`hash_lo`, `hash_hi`, `row_hash`, `deleted`, and the encoded key for a
+/// key that is not one text column) and a column per field. SQLite keeps each
+/// value in one storage class, checked when read back: integer, bigint and
+/// boolean (0/1) as INTEGER; double_precision as REAL; text, timestamptz
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, which sorts as time does), date and jsonb
+/// as TEXT; numeric as TEXT holding the number as written, since SQLite has
+/// no exact decimal (a NUMERIC column would turn `1.50` into the REAL 1.5).
+/// SQLite writes an integral REAL as an integer, so a double -0 reads back
+/// as 0 (equal as numbers; the content hash is still the written value's).
+/// The version column is INTEGER: SQLite has no timestamp type, so a
+/// timestamptz version is refused at `open`. An existing table gets the
+/// metadata columns when it is empty and is refused when it holds rows
+/// without them; one of another shape is refused naming every mismatch.
+///
 /// Writes: one `BEGIN IMMEDIATE` transaction per batch; each entry is an
 /// upsert whose `DO UPDATE ... WHERE excluded.version > version` is the version
 /// guard in SQL. Entries it did not apply are classified (unchanged or stale)
@@ -89,6 +105,8 @@
 #include "storesync/core/restore.hpp"
 #include "storesync/core/store.hpp"
 #include "storesync/store/detail/sqlite_connection.hpp"
+#include "storesync/store/detail/sqlite_typed.hpp"
+#include "storesync/store/table_mapping.hpp"
 
 namespace storesync {
 
@@ -120,6 +138,9 @@ struct sqlite_options {
   /// Page cache per connection, in KiB (`PRAGMA cache_size = -N`). Large
   /// batches in random key order need the B-trees' inner pages cached.
   std::size_t cache_kib = 64 * 1024;
+  /// A table of the user's own with typed columns (see table_mapping.hpp
+  /// and the file comment); nothing for storesync's JSON table.
+  std::optional<table_mapping> mapping;
 };
 
 /// Every store tier on SQLite (see the file comment). Non-copyable, movable;
@@ -141,6 +162,13 @@ class sqlite_store {
       return error{errc::invalid_argument,
                    "sqlite_options: table and checkpoint_table are both " +
                        detail::quoted(options.table)};
+    if (options.mapping) {
+      BOOST_OUTCOME_TRY(detail::check_typed_mapping(*options.mapping));
+      if (options.mapping->version_type != version_column_type::bigint)
+        return error{errc::invalid_argument,
+                     "sqlite_options.mapping: version column " + detail::quoted(options.mapping->version_column) +
+                         " is timestamptz; SQLite has no timestamp type, so a version column there is bigint"};
+    }
     auto st = std::make_unique<state>(std::move(options));
     BOOST_OUTCOME_TRY(st->open_writer());
     return sqlite_store(std::move(st));
@@ -150,6 +178,15 @@ class sqlite_store {
   sqlite_store& operator=(sqlite_store&&) noexcept = default;
 
   const sqlite_options& options() const noexcept { return state_->options; }
+
+  /// Whether this store could hold `e`: on a typed table, the conversion of
+  /// its key and value (see table_mapping.hpp), with the error naming the
+  /// key, field and column; what `write` checks before writing anything.
+  result<void> admits(const entry& e) const {
+    if (!state_) return stopped();
+    if (state_->options.mapping) return check_entry(*state_->options.mapping, e);
+    return success();
+  }
 
   /// The stored entry, tombstones included, or nothing.
   result<std::optional<entry>> read(std::string_view key) {
@@ -161,7 +198,7 @@ class sqlite_store {
       const int rc = sqlite3_step(stmt);
       if (rc == SQLITE_DONE) return std::optional<entry>{};
       if (rc != SQLITE_ROW) return c.fail(rc, "reading key " + detail::quoted(key));
-      BOOST_OUTCOME_TRY(auto e, detail::sqlite_row_entry(stmt, c.path()));
+      BOOST_OUTCOME_TRY(auto e, state_->row_entry(stmt, c.path()));
       return std::optional<entry>{std::move(e)};
     });
   }
@@ -206,7 +243,7 @@ class sqlite_store {
       detail::sqlite_bind_text(stmt, 1, lower);
       sqlite3_bind_int64(stmt, 2, clamp_limit(limit));
       if (range.last) detail::sqlite_bind_text(stmt, 3, *range.last);
-      return collect(c, stmt, limit, "scanning from key " + detail::quoted(lower));
+      return state_->collect(c, stmt, limit, "scanning from key " + detail::quoted(lower));
     });
   }
 
@@ -220,7 +257,7 @@ class sqlite_store {
       sqlite3_bind_int64(stmt, 1, mark.version);
       detail::sqlite_bind_text(stmt, 2, mark.key);
       sqlite3_bind_int64(stmt, 3, clamp_limit(limit));
-      return collect(c, stmt, limit, "reading changes after version " + std::to_string(mark.version));
+      return state_->collect(c, stmt, limit, "reading changes after version " + std::to_string(mark.version));
     });
   }
 
@@ -279,8 +316,15 @@ class sqlite_store {
       int rc;
       while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         const auto j = static_cast<std::size_t>(sqlite3_column_int64(stmt, 0));
-        const void* blob = sqlite3_column_blob(stmt, 2);
         if (j >= asked.size()) return c.fail(SQLITE_INTERNAL, "looking up keys: bad array index");
+        if (state_->typed) {
+          out[asked[j]] = entry_meta{sqlite3_column_int64(stmt, 1),
+                                     {static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2)),
+                                      static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 3))},
+                                     sqlite3_column_int(stmt, 4) != 0};
+          continue;
+        }
+        const void* blob = sqlite3_column_blob(stmt, 2);
         if (sqlite3_column_bytes(stmt, 2) != 16 || blob == nullptr)
           return error{errc::corrupt, "SQLite database file " + detail::quoted_path(c.path()) +
                                           ": key " + detail::quoted(keys[asked[j]]) +
@@ -364,6 +408,41 @@ class sqlite_store {
       // `j.key` is the array position of the key asked.
       sql_lookup = "SELECT j.key, t.version, t.hash, t.tombstone FROM json_each(?1) AS j JOIN " +
                    t + " AS t ON t.key = j.value";
+      if (options.mapping) use_typed(t);
+    }
+
+    /// A typed table's statements in place of the JSON table's.
+    void use_typed(const std::string& t) {
+      const detail::sqlite_typed_sql& ty = typed.emplace(t, *options.mapping);
+      sql_read = ty.read;
+      sql_version = ty.version_of_key;
+      sql_max_version = ty.max_version;
+      sql_upsert = ty.upsert;
+      std::copy(std::begin(ty.scan), std::end(ty.scan), std::begin(sql_scan));
+      sql_changes = ty.changes;
+      std::copy(std::begin(ty.checksum), std::end(ty.checksum), std::begin(sql_checksum));
+      sql_lookup = ty.lookup;
+      tiers.restore = ty.restore;
+      tiers.remove = ty.remove;
+      std::copy(std::begin(ty.split_points), std::end(ty.split_points), std::begin(tiers.split_points));
+    }
+
+    /// The entry of the row at the cursor (a `sql_read` row).
+    result<entry> row_entry(sqlite3_stmt* stmt, const std::string& path) const {
+      return typed ? typed->entry_at(stmt, path) : detail::sqlite_row_entry(stmt, path);
+    }
+
+    result<std::vector<entry>> collect(detail::sqlite_connection& c, sqlite3_stmt* stmt, std::size_t limit,
+                                       std::string_view doing) const {
+      std::vector<entry> out;
+      out.reserve(std::min<std::size_t>(limit, 1024));
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        BOOST_OUTCOME_TRY(auto e, row_entry(stmt, c.path()));
+        out.push_back(std::move(e));
+      }
+      if (rc != SQLITE_DONE) return c.fail(rc, doing);
+      return out;
     }
 
     result<void> open_writer() {
@@ -391,28 +470,121 @@ class sqlite_store {
                                "setting synchronous"));
       const std::string t = detail::sql_identifier(options.table);
       const std::string cp = detail::sql_identifier(options.checkpoint_table);
+      if (typed) {
+        BOOST_OUTCOME_TRY(open_typed_table(c));
+      } else {
+        BOOST_OUTCOME_TRY(open_json_table(c, t));
+      }
+      BOOST_OUTCOME_TRY(c.exec(
+          "CREATE TABLE IF NOT EXISTS " + cp +
+              " (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL,"
+              " updated_at INTEGER NOT NULL) WITHOUT ROWID",
+          "creating table " + detail::quoted(options.checkpoint_table)));
+      BOOST_OUTCOME_TRY(check_shape(c, options.checkpoint_table,
+                                    {{"name", 'T'}, {"value", 'T'}, {"updated_at", 'I'}}));
+      writer = std::make_unique<detail::sqlite_connection>(std::move(c));
+      return success();
+    }
+
+    result<void> open_json_table(detail::sqlite_connection& c, const std::string& t) {
       BOOST_OUTCOME_TRY(c.exec(
           "CREATE TABLE IF NOT EXISTS " + t +
               " (key TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL, hash BLOB NOT NULL,"
               " row_hash INTEGER NOT NULL, value TEXT, tombstone INTEGER NOT NULL,"
               " updated_at INTEGER NOT NULL)",
           "creating table " + detail::quoted(options.table)));
-      BOOST_OUTCOME_TRY(c.exec(
-          "CREATE TABLE IF NOT EXISTS " + cp +
-              " (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL,"
-              " updated_at INTEGER NOT NULL) WITHOUT ROWID",
-          "creating table " + detail::quoted(options.checkpoint_table)));
       BOOST_OUTCOME_TRY(check_shape(c, options.table,
                                     {{"key", 'T'}, {"version", 'I'}, {"hash", 'B'},
                                      {"row_hash", 'I'}, {"value", 'T'}, {"tombstone", 'I'},
                                      {"updated_at", 'I'}}));
-      BOOST_OUTCOME_TRY(check_shape(c, options.checkpoint_table,
-                                    {{"name", 'T'}, {"value", 'T'}, {"updated_at", 'I'}}));
-      BOOST_OUTCOME_TRY(c.exec("CREATE INDEX IF NOT EXISTS " +
-                                   detail::sql_identifier(options.table + "_by_version") +
-                                   " ON " + t + " (version, key)",
-                               "creating the (version, key) index"));
-      writer = std::make_unique<detail::sqlite_connection>(std::move(c));
+      return c.exec("CREATE INDEX IF NOT EXISTS " + detail::sql_identifier(options.table + "_by_version") +
+                        " ON " + t + " (version, key)",
+                    "creating the (version, key) index");
+    }
+
+    /// Creates the typed table, or adds storesync's columns to an empty one
+    /// of the user's that lacks them; then checks every column's affinity
+    /// and nullability, naming every mismatch, and creates the (version,
+    /// key) index. The upsert is prepared here, so a key column that is not
+    /// unique fails at `open`.
+    result<void> open_typed_table(detail::sqlite_connection& c) {
+      const detail::sqlite_typed_sql& ty = *typed;
+      BOOST_OUTCOME_TRY(auto found, table_columns(c, options.table));
+      if (found.empty()) {
+        BOOST_OUTCOME_TRY(c.exec(ty.create_table, "creating table " + detail::quoted(options.table)));
+        BOOST_OUTCOME_TRY(found, table_columns(c, options.table));
+      } else {
+        BOOST_OUTCOME_TRY(add_metadata_columns(c, found));
+        BOOST_OUTCOME_TRY(found, table_columns(c, options.table));
+      }
+      const std::vector<detail::wanted_column> want = ty.wanted();
+      BOOST_OUTCOME_TRY(detail::check_shape("sqlite " + detail::quoted_path(options.path) + ": table " +
+                                                detail::quoted(options.table),
+                                            found, want, {.not_null = true}));
+      BOOST_OUTCOME_TRY(c.exec(ty.create_index, "creating the (version, key) index"));
+      BOOST_OUTCOME_TRY(c.prepare(ty.upsert));
+      return success();
+    }
+
+    /// The columns of `table` as `check_shape` takes them (types as their
+    /// affinity); none when there is no such table.
+    result<std::vector<detail::found_column>> table_columns(detail::sqlite_connection& c,
+                                                            const std::string& table) {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)"));
+      detail::sqlite_reset_guard reset(stmt);
+      detail::sqlite_bind_text(stmt, 1, table);
+      std::vector<detail::found_column> cols;
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        cols.push_back({std::string(detail::sqlite_column_text(stmt, 0)),
+                        detail::sqlite_affinity_name(std::string(detail::sqlite_column_text(stmt, 1))),
+                        sqlite3_column_int(stmt, 2) == 0 && sqlite3_column_int(stmt, 3) == 0});
+      if (rc != SQLITE_DONE) return c.fail(rc, "reading the shape of " + detail::quoted(table));
+      return cols;
+    }
+
+    /// Adds the metadata columns an existing typed table lacks, with a
+    /// unique index on the encoded key; only while the table holds no rows,
+    /// since they are NOT NULL.
+    result<void> add_metadata_columns(detail::sqlite_connection& c,
+                                      const std::vector<detail::found_column>& found) {
+      const table_mapping& m = *options.mapping;
+      std::vector<std::string> missing;
+      if (!m.key_is_column()) missing.push_back(m.metadata.key);
+      for (const std::string* col : {&m.metadata.hash_lo, &m.metadata.hash_hi, &m.metadata.row_hash,
+                                     &m.metadata.deleted})
+        missing.push_back(*col);
+      std::erase_if(missing, [&](const std::string& name) {
+        return std::any_of(found.begin(), found.end(),
+                           [&](const detail::found_column& f) { return f.name == name; });
+      });
+      if (missing.empty()) return success();
+      const std::string t = detail::sql_identifier(options.table);
+      BOOST_OUTCOME_TRY(auto* any, c.prepare("SELECT EXISTS (SELECT 1 FROM " + t + ")"));
+      {
+        detail::sqlite_reset_guard reset(any);
+        const int rc = sqlite3_step(any);
+        if (rc != SQLITE_ROW) return c.fail(rc, "counting the rows of " + detail::quoted(options.table));
+        if (sqlite3_column_int(any, 0) != 0) {
+          std::string names;
+          for (const std::string& n : missing) names += (names.empty() ? "" : ", ") + detail::quoted(n);
+          return error{errc::schema_mismatch,
+                       "sqlite " + detail::quoted_path(options.path) + ": table " + detail::quoted(options.table) +
+                           " holds rows but lacks storesync's columns " + names +
+                           "; add them (NOT NULL) with values, or start from an empty table"};
+        }
+      }
+      for (const std::string& n : missing) {
+        const bool is_key = n == m.metadata.key && !m.key_is_column();
+        BOOST_OUTCOME_TRY(c.exec("ALTER TABLE " + t + " ADD COLUMN " + detail::sql_identifier(n) +
+                                     (is_key ? " TEXT NOT NULL DEFAULT ''" : " INTEGER NOT NULL DEFAULT 0"),
+                                 "adding column " + detail::quoted(n)));
+        if (is_key) {
+          BOOST_OUTCOME_TRY(c.exec("CREATE UNIQUE INDEX " + detail::sql_identifier(options.table + "_" + n) +
+                                       " ON " + t + " (" + detail::sql_identifier(n) + ")",
+                                   "indexing column " + detail::quoted(n)));
+        }
+      }
       return success();
     }
 
@@ -421,16 +593,8 @@ class sqlite_store {
       char affinity;  // 'T' text, 'I' integer, 'B' blob
     };
 
-    // SQLite's affinity rules (datatype3.html, 3.1), reduced to what we check.
-    static char affinity_of(std::string type) {
-      for (char& ch : type) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      if (type.find("INT") != std::string::npos) return 'I';
-      if (type.find("CHAR") != std::string::npos || type.find("CLOB") != std::string::npos ||
-          type.find("TEXT") != std::string::npos)
-        return 'T';
-      if (type.empty() || type.find("BLOB") != std::string::npos) return 'B';
-      return 'N';
-    }
+    // SQLite's affinity of a declared type, by its initial: T, I, B, R, N.
+    static char affinity_of(std::string type) { return detail::sqlite_affinity_name(std::move(type))[0]; }
 
     result<void> check_shape(detail::sqlite_connection& c, const std::string& table,
                              std::initializer_list<expected_column> want) {
@@ -490,10 +654,19 @@ class sqlite_store {
 
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
       BOOST_OUTCOME_TRY(validate_batch(batch, any_json));
+      // A typed table's rows, every one converted before anything is written.
+      std::vector<detail::typed_row> rows;
+      if (typed) {
+        rows.reserve(batch.size());
+        for (const entry& e : batch) {
+          BOOST_OUTCOME_TRY(auto row, detail::row_of(*options.mapping, e));
+          rows.push_back(std::move(row));
+        }
+      }
       std::lock_guard lock(writer_mutex);
       detail::sqlite_connection& c = *writer;
       BOOST_OUTCOME_TRY(c.exec("BEGIN IMMEDIATE", "starting a write transaction"));
-      auto applied = apply(c, batch, cp);
+      auto applied = apply(c, batch, rows, cp);
       if (!applied) {
         (void)c.exec("ROLLBACK", "rolling back");
         return applied.error();
@@ -506,7 +679,7 @@ class sqlite_store {
     }
 
     result<write_report> apply(detail::sqlite_connection& c, std::span<const entry> batch,
-                               const checkpoint* cp) {
+                               const std::vector<detail::typed_row>& rows, const checkpoint* cp) {
       const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
@@ -515,10 +688,12 @@ class sqlite_store {
       if (!batch.empty()) {
         BOOST_OUTCOME_TRY(auto* up, c.prepare(sql_upsert));
         BOOST_OUTCOME_TRY(auto* ver, c.prepare(sql_version));
-        for (const entry& e : batch) {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          const entry& e = batch[i];
           const auto blob = detail::hash_to_blob(e.hash);
           detail::sqlite_bind_text(up, 1, e.key);
-          bind_row(up, 2, e, blob, now);
+          if (typed) typed->bind_row(up, 2, e, rows[i], true);
+          else bind_row(up, 2, e, blob, now);
           const auto before = sqlite3_total_changes64(db);
           const int rc = sqlite3_step(up);
           sqlite3_reset(up);
@@ -553,10 +728,14 @@ class sqlite_store {
     result<void> restore(std::string_view key, version_type expected,
                          const std::optional<entry>& previous) {
       BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, any_json));
+      std::optional<detail::typed_row> row;
+      if (typed && previous) {
+        BOOST_OUTCOME_TRY(row, detail::row_of(*options.mapping, *previous));
+      }
       std::lock_guard lock(writer_mutex);
       detail::sqlite_connection& c = *writer;
       BOOST_OUTCOME_TRY(c.exec("BEGIN IMMEDIATE", "starting a restore"));
-      auto restored = restore_in_transaction(c, key, expected, previous);
+      auto restored = restore_in_transaction(c, key, expected, previous, row);
       if (!restored) {
         (void)c.exec("ROLLBACK", "rolling back");
         return restored;
@@ -569,15 +748,17 @@ class sqlite_store {
     }
 
     result<void> restore_in_transaction(detail::sqlite_connection& c, std::string_view key,
-                                        version_type expected,
-                                        const std::optional<entry>& previous) {
+                                        version_type expected, const std::optional<entry>& previous,
+                                        const std::optional<detail::typed_row>& row) {
       const std::string doing = "restoring key " + detail::quoted(key);
       BOOST_OUTCOME_TRY(auto* stmt, c.prepare(previous ? tiers.restore : tiers.remove));
       detail::sqlite_reset_guard reset(stmt);
       detail::sqlite_bind_text(stmt, 1, key);
       sqlite3_bind_int64(stmt, 2, expected);
       std::array<unsigned char, 16> blob{};
-      if (previous) {
+      if (previous && typed) {
+        typed->bind_row(stmt, 3, *previous, *row, false);
+      } else if (previous) {
         blob = detail::hash_to_blob(previous->hash);
         bind_row(stmt, 3, *previous, blob,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -622,6 +803,8 @@ class sqlite_store {
     std::string sql_lookup;
     /// `restore` and `split_points`, written as DuckDB's.
     detail::sql_restore_split tiers;
+    /// A typed table's columns and statements (`options.mapping`).
+    std::optional<detail::sqlite_typed_sql> typed;
   };
 
   explicit sqlite_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -641,19 +824,6 @@ class sqlite_store {
   static sqlite3_int64 clamp_limit(std::size_t limit) noexcept {
     return static_cast<sqlite3_int64>(
         std::min<std::size_t>(limit, std::numeric_limits<sqlite3_int64>::max()));
-  }
-
-  static result<std::vector<entry>> collect(detail::sqlite_connection& c, sqlite3_stmt* stmt,
-                                            std::size_t limit, std::string_view doing) {
-    std::vector<entry> out;
-    out.reserve(std::min<std::size_t>(limit, 1024));
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      BOOST_OUTCOME_TRY(auto e, detail::sqlite_row_entry(stmt, c.path()));
-      out.push_back(std::move(e));
-    }
-    if (rc != SQLITE_DONE) return c.fail(rc, doing);
-    return out;
   }
 
   // Readers (the pool) are destroyed before the writer: the writer's close

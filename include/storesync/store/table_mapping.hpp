@@ -70,6 +70,10 @@
 /// checksums of a typed table and a JSON table holding the same entries
 /// agree.
 ///
+/// Each store says how it holds each column type, and what it cannot:
+/// postgres_store.hpp (native types), sqlite_store.hpp (storage classes;
+/// numeric as text; bigint versions only) and duckdb_store.hpp.
+///
 /// **Versions.** The version column is a bigint, or a timestamptz holding
 /// the version as microseconds since 1970-01-01 UTC; there a version past
 /// 9999-12-31T23:59:59.999999Z is refused (`errc::invalid_version`).
