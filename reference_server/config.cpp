@@ -55,7 +55,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "directory for the journal and the SQLite file")
       ("mode", po::value(&c.mode)->default_value(c.mode), "write-behind (acknowledge from memory + journal) or direct (synchronous durable write)")
       ("durable", po::value(&c.durable), "durable store: sqlite:PATH or a postgresql:// URL (default sqlite:<data-dir>/storesync.db)")
-      ("durable-mapping", po::value(&mapping_file), "JSON file mapping entries onto a typed PostgreSQL table of your own (see docs/server-api.md); default: storesync's JSON table")
+      ("durable-mapping", po::value(&mapping_file), "JSON file mapping entries onto a typed table of your own in the durable store (see docs/server-api.md); default: storesync's JSON table")
       ("journal-durability", po::value(&durability)->default_value("process"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
@@ -119,8 +119,6 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       !c.durable.starts_with("postgres://"))
     return fail("--durable must be sqlite:PATH or a postgresql:// URL, got \"" + redact_url(c.durable) + "\"");
   if (!mapping_file.empty()) {
-    if (c.durable.starts_with("sqlite:"))
-      return fail("--durable-mapping needs a postgresql:// durable store (typed SQLite tables are not supported yet)");
     std::ifstream in(mapping_file);
     if (!in) return fail("--durable-mapping: cannot read \"" + mapping_file + "\"");
     const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
@@ -128,6 +126,8 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
     auto typed = parse_typed_table(j);
     if (!typed) return fail("--durable-mapping \"" + mapping_file + "\": " + typed.error().context());
     c.durable_mapping = std::move(typed).value();
+    if (c.durable.starts_with("sqlite:") && !c.durable_mapping->schema.empty())
+      return fail("--durable-mapping \"" + mapping_file + "\": \"schema\" applies to PostgreSQL; SQLite has none");
   }
   if (backpressure_ms < 0 || write_delay_ms < 0 || flush_interval_ms <= 0 || batch_target_ms <= 0 || retry_base_ms <= 0 ||
       retry_cap_ms < retry_base_ms || shutdown_ms < 0 || read_timeout_ms <= 0)

@@ -24,7 +24,7 @@ struct server_config {
   std::string mode = "write-behind";
   /// "sqlite:PATH" or a postgresql:// URL; empty: sqlite:<data_dir>/storesync.db.
   std::string durable;
-  /// The typed table of a PostgreSQL durable store (`--durable-mapping`).
+  /// The typed table of the durable store (`--durable-mapping`).
   std::optional<typed_table> durable_mapping;
   /// `write_behind.rules` also holds the value rules of direct mode.
   write_behind_options write_behind;

@@ -86,20 +86,28 @@ result<std::shared_ptr<record_service>> open_service(const server_config& c, sto
   std::filesystem::create_directories(c.data_dir, ec);
   if (ec) return error{ec, "cannot create --data-dir \"" + c.data_dir + "\""};
   auto metrics = std::make_shared<metrics_registry>();
+  // A typed durable table refuses at the door what it cannot hold, also
+  // while the durable store is still being opened.
+  std::function<result<void>(const entry&)> admits;
+  if (c.durable_mapping)
+    admits = [m = c.durable_mapping->mapping](const entry& e) { return check_entry(m, e); };
   if (c.durable.starts_with("sqlite:")) {
     sqlite_options o;
     o.path = c.durable.substr(std::string_view("sqlite:").size());
-    return make_service<sqlite_store>(c, [o] { return sqlite_store::open(o); }, {}, "sqlite", on_stop, metrics);
+    if (c.durable_mapping) {
+      o.table = c.durable_mapping->table;
+      o.mapping = c.durable_mapping->mapping;
+    }
+    return make_service<sqlite_store>(c, [o] { return sqlite_store::open(o); }, std::move(admits), "sqlite",
+                                      on_stop, metrics);
   }
   postgres_config pg;
   pg.url = c.durable;
   pg.application_name = "storesync-reference-server";
-  deferred_store<postgres_store>::admission admits;
   if (c.durable_mapping) {
     if (!c.durable_mapping->schema.empty()) pg.schema = c.durable_mapping->schema;
     pg.table = c.durable_mapping->table;
     pg.mapping = c.durable_mapping->mapping;
-    admits = [m = c.durable_mapping->mapping](const entry& e) { return check_entry(m, e); };
   }
   return make_service<postgres_store>(c, [pg] { return postgres_store::open(pg); }, std::move(admits),
                                       "postgresql", on_stop, metrics);
