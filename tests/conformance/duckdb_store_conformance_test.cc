@@ -1,11 +1,15 @@
 // The store conformance suite on duckdb_store: an in-memory database per
-// store, and a database file per store under $TEST_TMPDIR.
+// store, and a database file per store under $TEST_TMPDIR. The suite runs on
+// the JSON table and on typed tables with a composite key (tenant, name): one
+// with a bigint version, one with a timestamptz version.
 #include "storesync/store/duckdb_store.hpp"
 
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "storesync/testing/store_conformance.hpp"
 
@@ -13,25 +17,28 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct duckdb_memory_factory {
+// `Mapping::make()`: the table mapping, or nothing for the JSON table.
+template <class Mapping>
+struct basic_duckdb_memory_factory {
   static constexpr bool transactional = true;
   std::unique_ptr<storesync::duckdb_store> make() {
-    auto opened = storesync::duckdb_store::open({.table = "entries", .threads = 2});
+    auto opened = storesync::duckdb_store::open({.table = "entries", .threads = 2, .mapping = Mapping::make()});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::duckdb_store>(std::move(opened).value());
   }
 };
 
-struct duckdb_file_factory {
+template <class Mapping>
+struct basic_duckdb_file_factory {
   static constexpr bool transactional = true;
 
-  duckdb_file_factory() {
+  basic_duckdb_file_factory() {
     const char* tmp = std::getenv("TEST_TMPDIR");
     std::string pattern = (tmp ? std::string(tmp) : fs::temp_directory_path().string()) +
                           "/duckdb_conformance_XXXXXX";
     dir_ = ::mkdtemp(pattern.data());
   }
-  ~duckdb_file_factory() {
+  ~basic_duckdb_file_factory() {
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
   }
@@ -45,7 +52,8 @@ struct duckdb_file_factory {
   std::unique_ptr<storesync::duckdb_store> reopen() {
     auto opened = storesync::duckdb_store::open({.path = dir_ + "/store" + std::to_string(count_) + ".duckdb",
                                                  .table = "odd \"name\"",
-                                                 .threads = 2});
+                                                 .threads = 2,
+                                                 .mapping = Mapping::make()});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::duckdb_store>(std::move(opened).value());
   }
@@ -54,10 +62,54 @@ struct duckdb_file_factory {
   int count_ = 0;
 };
 
+struct json_table {
+  static std::optional<storesync::table_mapping> make() { return std::nullopt; }
+};
+using duckdb_memory_factory = basic_duckdb_memory_factory<json_table>;
+using duckdb_file_factory = basic_duckdb_file_factory<json_table>;
+
+// A typed table keyed by (tenant, name); the suite's values go into a jsonb
+// column `doc` (VARCHAR holding the JSON text), and any other field into the
+// rest column. Quotes and a space in the column names: they must be quoted.
+template <storesync::version_column_type Version>
+struct tenant_table {
+  static std::optional<storesync::table_mapping> make() {
+    storesync::table_mapping m;
+    m.key = {{"tenant", storesync::column_type::text}, {"the \"name\"", storesync::column_type::text}};
+    m.version_type = Version;
+    m.version_column = Version == storesync::version_column_type::bigint ? "revision" : "changed_at";
+    m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
+    m.rest_column = "extra";
+    return m;
+  }
+};
+
+// ("tenant", plain) encodes as "tenant " + plain: injective and in order.
+struct tenant_hooks {
+  static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
+  static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
+};
+
+template <storesync::version_column_type Version>
+struct typed_duckdb_memory_factory : basic_duckdb_memory_factory<tenant_table<Version>>, tenant_hooks {};
+template <storesync::version_column_type Version>
+struct typed_duckdb_file_factory : basic_duckdb_file_factory<tenant_table<Version>>, tenant_hooks {};
+
+using typed_factories =
+    ::testing::Types<typed_duckdb_memory_factory<storesync::version_column_type::bigint>,
+                     typed_duckdb_memory_factory<storesync::version_column_type::timestamptz>,
+                     typed_duckdb_file_factory<storesync::version_column_type::bigint>,
+                     typed_duckdb_file_factory<storesync::version_column_type::timestamptz>>;
+using typed_file_factories =
+    ::testing::Types<typed_duckdb_file_factory<storesync::version_column_type::bigint>,
+                     typed_duckdb_file_factory<storesync::version_column_type::timestamptz>>;
+
 }  // namespace
 
 namespace storesync::testing {
 using DuckdbFactories = ::testing::Types<duckdb_memory_factory, duckdb_file_factory>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Duckdb, StoreConformance, DuckdbFactories);
 INSTANTIATE_TYPED_TEST_SUITE_P(Duckdb, PersistentStoreConformance, ::testing::Types<duckdb_file_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(DuckdbTyped, StoreConformance, typed_factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(DuckdbTyped, PersistentStoreConformance, typed_file_factories);
 }  // namespace storesync::testing

@@ -113,6 +113,20 @@ TEST_F(DuckdbStore, MovedFromStoreReportsStoppedOnEveryCall) {
   storesync::testing::check_moved_from(opened.value(), "duckdb_store");
 }
 
+TEST_F(DuckdbStore, TheJsonTableAdmitsEveryEntryAndAMovedFromStoreNone) {
+  auto opened = duckdb_store::open(memory_db(), {});
+  ASSERT_TRUE(opened) << opened.error().message();
+  // Beyond validation there is nothing a JSON table could not hold (a typed
+  // table's conversions are tested in duckdb_typed_test.cc).
+  EXPECT_TRUE(opened.value().admits(entry::put("k", "[1]", 1)));
+  EXPECT_TRUE(opened.value().admits(entry::erase("k", 2)));
+  duckdb_store moved = std::move(opened).value();
+  const auto refused = opened.value().admits(entry::put("k", "[1]", 1));  // NOLINT(bugprone-use-after-move)
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error() == errc::stopped) << refused.error().message();
+  EXPECT_TRUE(moved.admits(entry::put("k", "[1]", 1)));
+}
+
 TEST_F(DuckdbStore, BigBatchWithDuplicatesAndExistingKeysCountsExactly) {
   auto s = duckdb_store::open(memory_db(), {});
   ASSERT_TRUE(s) << s.error().message();

@@ -69,6 +69,47 @@
 /// sum modulo 2^64 every adapter computes. Keys order byte-wise (DuckDB's
 /// default binary collation).
 ///
+/// Typed tables: with `options.mapping` (see table_mapping.hpp for keys,
+/// conversions, read-back and delete markers) the store keeps entries in a
+/// table of the user's own instead. Its columns, as DuckDB spells them:
+///
+/// | mapping                  | DuckDB column                                     |
+/// |--------------------------|---------------------------------------------------|
+/// | key columns              | VARCHAR, INTEGER or BIGINT, NOT NULL              |
+/// | `metadata.key`           | VARCHAR NOT NULL, the encoded key (only when the  |
+/// |                          | key is not one text column)                       |
+/// | version column           | BIGINT, or TIMESTAMPTZ holding the version as     |
+/// |                          | microseconds since 1970-01-01 UTC                 |
+/// | `metadata.hash_lo/hi`    | BIGINT, BIGINT: the content hash as first written |
+/// | `metadata.row_hash`      | BIGINT                                            |
+/// | `metadata.deleted`       | BOOLEAN                                           |
+/// | text, jsonb fields, rest | VARCHAR (jsonb: the JSON text; DuckDB's JSON type |
+/// |                          | is accepted in an existing table)                 |
+/// | integer, bigint          | INTEGER, BIGINT                                   |
+/// | double_precision         | DOUBLE                                            |
+/// | boolean                  | BOOLEAN                                           |
+/// | timestamptz, date        | TIMESTAMPTZ (microseconds), DATE                  |
+///
+/// - A numeric field is refused at open (`errc::invalid_argument`): DuckDB's
+///   DECIMAL holds at most 38 digits at a scale fixed by the column, so it
+///   cannot keep a number as written. Map it as double_precision (the
+///   nearest double) or text. Column names must also differ
+///   case-insensitively, as DuckDB compares them.
+/// - A missing table is created, with the plain index on the entry key
+///   column (see above). An existing table that lacks storesync's metadata
+///   columns gets them when it holds no rows yet (and has no index but its
+///   primary key: DuckDB cannot make an added column NOT NULL on a table with
+///   one); one that holds rows is refused. A table of another shape is
+///   refused with `errc::schema_mismatch` naming every mismatch.
+/// - A write converts every entry of the batch before anything is staged: a
+///   refused entry fails the batch with `errc::invalid_value` naming the key,
+///   field and column, and nothing is written. The cells are staged as text
+///   and cast to the columns' types by the merge.
+/// - Reads rebuild the canonical value from the columns and carry the stored
+///   hash, so checksums equal a JSON table's holding the same entries. The
+///   change stream is a streaming query over the table in (version, key)
+///   order, as on the JSON table.
+///
 /// Lookups, restores and split points: `lookup` binds its keys as one list
 /// and joins it to the table (a pass over the key column, as DuckDB joins);
 /// `restore` is one UPDATE or DELETE guarded by `version = expected`, under
@@ -111,8 +152,10 @@
 #include "storesync/store/detail/duckdb_sql.hpp"
 #include "storesync/store/detail/hash_blob.hpp"
 #include "storesync/store/detail/table_shape.hpp"
+#include "storesync/store/detail/typed_value.hpp"
 #include "storesync/store/duckdb_instance.hpp"
 #include "storesync/store/duckdb_query_source.hpp"
+#include "storesync/store/table_mapping.hpp"
 
 namespace storesync {
 
@@ -129,6 +172,9 @@ struct duckdb_options {
   /// DuckDB `memory_limit` and `threads` (see `duckdb_instance_options`).
   std::string memory_limit;
   int threads = 0;
+  /// A table of the user's own with typed columns (see table_mapping.hpp and
+  /// "Typed tables" above); empty: the JSON table. `table` names it.
+  std::optional<table_mapping> mapping = {};
 };
 
 /// Every store tier on DuckDB (see the file comment). Non-copyable, movable;
@@ -136,7 +182,10 @@ struct duckdb_options {
 /// `result` with `errc::stopped`.
 class duckdb_store {
  public:
-  /// Opens the database at `options.path` and the store's tables.
+  /// Opens the database at `options.path` and the store's tables. Fails
+  /// with `schema_mismatch` (an existing table of another shape, every
+  /// mismatch named), `invalid_argument` (bad names, or a mapping DuckDB
+  /// cannot hold: see "Typed tables" above), or the database's error.
   static result<duckdb_store> open(const duckdb_options& options) {
     BOOST_OUTCOME_TRY(auto db, duckdb_instance::open({options.path, options.memory_limit,
                                                       options.threads}));
@@ -151,6 +200,10 @@ class duckdb_store {
         options.table == options.checkpoint_table)
       return error{errc::invalid_argument,
                    "duckdb_options: table and checkpoint_table must be two non-empty names"};
+    if (options.mapping) {
+      BOOST_OUTCOME_TRY(detail::check_typed_mapping(*options.mapping));
+      BOOST_OUTCOME_TRY(check_duckdb_mapping(*options.mapping));
+    }
     auto st = std::make_unique<state>(std::move(db), options);
     BOOST_OUTCOME_TRY(st->open_writer());
     return duckdb_store(std::move(st));
@@ -163,12 +216,23 @@ class duckdb_store {
   const std::shared_ptr<duckdb_instance>& instance() const noexcept { return state_->db; }
   const duckdb_options& options() const noexcept { return state_->options; }
 
+  /// Whether this store could hold `e` beyond `validate(e, any_json)`: on a
+  /// typed table, `check_entry(mapping, e)` (the conversion of its key and
+  /// value, the error naming the key, field and column); on the JSON table,
+  /// always. What `write` checks before it stages anything.
+  result<void> admits(const entry& e) const {
+    if (!state_) return stopped();
+    if (state_->options.mapping) return check_entry(*state_->options.mapping, e);
+    return success();
+  }
+
   result<std::optional<entry>> read(std::string_view key) {
     if (!state_) return stopped();
     BOOST_OUTCOME_TRY(auto lease, state_->readers.acquire());
     BOOST_OUTCOME_TRY(auto p, lease->prepare(state_->sql.read));
     BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
-    BOOST_OUTCOME_TRY(auto rows, run_entries(*lease, p, 1, "reading key " + detail::quoted(key)));
+    BOOST_OUTCOME_TRY(auto rows,
+                      state_->run_entries(*lease, p, 1, "reading key " + detail::quoted(key)));
     if (rows.empty()) return std::optional<entry>{};
     return std::optional<entry>{std::move(rows.front())};
   }
@@ -214,16 +278,17 @@ class duckdb_store {
     if (range.last) {
       BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 3, *range.last, "scan bound"));
     }
-    return run_entries(*lease, p, limit, "scanning from key " + detail::quoted(lower));
+    return state_->run_entries(*lease, p, limit, "scanning from key " + detail::quoted(lower));
   }
 
   /// Entries after `mark` in (version, key) order. Served by a streaming
-  /// cursor (a `duckdb_query_source` over the table): the table is sorted once
-  /// and each call that continues where the previous one stopped takes the
-  /// next rows; a call from another watermark, or after the stream ran dry,
-  /// re-runs the query, so rows written since are seen then.
+  /// cursor (on the JSON table a `duckdb_query_source` over it): the table is
+  /// sorted once and each call that continues where the previous one stopped
+  /// takes the next rows; a call from another watermark, or after the stream
+  /// ran dry, re-runs the query, so rows written since are seen then.
   result<std::vector<entry>> changes_after(const watermark& mark, std::size_t limit) {
     if (!state_) return stopped();
+    if (state_->options.mapping) return state_->typed_changes_after(mark, limit);
     return state_->changes->changes_after(mark, limit);
   }
 
@@ -299,9 +364,9 @@ class duckdb_store {
     if (list == nullptr || duckdb_bind_value(p, 1, list) == DuckDBError)
       return error{errc::backend_failure,
                    lease->where() + ": binding " + std::to_string(values.size()) + " keys"};
-    BOOST_OUTCOME_TRY(auto rows, run_entries(*lease, p, values.size(),
-                                             "looking up " + std::to_string(values.size()) +
-                                                 " keys"));
+    BOOST_OUTCOME_TRY(auto rows, state_->run_entries(*lease, p, values.size(),
+                                                     "looking up " + std::to_string(values.size()) +
+                                                         " keys"));
     std::unordered_map<std::string_view, entry_meta> found;
     found.reserve(rows.size());
     for (const entry& e : rows) found.emplace(e.key, meta_of(e));
@@ -352,15 +417,25 @@ class duckdb_store {
         : db(std::move(d)), options(std::move(o)),
           readers({.size = options.readers},
                   detail::duckdb_session_opener(db->native(), db->where())),
-          sql(options.table, options.checkpoint_table) {}
+          layout(options.mapping ? std::optional<detail::duckdb_typed_layout>(*options.mapping)
+                                 : std::nullopt),
+          sql(layout ? detail::duckdb_statements(options.table, options.checkpoint_table, *layout)
+                     : detail::duckdb_statements(options.table, options.checkpoint_table)) {}
 
     result<void> open_writer() {
       BOOST_OUTCOME_TRY(writer, detail::duckdb_session::connect(db->native(), db->where()));
       BOOST_OUTCOME_TRY(
           writer->exec(sql.create_table, "creating table " + detail::quoted(options.table)));
+      if (options.mapping) {
+        BOOST_OUTCOME_TRY(add_metadata_columns());
+      }
       BOOST_OUTCOME_TRY(writer->exec(sql.create_checkpoints,
                                      "creating table " + detail::quoted(options.checkpoint_table)));
-      BOOST_OUTCOME_TRY(check_shape(options.table, detail::duckdb_entry_columns));
+      if (options.mapping) {
+        BOOST_OUTCOME_TRY(check_shape(options.table, wanted_columns()));
+      } else {
+        BOOST_OUTCOME_TRY(check_shape(options.table, detail::duckdb_entry_columns));
+      }
       BOOST_OUTCOME_TRY(check_shape(options.checkpoint_table, detail::duckdb_checkpoint_columns));
       // Saving a checkpoint is an ON CONFLICT (name) upsert: it needs the key.
       BOOST_OUTCOME_TRY(auto cp_keyed, is_primary_key(options.checkpoint_table, "name"));
@@ -370,13 +445,77 @@ class duckdb_store {
       // Point reads look `key` up in an ART index: the primary key of a table
       // that has one, else a plain (non-unique) index, which costs a bulk
       // write far less than a unique one (docs/benchmarks.md).
-      BOOST_OUTCOME_TRY(auto keyed, is_primary_key(options.table, "key"));
+      BOOST_OUTCOME_TRY(auto keyed, is_primary_key(options.table, options.mapping
+                                                                      ? options.mapping->key_column_name()
+                                                                      : std::string_view("key")));
       if (!keyed) {
         BOOST_OUTCOME_TRY(
             writer->exec(sql.create_key_index, "indexing table " + detail::quoted(options.table)));
       }
+      if (options.mapping) {
+        BOOST_OUTCOME_TRY(cursor, detail::duckdb_session::connect(db->native(), db->where()));
+        BOOST_OUTCOME_TRY(cursor->prepare(sql.changes));
+        return success();
+      }
       BOOST_OUTCOME_TRY(auto source, duckdb_query_source::open(db, sql.changes));
       changes = std::make_unique<duckdb_query_source>(std::move(source));
+      return success();
+    }
+
+    /// The columns a typed table needs, the entry key's first.
+    std::vector<detail::wanted_column> wanted_columns() const {
+      const table_mapping& m = *options.mapping;
+      std::vector<detail::wanted_column> want;
+      want.push_back({m.key_column_name(), "VARCHAR"});
+      if (!m.key_is_column())
+        for (const key_column& k : m.key) want.push_back({k.column, detail::duckdb_type_name(k.type)});
+      want.push_back({m.version_column, detail::duckdb_type_name(m.version_type == version_column_type::bigint
+                                                                     ? column_type::bigint
+                                                                     : column_type::timestamptz)});
+      for (const std::string* c : {&m.metadata.hash_lo, &m.metadata.hash_hi, &m.metadata.row_hash})
+        want.push_back({*c, "BIGINT"});
+      want.push_back({m.metadata.deleted, "BOOLEAN"});
+      // A jsonb field may also be DuckDB's JSON type (its json extension).
+      for (const field_column& f : m.fields)
+        want.push_back({f.column_name(), detail::duckdb_type_name(f.type),
+                        f.type == column_type::jsonb ? "JSON" : "", true});
+      if (!m.rest_column.empty()) want.push_back({m.rest_column, "VARCHAR", "JSON", true});
+      return want;
+    }
+
+    /// Adds storesync's columns to an existing typed table that lacks them.
+    /// They are NOT NULL, so the table must hold no rows yet.
+    result<void> add_metadata_columns() {
+      const table_mapping& m = *options.mapping;
+      BOOST_OUTCOME_TRY(auto found, table_columns(options.table));
+      std::vector<std::pair<const std::string*, const char*>> add;
+      if (!m.key_is_column()) add.emplace_back(&m.metadata.key, "VARCHAR");
+      for (const std::string* c : {&m.metadata.hash_lo, &m.metadata.hash_hi, &m.metadata.row_hash})
+        add.emplace_back(c, "BIGINT");
+      add.emplace_back(&m.metadata.deleted, "BOOLEAN");
+      const std::string t = detail::sql_identifier(options.table);
+      std::optional<bool> empty;
+      for (const auto& [name, type] : add) {
+        if (std::any_of(found.begin(), found.end(),
+                        [&](const detail::found_column& f) { return f.name == *name; }))
+          continue;
+        if (!empty) {
+          BOOST_OUTCOME_TRY(auto rows, query_int64s(*writer, "SELECT count(*) FROM (SELECT 1 FROM " + t +
+                                                                 " LIMIT 1)",
+                                                    1, "counting the rows of " + detail::quoted(options.table)));
+          empty = rows[0] == 0;
+        }
+        if (!*empty)
+          return error{errc::schema_mismatch,
+                       shown_table(options.table) + " holds rows but lacks storesync's column " +
+                           detail::quoted(*name) +
+                           "; add the metadata columns (see table_mapping.hpp) and fill them, or start"
+                           " from an empty table"};
+        const std::string column = detail::sql_identifier(*name);
+        const std::string doing = "adding column " + detail::quoted(*name) + " to " + detail::quoted(options.table);
+        BOOST_OUTCOME_TRY(writer->exec("ALTER TABLE " + t + " ADD COLUMN " + column + " " + type, doing));
+        BOOST_OUTCOME_TRY(writer->exec("ALTER TABLE " + t + " ALTER COLUMN " + column + " SET NOT NULL", doing));
+      }
       return success();
     }
 
@@ -386,6 +525,13 @@ class duckdb_store {
 
     result<void> check_shape(const std::string& table,
                              std::span<const detail::wanted_column> want) {
+      BOOST_OUTCOME_TRY(auto found, table_columns(table));
+      // The key column (first) never holds NULL: NOT NULL, or the primary key.
+      return detail::check_shape(shown_table(table), found, want, {.not_null = true});
+    }
+
+    // The columns of `table` as the catalog lists them.
+    result<std::vector<detail::found_column>> table_columns(const std::string& table) {
       detail::duckdb_owned_result r;
       const std::string query = detail::duckdb_columns_query(table);
       if (duckdb_query(writer->get(), query.c_str(), r.out()) == DuckDBError)
@@ -402,12 +548,11 @@ class duckdb_store {
           found.push_back({std::string(name.text(i)), std::string(type.text(i)),
                            nullable.get<bool>(i)});
       }
-      // The key column (first) never holds NULL: NOT NULL, or the primary key.
-      return detail::check_shape(shown_table(table), found, want, {.not_null = true});
+      return found;
     }
 
     // Whether `column` alone is the primary key of `table`.
-    result<bool> is_primary_key(const std::string& table, const char* column) {
+    result<bool> is_primary_key(const std::string& table, std::string_view column) {
       BOOST_OUTCOME_TRY(auto pk,
                         query_int64s(*writer, detail::duckdb_primary_key_query(table, column), 1,
                                      "reading the primary key"));
@@ -419,11 +564,21 @@ class duckdb_store {
     // merge cannot store one key twice.
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
       BOOST_OUTCOME_TRY(validate_batch(batch, any_json));
+      // A typed table's rows, every one converted before anything is staged:
+      // a refused entry leaves nothing written.
+      std::vector<detail::typed_row> rows;
+      if (options.mapping) {
+        rows.reserve(batch.size());
+        for (const entry& e : batch) {
+          BOOST_OUTCOME_TRY(auto row, detail::row_of(*options.mapping, e));
+          rows.push_back(std::move(row));
+        }
+      }
       std::lock_guard lock(db->writer_mutex());
       detail::duckdb_session& c = *writer;
       if (!batch.empty()) {
         BOOST_OUTCOME_TRY(c.exec(sql.create_stage, "creating the staging table"));
-        auto staged = stage(c, batch);
+        auto staged = options.mapping ? stage_typed(c, batch, rows) : stage(c, batch);
         auto r = staged ? merge(c, batch.size(), cp) : result<write_report>(staged.error());
         (void)c.exec(sql.drop_stage, "dropping the staging table");  // frees its memory now
         return r;
@@ -431,8 +586,12 @@ class duckdb_store {
       return merge(c, 0, cp);
     }
 
-    // Appends the batch to the staging table a whole data chunk at a time.
-    result<void> stage(detail::duckdb_session& c, std::span<const entry> batch) {
+    // Appends `count` rows to the staging table, of columns `types`, a whole
+    // data chunk at a time: `fill(vectors, from, n)` writes rows
+    // [from, from + n) into the chunk's vectors.
+    template <class Fill>
+    result<void> append_staged(detail::duckdb_session& c, std::span<const duckdb_type> types,
+                               std::size_t count, Fill fill) {
       duckdb_appender app = nullptr;
       struct appender_guard {
         duckdb_appender& a;
@@ -449,25 +608,37 @@ class duckdb_store {
           DuckDBError)
         return appender_failure("opening the appender");
 
-      const duckdb_type type_ids[] = {DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR,
-                                      DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BLOB,
-                                      DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR,
-                                      DUCKDB_TYPE_BOOLEAN};
-      duckdb_logical_type types[7];
-      for (int i = 0; i < 7; ++i) types[i] = duckdb_create_logical_type(type_ids[i]);
-      duckdb_data_chunk chunk = duckdb_create_data_chunk(types, 7);
-      for (auto& t : types) duckdb_destroy_logical_type(&t);
+      std::vector<duckdb_logical_type> logical(types.size());
+      for (std::size_t i = 0; i < types.size(); ++i) logical[i] = duckdb_create_logical_type(types[i]);
+      duckdb_data_chunk chunk = duckdb_create_data_chunk(logical.data(), logical.size());
+      for (auto& t : logical) duckdb_destroy_logical_type(&t);
       struct chunk_guard {
         duckdb_data_chunk& c;
         ~chunk_guard() { duckdb_destroy_data_chunk(&c); }
       } chunk_guard_{chunk};
 
+      std::vector<duckdb_vector> v(types.size());
       const std::size_t capacity = duckdb_vector_size();
-      for (std::size_t at = 0; at < batch.size(); at += capacity) {
-        const std::size_t n = std::min(capacity, batch.size() - at);
+      for (std::size_t at = 0; at < count; at += capacity) {
+        const std::size_t n = std::min(capacity, count - at);
         duckdb_data_chunk_reset(chunk);
-        duckdb_vector v[7];
-        for (idx_t i = 0; i < 7; ++i) v[i] = duckdb_data_chunk_get_vector(chunk, i);
+        for (idx_t i = 0; i < v.size(); ++i) v[i] = duckdb_data_chunk_get_vector(chunk, i);
+        fill(v.data(), at, n);
+        duckdb_data_chunk_set_size(chunk, n);
+        if (duckdb_append_data_chunk(app, chunk) == DuckDBError)
+          return appender_failure("staging a batch");
+      }
+      if (duckdb_appender_close(app) == DuckDBError) return appender_failure("staging a batch");
+      return success();
+    }
+
+    // Stages the batch for the JSON table.
+    result<void> stage(detail::duckdb_session& c, std::span<const entry> batch) {
+      static constexpr duckdb_type types[] = {DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR,
+                                              DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BLOB,
+                                              DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR,
+                                              DUCKDB_TYPE_BOOLEAN};
+      return append_staged(c, types, batch.size(), [&](duckdb_vector* v, std::size_t at, std::size_t n) {
         auto* seq = static_cast<int64_t*>(duckdb_vector_get_data(v[0]));
         auto* version = static_cast<int64_t*>(duckdb_vector_get_data(v[2]));
         auto* rh = static_cast<int64_t*>(duckdb_vector_get_data(v[4]));
@@ -487,12 +658,46 @@ class duckdb_store {
           else duckdb_vector_assign_string_element_len(v[5], i, e.value.data(), e.value.size());
           tomb[i] = e.tombstone;
         }
-        duckdb_data_chunk_set_size(chunk, n);
-        if (duckdb_append_data_chunk(app, chunk) == DuckDBError)
-          return appender_failure("staging a batch");
-      }
-      if (duckdb_appender_close(app) == DuckDBError) return appender_failure("staging a batch");
-      return success();
+      });
+    }
+
+    // Stages the batch for a typed table: the metadata, then the key
+    // columns' and the value columns' cells as text (the merge casts them).
+    result<void> stage_typed(detail::duckdb_session& c, std::span<const entry> batch,
+                             const std::vector<detail::typed_row>& rows) {
+      const std::size_t parts = layout->key_parts.size(), values = layout->values.size();
+      std::vector<duckdb_type> types = {DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR, DUCKDB_TYPE_BIGINT,
+                                        DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BIGINT,  DUCKDB_TYPE_BIGINT,
+                                        DUCKDB_TYPE_BOOLEAN};
+      types.resize(types.size() + parts + values, DUCKDB_TYPE_VARCHAR);
+      return append_staged(c, types, batch.size(), [&](duckdb_vector* v, std::size_t at, std::size_t n) {
+        auto* seq = static_cast<int64_t*>(duckdb_vector_get_data(v[0]));
+        auto* version = static_cast<int64_t*>(duckdb_vector_get_data(v[2]));
+        auto* lo = static_cast<int64_t*>(duckdb_vector_get_data(v[3]));
+        auto* hi = static_cast<int64_t*>(duckdb_vector_get_data(v[4]));
+        auto* rh = static_cast<int64_t*>(duckdb_vector_get_data(v[5]));
+        auto* tomb = static_cast<bool*>(duckdb_vector_get_data(v[6]));
+        duckdb_vector* cells = v + 7 + parts;
+        for (std::size_t j = 0; j < values; ++j) duckdb_vector_ensure_validity_writable(cells[j]);
+        for (std::size_t i = 0; i < n; ++i) {
+          const entry& e = batch[at + i];
+          const detail::typed_row& row = rows[at + i];
+          seq[i] = static_cast<int64_t>(at + i);
+          duckdb_vector_assign_string_element_len(v[1], i, e.key.data(), e.key.size());
+          version[i] = e.version;
+          lo[i] = static_cast<int64_t>(e.hash.lo);
+          hi[i] = static_cast<int64_t>(e.hash.hi);
+          rh[i] = static_cast<int64_t>(row_hash(e));
+          tomb[i] = e.tombstone;
+          for (std::size_t j = 0; j < parts; ++j)
+            duckdb_vector_assign_string_element_len(v[7 + j], i, row.key[j].data(), row.key[j].size());
+          for (std::size_t j = 0; j < values; ++j) {
+            const detail::cell& cell = row.values[j];
+            if (cell) duckdb_vector_assign_string_element_len(cells[j], i, cell->data(), cell->size());
+            else duckdb_validity_set_row_invalid(duckdb_vector_get_validity(cells[j]), i);
+          }
+        }
+      });
     }
 
     result<write_report> merge(detail::duckdb_session& c, std::size_t staged,
@@ -555,13 +760,33 @@ class duckdb_store {
     result<void> restore(std::string_view key, version_type expected,
                          const std::optional<entry>& previous) {
       BOOST_OUTCOME_TRY(validate_restore(key, expected, previous, any_json));
+      std::optional<detail::typed_row> row;
+      if (options.mapping && previous) {
+        BOOST_OUTCOME_TRY(row, detail::row_of(*options.mapping, *previous));
+      }
       const std::string doing = "restoring key " + detail::quoted(key);
       std::lock_guard lock(db->writer_mutex());
       detail::duckdb_session& c = *writer;
       BOOST_OUTCOME_TRY(auto p, c.prepare(previous ? sql.tiers.restore : sql.tiers.remove));
       BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 1, key, "key"));
       duckdb_bind_int64(p, 2, expected);
-      if (previous) {
+      if (row) {
+        // $3.. version, hash_lo, hash_hi, row_hash, deleted, the value cells.
+        const entry& e = *previous;
+        duckdb_bind_int64(p, 3, e.version);
+        duckdb_bind_int64(p, 4, static_cast<int64_t>(e.hash.lo));
+        duckdb_bind_int64(p, 5, static_cast<int64_t>(e.hash.hi));
+        duckdb_bind_int64(p, 6, static_cast<int64_t>(row_hash(e)));
+        duckdb_bind_boolean(p, 7, e.tombstone);
+        for (std::size_t i = 0; i < row->values.size(); ++i) {
+          const idx_t at = 8 + i;
+          if (!row->values[i]) {
+            duckdb_bind_null(p, at);
+          } else {
+            BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, at, *row->values[i], "value"));
+          }
+        }
+      } else if (previous) {
         const entry& e = *previous;
         const auto hash = detail::hash_to_blob(e.hash);
         duckdb_bind_int64(p, 3, e.version);
@@ -590,12 +815,129 @@ class duckdb_store {
           key, expected, rows.empty() ? std::nullopt : std::optional{rows.front().version});
     }
 
+    // The entries of the rows `p` selects (columns as `sql.read`'s, or as
+    // `sql.lookup`'s without values).
+    result<std::vector<entry>> run_entries(detail::duckdb_session& c, duckdb_prepared_statement p,
+                                           std::size_t limit, std::string_view doing) const {
+      detail::duckdb_owned_result r;
+      BOOST_OUTCOME_TRY(c.execute(p, r, doing));
+      std::vector<entry> out;
+      out.reserve(std::min<std::size_t>(limit, 2048));
+      if (!options.mapping) {
+        BOOST_OUTCOME_TRY(detail::duckdb_collect_entries(r.get(), out, c.where()));
+        return out;
+      }
+      for (;;) {
+        detail::duckdb_owned_chunk chunk(duckdb_fetch_chunk(*r.get()));
+        if (!chunk) break;
+        append_typed_rows(chunk.get(), out);
+      }
+      if (const char* err = duckdb_result_error(r.get()); err != nullptr)
+        return detail::duckdb_error(duckdb_result_error_type(r.get()), err, c.where(), doing);
+      return out;
+    }
+
+    // Appends the rows of a typed table's chunk: the entry key, version,
+    // hash_lo, hash_hi, deleted, then (unless a lookup's) the value columns,
+    // read by type into the cells `json_of_cells` rebuilds the value from.
+    void append_typed_rows(duckdb_data_chunk chunk, std::vector<entry>& out) const {
+      const idx_t n = duckdb_data_chunk_get_size(chunk);
+      const detail::duckdb_column key(chunk, 0), version(chunk, 1), lo(chunk, 2), hi(chunk, 3),
+          deleted(chunk, 4);
+      std::vector<detail::duckdb_column> values;
+      for (idx_t c = 5; c < duckdb_data_chunk_get_column_count(chunk); ++c) values.emplace_back(chunk, c);
+      std::vector<std::string> text(values.size());
+      std::vector<std::optional<std::string_view>> cells(values.size());
+      for (idx_t i = 0; i < n; ++i) {
+        entry e;
+        e.key = std::string(key.text(i));
+        e.version = version.get<int64_t>(i);
+        e.hash = {static_cast<std::uint64_t>(lo.get<int64_t>(i)), static_cast<std::uint64_t>(hi.get<int64_t>(i))};
+        e.tombstone = deleted.get<bool>(i);
+        if (!e.tombstone && !values.empty()) {
+          for (std::size_t c = 0; c < values.size(); ++c)
+            cells[c] = values[c].valid(i) ? std::optional{read_form(layout->values[c].type, values[c], i, text[c])}
+                                          : std::nullopt;
+          e.value = detail::json_of_cells(*options.mapping, cells);
+        }
+        out.push_back(std::move(e));
+      }
+    }
+
+    // Row `i` of a value column of type `t` in the read form of
+    // typed_value.hpp (`buffer` holds it when it is not in the chunk).
+    static std::string_view read_form(column_type t, const detail::duckdb_column& column, idx_t i,
+                                      std::string& buffer) {
+      switch (t) {
+        case column_type::integer: buffer = std::to_string(column.get<int32_t>(i)); break;
+        case column_type::bigint: buffer = std::to_string(column.get<int64_t>(i)); break;
+        case column_type::double_precision: buffer = detail::json_double(column.get<double>(i)); break;
+        case column_type::boolean: return column.get<bool>(i) ? "true" : "false";
+        // DuckDB keeps a TIMESTAMPTZ as microseconds and a DATE as days
+        // since 1970-01-01.
+        case column_type::timestamptz: buffer = std::to_string(column.get<duckdb_timestamp>(i).micros); break;
+        case column_type::date: buffer = std::to_string(column.get<duckdb_date>(i).days); break;
+        default: return column.text(i);  // VARCHAR (or JSON) text
+      }
+      return buffer;
+    }
+
+    // A typed table's change stream (see `changes_after`): a streaming query
+    // over the table in (version, key) order on its own connection, and the
+    // decoded rows of its current chunk not handed out yet.
+    result<std::vector<entry>> typed_changes_after(const watermark& mark, std::size_t limit) {
+      std::lock_guard lock(changes_mutex);
+      std::vector<entry> out;
+      if (limit == 0) return out;
+      if (!stream.live() || position != mark) {
+        stream.reset();
+        pending.clear();
+        next_pending = 0;
+        BOOST_OUTCOME_TRY(auto p, cursor->prepare(sql.changes));
+        duckdb_bind_int64(p, 1, mark.version);
+        BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, mark.key, "watermark key"));
+        BOOST_OUTCOME_TRY(cursor->execute(p, stream, "reading changes", true));
+        position = mark;
+      }
+      out.reserve(std::min<std::size_t>(limit, 4096));
+      while (out.size() < limit) {
+        if (next_pending == pending.size()) {
+          pending.clear();
+          next_pending = 0;
+          detail::duckdb_owned_chunk chunk(duckdb_fetch_chunk(*stream.get()));
+          if (!chunk) {
+            const char* err = duckdb_result_error(stream.get());
+            auto failure = err ? std::optional<error>(detail::duckdb_error(
+                                     duckdb_result_error_type(stream.get()), err, db->where(), "reading changes"))
+                               : std::nullopt;
+            stream.reset();  // ran dry (or failed): the next call re-runs the query
+            if (failure) return *failure;
+            break;
+          }
+          append_typed_rows(chunk.get(), pending);
+          continue;
+        }
+        out.push_back(std::move(pending[next_pending++]));
+      }
+      if (!out.empty()) position = watermark{out.back().version, out.back().key};
+      return out;
+    }
+
     std::shared_ptr<duckdb_instance> db;
     duckdb_options options;
     std::unique_ptr<detail::duckdb_session> writer;
     detail::duckdb_session_pool readers;
+    const std::optional<detail::duckdb_typed_layout> layout;
     const detail::duckdb_statements sql;
+    // The JSON table's change source.
     std::unique_ptr<duckdb_query_source> changes;
+    // A typed table's change stream (see `typed_changes_after`).
+    std::mutex changes_mutex;
+    std::unique_ptr<detail::duckdb_session> cursor;
+    detail::duckdb_owned_result stream;
+    std::vector<entry> pending;
+    std::size_t next_pending = 0;
+    watermark position;
   };
 
   explicit duckdb_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -626,15 +968,35 @@ class duckdb_store {
     return out;
   }
 
-  static result<std::vector<entry>> run_entries(detail::duckdb_session& c,
-                                                duckdb_prepared_statement p, std::size_t limit,
-                                                std::string_view doing) {
-    detail::duckdb_owned_result r;
-    BOOST_OUTCOME_TRY(c.execute(p, r, doing));
-    std::vector<entry> out;
-    out.reserve(std::min<std::size_t>(limit, 2048));
-    BOOST_OUTCOME_TRY(detail::duckdb_collect_entries(r.get(), out, c.where()));
-    return out;
+  // What DuckDB cannot hold of a mapping, refused at open: a numeric field
+  // (see "Typed tables" above), and column names DuckDB would take for the
+  // same (it compares them case-insensitively) or cannot pass (a NUL byte).
+  static result<void> check_duckdb_mapping(const table_mapping& m) {
+    auto bad = [](std::string what) { return error{errc::invalid_argument, "table mapping: " + what}; };
+    for (const field_column& f : m.fields)
+      if (f.type == column_type::numeric)
+        return bad("field " + detail::quoted(f.field) + " (column " + detail::quoted(f.column_name()) +
+                   ") is numeric, which DuckDB cannot keep as written (its DECIMAL holds at most 38"
+                   " digits at a fixed scale); map it as double_precision or text");
+    std::vector<std::string> names{m.version_column, m.metadata.hash_lo, m.metadata.hash_hi,
+                                   m.metadata.row_hash, m.metadata.deleted};
+    if (!m.key_is_column()) names.push_back(m.metadata.key);
+    if (!m.rest_column.empty()) names.push_back(m.rest_column);
+    for (const key_column& k : m.key) names.push_back(k.column);
+    for (const field_column& f : m.fields) names.push_back(f.column_name());
+    std::vector<std::string> folded;
+    for (const std::string& n : names) {
+      if (n.find('\0') != std::string::npos) return bad("column " + detail::quoted(n) + " has a NUL byte");
+      std::string lower = n;
+      for (char& ch : lower)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+      for (std::size_t i = 0; i < folded.size(); ++i)
+        if (folded[i] == lower)
+          return bad("columns " + detail::quoted(names[i]) + " and " + detail::quoted(n) +
+                     " are one column to DuckDB, which compares names case-insensitively");
+      folded.push_back(std::move(lower));
+    }
+    return success();
   }
 
   std::unique_ptr<state> state_;

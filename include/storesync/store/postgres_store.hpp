@@ -160,7 +160,7 @@ struct postgres_config {
   std::size_t session_memory_mib = 64;
   /// A table of the user's own with typed columns (see table_mapping.hpp);
   /// empty: the JSON table above. `table` names it.
-  std::optional<table_mapping> mapping;
+  std::optional<table_mapping> mapping = {};
 };
 
 /// Every store tier on PostgreSQL (see the file comment). Non-copyable,
@@ -603,7 +603,7 @@ class postgres_store {
       std::span<const entry> batch;
       const table_mapping* mapping;
       std::vector<bool> converted = std::vector<bool>(mapping ? batch.size() : 0, false);
-      std::optional<error> refusal;
+      std::optional<error> refusal = {};
 
       /// Appends entry `i`'s key parts (typed tables whose key is not one
       /// text column) and its value cells to `line`.

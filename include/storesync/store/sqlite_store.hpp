@@ -140,7 +140,7 @@ struct sqlite_options {
   std::size_t cache_kib = 64 * 1024;
   /// A table of the user's own with typed columns (see table_mapping.hpp
   /// and the file comment); nothing for storesync's JSON table.
-  std::optional<table_mapping> mapping;
+  std::optional<table_mapping> mapping = {};
 };
 
 /// Every store tier on SQLite (see the file comment). Non-copyable, movable;
