@@ -11,24 +11,10 @@
 # t/c and t2/t.
 set -euo pipefail
 
-runs="${1:-3}"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-source scripts/pg.sh
-trap pg_stop EXIT
-pg_start >&2
+source "$(dirname "${BASH_SOURCE[0]}")/runs.sh"
+repeat_benchmark postgres_typed_benchmark "${1:-3}"
 
-bazel build -c opt //bench:postgres_typed_benchmark >&2
-bin="$root/bazel-out/k8-opt/bin/bench/postgres_typed_benchmark"
-export STORESYNC_BENCH_ROWS="${STORESYNC_BENCH_ROWS:-1000000}"
-
-out="$(mktemp -d)"
-for i in $(seq 1 "$runs"); do
-  echo "run $i of $runs" >&2
-  "$bin" --benchmark_format=json >"$out/run$i.json"
-done
-
-python3 - "$out"/run*.json <<'PY'
+python3 - "$runs_dir"/run*.json <<'PY'
 import json, os, statistics, sys
 
 runs = []
