@@ -1,0 +1,452 @@
+#pragma once
+/// \file
+/// `reconciler<Left, Right>`: proves two stores equal, or finds exactly where
+/// they differ, and repairs them.
+///
+/// \code
+///   storesync::reconciler rec(pg, sqlite);                 // left, right
+///   BOOST_OUTCOME_TRY(auto found, rec.check({}));          // the whole key space
+///   for (const auto& d : found.differences) log(d.key);    // only_left, only_right, differ
+///   BOOST_OUTCOME_TRY(auto fixed, rec.repair(found, {.truth = storesync::source_of_truth::left}));
+///   // fixed.copied_to_right + fixed.removed_from_right keys now equal on both sides
+/// \endcode
+///
+/// **check(range)** compares the two stores' range checksums (`checksum`
+/// where a store has it, else `checksum_by_scan`). Where the checksums
+/// differ it cuts the range into `split_factor` parts of about equal row
+/// counts (`split_by_rows`, on the side holding more rows) and descends only
+/// into the parts that differ, down to ranges of at most `row_threshold`
+/// rows, whose rows it streams from both sides in key order and compares.
+/// When more than `stream_fraction` of the parts of a range of at most
+/// `row_threshold` x `split_factor` rows differ, descending would checksum
+/// nearly every part and then read it anyway, so the range is streamed
+/// whole instead (a few differences scattered over a large range make most
+/// of its parts differ too, which says nothing about density: larger ranges
+/// are always descended into).
+/// The search is depth first, in key order, with pages of `page_size` rows:
+/// memory stays flat whatever the table size (the differences found are the
+/// only thing that grows, and `max_differences` bounds them).
+///
+/// A check stops early, promptly (between two checksums or two pages), when
+/// it has found `max_differences` differences or has run for `max_time`;
+/// `remaining` then holds the part of the range it did not cover, and
+/// `check(*report.remaining)` goes on from there.
+///
+/// Two entries are equal when their version, content hash and deleted flag
+/// are equal, which is what the checksums sum (`row_hash`). A key one side
+/// holds as a tombstone and the other does not hold at all differs. A check
+/// compares what the stores keep beside each row: every write through a
+/// store, and rows deleted or added by other means, show; a value changed
+/// in place by other SQL that leaves the version and hash columns as they
+/// were does not (the store still reports the old hash for it).
+///
+/// **repair(report, options)** makes each key of a report equal on both
+/// sides, reading both again first (a key written since the check is
+/// judged as it is now). The winner is the side `truth` names, or with
+/// `source_of_truth::newest` the higher version (the left side on a tie).
+/// The loser gets the winner's entry under the version guard when it holds
+/// an older version or none, written in batches through `delivery` (retry,
+/// and refused entries isolated and reported, never dropped). When it holds
+/// a newer version (a named truth gets there), `restore` puts the winner's
+/// entry back only if the key is still at the version just read, so a
+/// concurrent newer write is never clobbered; a key the winner does not hold
+/// is removed from the loser the same way. A store that is not a
+/// `restorable_store` cannot be repaired backwards: such keys are reported
+/// as `refused`. Two sides holding one version with other content (an edit
+/// made behind the library's back) cannot be told apart by version: the
+/// winner's content is written to both at the next version (`restamped`).
+/// `dry_run` counts what would be done and writes nothing.
+///
+/// Errors: a store error ends a check or repair with that error (nothing is
+/// half-reported); a repair's refused entries are in its report, each with
+/// its error.
+///
+/// Thread safety: one call at a time per reconciler; the stores may take
+/// writes meanwhile (a check then reports what it saw as it passed).
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "storesync/core/checksum.hpp"
+#include "storesync/core/detail/text.hpp"
+#include "storesync/core/entry.hpp"
+#include "storesync/core/key_split.hpp"
+#include "storesync/core/result.hpp"
+#include "storesync/core/store.hpp"
+#include "storesync/policy/aimd_batch_sizer.hpp"
+#include "storesync/policy/clock.hpp"
+#include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/strategy/delivery.hpp"
+
+namespace storesync {
+
+/// How `reconciler::check` searches.
+struct check_options {
+  /// Parts a differing range is cut into (at least 2).
+  std::size_t split_factor = 16;
+  /// A differing range of at most this many rows (on the larger side) is
+  /// compared row by row.
+  std::size_t row_threshold = 1000;
+  /// When more than this fraction of the parts of a range of at most
+  /// `row_threshold` x `split_factor` rows differ, the range is streamed
+  /// whole instead of descended into.
+  double stream_fraction = 0.5;
+  /// Rows per page when streaming.
+  std::size_t page_size = 1000;
+  /// Stop after finding this many differences (0: no bound).
+  std::size_t max_differences = 100'000;
+  /// Stop after running this long (zero: no bound).
+  std::chrono::milliseconds max_time{0};
+};
+
+/// How a key differs between the two stores.
+enum class difference_kind {
+  only_left,   ///< the right store does not hold the key
+  only_right,  ///< the left store does not hold the key
+  differ,      ///< both hold it, at another version, content or deleted flag
+};
+
+/// One key that differs, with what each side held when it was compared.
+struct difference {
+  std::string key;
+  difference_kind kind = difference_kind::differ;
+  std::optional<entry_meta> left = {};
+  std::optional<entry_meta> right = {};
+
+  friend bool operator==(const difference&, const difference&) = default;
+};
+
+/// Why a check stopped before covering its whole range.
+enum class check_stop { none, max_differences, max_time };
+
+/// What `reconciler::check` found.
+struct check_report {
+  /// The range checked.
+  key_range range = {};
+  /// Every difference found, in key order.
+  std::vector<difference> differences = {};
+  /// The part of `range` not covered (nothing when the check was complete).
+  std::optional<key_range> remaining = {};
+  check_stop stopped = check_stop::none;
+  /// Range checksums computed, on both sides together.
+  std::size_t checksums = 0;
+  /// Rows read from the two stores while streaming, together.
+  std::size_t rows_read = 0;
+  /// Ranges compared by streaming because most of their parts differed.
+  std::size_t streamed_ranges = 0;
+
+  bool complete() const noexcept { return !remaining.has_value(); }
+};
+
+/// Which side wins a repair.
+enum class source_of_truth {
+  left,
+  right,
+  /// The higher version; the left side on a tie.
+  newest,
+};
+
+/// How `reconciler::repair` repairs.
+struct repair_options {
+  source_of_truth truth = source_of_truth::newest;
+  /// Count what would be done; write nothing.
+  bool dry_run = false;
+};
+
+/// A key a repair could not settle, and why.
+struct repair_refusal {
+  std::string key;
+  error why;
+};
+
+/// What `reconciler::repair` did (or, dry, would do).
+struct repair_report {
+  std::size_t copied_to_left = 0;
+  std::size_t copied_to_right = 0;
+  std::size_t removed_from_left = 0;
+  std::size_t removed_from_right = 0;
+  /// Keys whose two sides held one version with other content: the
+  /// winner's content went to both at the next version (counted in both
+  /// `copied_to_*` as well).
+  std::size_t restamped = 0;
+  /// Keys equal on both sides by the time they were read again.
+  std::size_t already_equal = 0;
+  /// Keys that changed between the read and the repair (a concurrent
+  /// write); check again to judge them.
+  std::size_t raced = 0;
+  std::vector<repair_refusal> refused = {};
+};
+
+template <scannable_store Left, scannable_store Right, retry_policy Retry = exponential_backoff,
+          batch_sizer Sizer = aimd_batch_sizer, clock Clock = system_clock>
+class reconciler {
+ public:
+  reconciler(Left& left, Right& right, Retry retry = {}, Sizer sizer = {}, Clock clock = {})
+      : left_(left), right_(right), retry_(std::move(retry)), sizer_(std::move(sizer)), clock_(std::move(clock)) {}
+
+  /// Finds the differences within `range` (see the file comment).
+  result<check_report> check(const key_range& range, check_options options = {}) {
+    options.split_factor = std::max<std::size_t>(options.split_factor, 2);
+    options.page_size = std::max<std::size_t>(options.page_size, 1);
+    search s{*this, options, clock_.now(), {}};
+    s.report.range = range;
+    BOOST_OUTCOME_TRY(s.run(range));
+    return std::move(s.report);
+  }
+
+  /// Makes each key of `found` equal on both sides (see the file comment).
+  result<repair_report> repair(const check_report& found, repair_options options = {}) {
+    repair_report out;
+    std::vector<entry> to_left, to_right;
+    for (const difference& d : found.differences) {
+      BOOST_OUTCOME_TRY(auto l, left_.read(d.key));
+      BOOST_OUTCOME_TRY(auto r, right_.read(d.key));
+      if (same(l, r)) {
+        ++out.already_equal;
+        continue;
+      }
+      const bool left_wins = options.truth == source_of_truth::left ||
+                             (options.truth == source_of_truth::newest && version_of(l) >= version_of(r));
+      if (l && r && l->version == r->version) {
+        const entry& w = left_wins ? *l : *r;
+        ++out.restamped;
+        if (options.dry_run) {
+          ++out.copied_to_left;
+          ++out.copied_to_right;
+          continue;
+        }
+        const entry next = w.tombstone ? entry::erase(w.key, w.version + 1) : entry::put(w.key, w.value, w.version + 1);
+        to_left.push_back(next);
+        to_right.push_back(next);
+        continue;
+      }
+      if (left_wins) {
+        BOOST_OUTCOME_TRY(settle(right_, d.key, l, r, options.dry_run, to_right, out.copied_to_right,
+                                 out.removed_from_right, out));
+      } else {
+        BOOST_OUTCOME_TRY(settle(left_, d.key, r, l, options.dry_run, to_left, out.copied_to_left,
+                                 out.removed_from_left, out));
+      }
+    }
+    BOOST_OUTCOME_TRY(deliver(right_, to_right, out.copied_to_right, out));
+    BOOST_OUTCOME_TRY(deliver(left_, to_left, out.copied_to_left, out));
+    return out;
+  }
+
+ private:
+  /// One check in progress: a depth-first search in key order.
+  struct search {
+    reconciler& self;
+    const check_options& options;
+    typename Clock::time_point started;
+    check_report report;
+
+    /// A range still to look at, and its checksums when already known.
+    struct pending {
+      key_range range;
+      std::optional<std::pair<range_checksum, range_checksum>> sums;
+    };
+
+    result<void> run(const key_range& whole) {
+      std::vector<pending> stack{{whole, std::nullopt}};
+      while (!stack.empty()) {
+        pending p = std::move(stack.back());
+        stack.pop_back();
+        if (out_of_time()) return stop(check_stop::max_time, p.range.first);
+        if (!p.sums) {
+          BOOST_OUTCOME_TRY(auto sums, checksums(p.range));
+          p.sums = sums;
+        }
+        const auto& [l, r] = *p.sums;
+        if (l == r) continue;
+        if (std::max(l.count, r.count) <= options.row_threshold) {
+          BOOST_OUTCOME_TRY(compare_rows(p.range));
+        } else {
+          BOOST_OUTCOME_TRY(auto parts, l.count >= r.count ? split_by_rows(self.left_, p.range, options.split_factor)
+                                                           : split_by_rows(self.right_, p.range, options.split_factor));
+          std::vector<pending> differing;
+          for (key_range& part : parts) {
+            if (out_of_time()) return stop(check_stop::max_time, p.range.first);
+            BOOST_OUTCOME_TRY(auto sums, checksums(part));
+            if (sums.first != sums.second) differing.push_back({std::move(part), sums});
+          }
+          const bool dense =
+              static_cast<double>(differing.size()) > options.stream_fraction * static_cast<double>(parts.size()) &&
+              std::max(l.count, r.count) <= options.row_threshold * options.split_factor;
+          if (parts.size() <= 1 || dense) {
+            ++report.streamed_ranges;
+            BOOST_OUTCOME_TRY(compare_rows(p.range));
+          } else {
+            for (auto it = differing.rbegin(); it != differing.rend(); ++it) stack.push_back(std::move(*it));
+          }
+        }
+        if (report.stopped != check_stop::none) return success();  // compare_rows stopped
+      }
+      return success();
+    }
+
+    result<std::pair<range_checksum, range_checksum>> checksums(const key_range& range) {
+      BOOST_OUTCOME_TRY(auto l, checksum_of(self.left_, range));
+      BOOST_OUTCOME_TRY(auto r, checksum_of(self.right_, range));
+      report.checksums += 2;
+      return std::pair{l, r};
+    }
+
+    /// Streams both sides of `range` in key order and records every key
+    /// that differs.
+    result<void> compare_rows(const key_range& range) {
+      page<Left> l{self.left_, range};
+      page<Right> r{self.right_, range};
+      for (;;) {
+        BOOST_OUTCOME_TRY(l.fill(options.page_size, report.rows_read));
+        BOOST_OUTCOME_TRY(r.fill(options.page_size, report.rows_read));
+        const entry* a = l.front();
+        const entry* b = r.front();
+        if (a == nullptr && b == nullptr) return success();
+        if (out_of_time())
+          return stop(check_stop::max_time, a == nullptr ? b->key : b == nullptr ? a->key : std::min(a->key, b->key));
+        std::string key;
+        if (b == nullptr || (a != nullptr && a->key < b->key)) {
+          key = a->key;
+          record({a->key, difference_kind::only_left, meta_of(*a), std::nullopt});
+          l.pop();
+        } else if (a == nullptr || b->key < a->key) {
+          key = b->key;
+          record({b->key, difference_kind::only_right, std::nullopt, meta_of(*b)});
+          r.pop();
+        } else {
+          key = a->key;
+          if (meta_of(*a) != meta_of(*b)) record({a->key, difference_kind::differ, meta_of(*a), meta_of(*b)});
+          l.pop();
+          r.pop();
+        }
+        if (options.max_differences != 0 && report.differences.size() >= options.max_differences)
+          return stop(check_stop::max_differences, successor(key));
+      }
+    }
+
+    void record(difference d) { report.differences.push_back(std::move(d)); }
+
+    bool out_of_time() const {
+      return options.max_time.count() > 0 && self.clock_.now() - started >= options.max_time;
+    }
+
+    /// Records that the check stopped with every key from `first` to the
+    /// end of the checked range not covered.
+    result<void> stop(check_stop why, std::string first) {
+      report.stopped = why;
+      report.remaining = key_range{std::move(first), report.range.last};
+      return success();
+    }
+  };
+
+  /// Pages of one side's scan of a range, read as needed.
+  template <class S>
+  struct page {
+    S& store;
+    key_range range;
+    std::vector<entry> rows = {};
+    std::size_t at = 0;
+    std::string after = {};
+    bool done = false;
+
+    result<void> fill(std::size_t size, std::size_t& rows_read) {
+      if (at < rows.size() || done) return success();
+      BOOST_OUTCOME_TRY(auto next, store.scan(range, after, size));
+      rows_read += next.size();
+      done = next.size() < size;
+      if (!next.empty()) after = next.back().key;
+      rows = std::move(next);
+      at = 0;
+      return success();
+    }
+    const entry* front() const { return at < rows.size() ? &rows[at] : nullptr; }
+    void pop() { ++at; }
+  };
+
+  template <class S>
+  static result<range_checksum> checksum_of(S& s, const key_range& range) {
+    if constexpr (checksum_store<S>) return s.checksum(range);
+    else return checksum_by_scan(s, range);
+  }
+
+  /// The smallest key after `key`: keys hold no control characters, so none
+  /// falls between `key` and `key + " "`.
+  static std::string successor(std::string_view key) { return std::string(key) + ' '; }
+
+  static entry_meta meta_of(const entry& e) { return {e.version, e.hash, e.tombstone}; }
+  static bool same(const std::optional<entry>& a, const std::optional<entry>& b) {
+    if (!a || !b) return !a && !b;
+    return meta_of(*a) == meta_of(*b);
+  }
+  static version_type version_of(const std::optional<entry>& e) { return e ? e->version : 0; }
+
+  /// Plans (or, dry, counts) making `loser` hold `winner` for `key`.
+  template <class S>
+  result<void> settle(S& loser_store, const std::string& key, const std::optional<entry>& winner,
+                      const std::optional<entry>& loser, bool dry, std::vector<entry>& writes, std::size_t& copied,
+                      std::size_t& removed, repair_report& out) {
+    if (winner && (!loser || loser->version < winner->version)) {
+      if (dry) ++copied;
+      else writes.push_back(*winner);
+      return success();
+    }
+    // The loser holds a newer version, or the winner holds nothing: only a
+    // compare-and-restore can put the winner's state back.
+    if constexpr (restorable_store<S>) {
+      std::size_t& counter = winner ? copied : removed;
+      if (dry) {
+        ++counter;
+        return success();
+      }
+      auto restored = loser_store.restore(key, loser->version, winner);
+      if (restored) {
+        ++counter;
+      } else if (restored.error() == errc::version_conflict) {
+        ++out.raced;
+      } else if (restored.error() == condition::invalid_input || restored.error() == condition::permanent) {
+        out.refused.push_back({key, restored.error()});
+      } else {
+        return restored.error();
+      }
+    } else {
+      out.refused.push_back({key, error{errc::invalid_argument,
+                                        "key " + detail::quoted(key) +
+                                            ": the store to repair holds a newer version and cannot restore an "
+                                            "older one (not a restorable_store)"}});
+    }
+    return success();
+  }
+
+  /// Writes `batch` to `s` through `delivery`, counting what it applied.
+  template <class S>
+  result<void> deliver(S& s, const std::vector<entry>& batch, std::size_t& copied, repair_report& out) {
+    if (batch.empty()) return success();
+    delivery<S, Retry, Sizer, Clock> to(s, retry_, sizer_, clock_);
+    const delivery_report done = to.deliver(
+        batch, [](std::size_t, std::span<const entry>, const write_report&) {},
+        [&](std::size_t at, const error& why) -> result<void> {
+          out.refused.push_back({batch[at].key, why});
+          return success();
+        });
+    copied += done.written.applied;
+    out.raced += done.written.unchanged + done.written.stale;
+    if (done.stopped_by) return *done.stopped_by;
+    return success();
+  }
+
+  Left& left_;
+  Right& right_;
+  Retry retry_;
+  Sizer sizer_;
+  Clock clock_;
+};
+
+}  // namespace storesync
