@@ -22,11 +22,13 @@ struct json_table {
 
 // A typed table keyed by (tenant, name); the suite's values go into a JSON
 // column `doc`, and any other field into the rest column.
+template <storesync::version_column_type Version>
 struct tenant_table {
   static std::optional<storesync::table_mapping> make() {
     storesync::table_mapping m;
     m.key = {{"tenant", storesync::column_type::text}, {"name", storesync::column_type::text}};
-    m.version_column = "revision";
+    m.version_type = Version;
+    m.version_column = Version == storesync::version_column_type::bigint ? "revision" : "changed_at";
     m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
     m.rest_column = "extra";
     return m;
@@ -71,18 +73,22 @@ struct basic_sqlite_store_factory {
 
 using sqlite_store_factory = basic_sqlite_store_factory<json_table>;
 
-struct typed_sqlite_store_factory : basic_sqlite_store_factory<tenant_table> {
+template <storesync::version_column_type Version>
+struct typed_sqlite_store_factory : basic_sqlite_store_factory<tenant_table<Version>> {
   // ("tenant", plain) encodes as "tenant " + plain: injective and in order.
   static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
   static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
 };
+
+using typed_factories =
+    ::testing::Types<typed_sqlite_store_factory<storesync::version_column_type::bigint>,
+                     typed_sqlite_store_factory<storesync::version_column_type::timestamptz>>;
 
 }  // namespace
 
 namespace storesync::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Types<sqlite_store_factory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PersistentStoreConformance, ::testing::Types<sqlite_store_factory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(SqliteTyped, StoreConformance, ::testing::Types<typed_sqlite_store_factory>);
-INSTANTIATE_TYPED_TEST_SUITE_P(SqliteTyped, PersistentStoreConformance,
-                               ::testing::Types<typed_sqlite_store_factory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(SqliteTyped, StoreConformance, typed_factories);
+INSTANTIATE_TYPED_TEST_SUITE_P(SqliteTyped, PersistentStoreConformance, typed_factories);
 }  // namespace storesync::testing

@@ -205,14 +205,23 @@ TEST_F(SqliteTyped, StoresyncColumnsAreAddedToAnEmptyTableOfTheUsersAndNeverToAF
   }
 }
 
-TEST_F(SqliteTyped, ATimestamptzVersionIsRefusedAtOpen) {
+TEST_F(SqliteTyped, ATimestamptzVersionHoldsMicrosecondsAsAnInteger) {
   table_mapping m = every_type();
+  m.version_column = "changed_at";
   m.version_type = version_column_type::timestamptz;
-  const auto opened = open(m);
-  ASSERT_FALSE(opened);
-  EXPECT_EQ(opened.error(), errc::invalid_argument);
-  EXPECT_NE(opened.error().message().find("SQLite has no timestamp type"), std::string::npos)
-      << opened.error().message();
+  auto store = open_ok(m);
+  constexpr version_type last = 253'402'300'799'999'999;  // 9999-12-31T23:59:59.999999Z
+  const std::vector<entry> batch = {entry::put(key("a", "1"), "{}", 1'767'319'445'123'456),
+                                    entry::put(key("a", "2"), "{}", last)};
+  ASSERT_TRUE(store.write(batch));
+  EXPECT_EQ(sql("SELECT changed_at, datetime(changed_at / 1000000, 'unixepoch') FROM rows ORDER BY id"),
+            (std::vector<std::string>{"i:1767319445123456", "t:2026-01-02 02:04:05", "i:253402300799999999",
+                                      "t:9999-12-31 23:59:59"}));
+  EXPECT_EQ(store.read(batch[1].key).value()->version, last);
+  const entry past = entry::put(key("a", "3"), "{}", last + 1);
+  const auto refused = store.write(std::span(&past, 1));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), errc::invalid_version);
 }
 
 TEST_F(SqliteTyped, ACellOfAnotherStorageClassIsNeverReadAsSomethingElse) {

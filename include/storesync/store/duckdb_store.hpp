@@ -89,11 +89,12 @@
 /// | double_precision         | DOUBLE                                            |
 /// | boolean                  | BOOLEAN                                           |
 /// | timestamptz, date        | TIMESTAMPTZ (microseconds), DATE                  |
+/// | numeric                  | VARCHAR holding the number as written             |
 ///
-/// - A numeric field is refused at open (`errc::invalid_argument`): DuckDB's
-///   DECIMAL holds at most 38 digits at a scale fixed by the column, so it
-///   cannot keep a number as written. Map it as double_precision (the
-///   nearest double) or text. Column names must also differ
+/// - numeric is kept as text, as in SQLite: DuckDB's DECIMAL holds at most
+///   38 digits at a scale fixed by the column, so it cannot keep a number
+///   as written (`1.50`, `1e-400`); `CAST(col AS DECIMAL(p, s))` reads it
+///   where a query needs arithmetic. Column names must differ
 ///   case-insensitively, as DuckDB compares them.
 /// - A missing table is created, with the plain index on the entry key
 ///   column (see above). An existing table that lacks storesync's metadata
@@ -968,16 +969,11 @@ class duckdb_store {
     return out;
   }
 
-  // What DuckDB cannot hold of a mapping, refused at open: a numeric field
-  // (see "Typed tables" above), and column names DuckDB would take for the
-  // same (it compares them case-insensitively) or cannot pass (a NUL byte).
+  // What DuckDB cannot hold of a mapping, refused at open: column names it
+  // would take for the same (it compares them case-insensitively) or cannot
+  // pass (a NUL byte).
   static result<void> check_duckdb_mapping(const table_mapping& m) {
     auto bad = [](std::string what) { return error{errc::invalid_argument, "table mapping: " + what}; };
-    for (const field_column& f : m.fields)
-      if (f.type == column_type::numeric)
-        return bad("field " + detail::quoted(f.field) + " (column " + detail::quoted(f.column_name()) +
-                   ") is numeric, which DuckDB cannot keep as written (its DECIMAL holds at most 38"
-                   " digits at a fixed scale); map it as double_precision or text");
     std::vector<std::string> names{m.version_column, m.metadata.hash_lo, m.metadata.hash_hi,
                                    m.metadata.row_hash, m.metadata.deleted};
     if (!m.key_is_column()) names.push_back(m.metadata.key);

@@ -47,8 +47,10 @@
 /// no exact decimal (a NUMERIC column would turn `1.50` into the REAL 1.5).
 /// SQLite writes an integral REAL as an integer, so a double -0 reads back
 /// as 0 (equal as numbers; the content hash is still the written value's).
-/// The version column is INTEGER: SQLite has no timestamp type, so a
-/// timestamptz version is refused at `open`. An existing table gets the
+/// The version column is INTEGER; SQLite has no timestamp type, so a
+/// timestamptz version column holds the microseconds since 1970-01-01 UTC
+/// themselves (`datetime(version / 1000000, 'unixepoch')` reads one), with
+/// the same bound, 9999-12-31T23:59:59.999999Z. An existing table gets the
 /// metadata columns when it is empty and is refused when it holds rows
 /// without them; one of another shape is refused naming every mismatch.
 ///
@@ -164,10 +166,6 @@ class sqlite_store {
                        detail::quoted(options.table)};
     if (options.mapping) {
       BOOST_OUTCOME_TRY(detail::check_typed_mapping(*options.mapping));
-      if (options.mapping->version_type != version_column_type::bigint)
-        return error{errc::invalid_argument,
-                     "sqlite_options.mapping: version column " + detail::quoted(options.mapping->version_column) +
-                         " is timestamptz; SQLite has no timestamp type, so a version column there is bigint"};
     }
     auto st = std::make_unique<state>(std::move(options));
     BOOST_OUTCOME_TRY(st->open_writer());

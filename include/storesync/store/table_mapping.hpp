@@ -72,8 +72,8 @@
 ///
 /// Each store says how it holds each column type, and what it cannot:
 /// postgres_store.hpp (native types), sqlite_store.hpp (storage classes;
-/// numeric as text; bigint versions only) and duckdb_store.hpp (no
-/// numeric: DuckDB's DECIMAL has a fixed scale and at most 38 digits).
+/// numeric as text) and duckdb_store.hpp (numeric as text: DuckDB's DECIMAL
+/// has a fixed scale and at most 38 digits).
 ///
 /// **Versions.** The version column is a bigint, or a timestamptz holding
 /// the version as microseconds since 1970-01-01 UTC; there a version past

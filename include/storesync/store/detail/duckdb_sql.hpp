@@ -50,8 +50,8 @@ inline std::string duckdb_primary_key_query(std::string_view table, std::string_
 }
 
 /// A column type as `duckdb_columns()` spells it. jsonb is VARCHAR holding
-/// the JSON text; numeric has no DuckDB type that keeps a number as written
-/// (`duckdb_store::open` refuses it).
+/// the JSON text, and numeric VARCHAR holding the number as written (no
+/// DuckDB type keeps one as written).
 inline std::string_view duckdb_type_name(column_type t) noexcept {
   switch (t) {
     case column_type::text:
@@ -70,7 +70,7 @@ inline std::string_view duckdb_type_name(column_type t) noexcept {
 /// `text_expr` (VARCHAR holding a cell in the written form of
 /// typed_value.hpp) as a value of a column of type `t`.
 inline std::string duckdb_cast_cell(const std::string& text_expr, column_type t) {
-  if (t == column_type::text || t == column_type::jsonb) return text_expr;
+  if (duckdb_type_name(t) == "VARCHAR") return text_expr;
   return "CAST(" + text_expr + " AS " + std::string(duckdb_type_name(t)) + ")";
 }
 

@@ -102,10 +102,9 @@ inline std::optional<decimal_number> parse_json_number(std::string_view s) {
 }
 
 /// Whether a number kept as written fits PostgreSQL's numeric (the rule
-/// every SQL store that maps numeric keeps; duckdb_store refuses numeric
-/// fields at open): at most 131072 digits before the point, and a scale
-/// (digits after it as written, trailing zeros included, as numeric keeps
-/// them) of at most 16383.
+/// every SQL store of a typed table keeps, so a value moves between them):
+/// at most 131072 digits before the point, and a scale (digits after it as
+/// written, trailing zeros included, as numeric keeps them) of at most 16383.
 inline bool fits_numeric(const decimal_number& n) noexcept {
   const std::int64_t len = static_cast<std::int64_t>(n.digits.size());
   const std::int64_t before = std::max<std::int64_t>(0, len + n.exponent);
