@@ -102,6 +102,7 @@
 #include <utility>
 #include <vector>
 
+#include "storesync/core/detail/json_scan.hpp"
 #include "storesync/core/detail/text.hpp"
 #include "storesync/core/lookup.hpp"
 #include "storesync/core/restore.hpp"
@@ -300,7 +301,7 @@ class sqlite_store {
     for (std::size_t i = 0; i < keys.size(); ++i) {
       if (!detail::storable_key(keys[i])) continue;
       if (!asked.empty()) array += ',';
-      append_json_string(array, keys[i]);
+      detail::append_json_string(array, keys[i]);
       asked.push_back(i);
     }
     array += ']';
@@ -808,16 +809,6 @@ class sqlite_store {
   explicit sqlite_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
 
   static error stopped() { return error{errc::stopped, "sqlite_store was moved from"}; }
-
-  // `text` (a valid key: UTF-8 without control characters) as a JSON string.
-  static void append_json_string(std::string& out, std::string_view text) {
-    out += '"';
-    for (const char ch : text) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
-    }
-    out += '"';
-  }
 
   static sqlite3_int64 clamp_limit(std::size_t limit) noexcept {
     return static_cast<sqlite3_int64>(

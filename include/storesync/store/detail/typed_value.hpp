@@ -480,26 +480,6 @@ inline result<typed_row> row_of(const table_mapping& m, const entry& e) {
   return row;
 }
 
-/// Appends `text` as a JSON string.
-inline void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-}
-
 /// The canonical JSON value of a row, from its cells in read form: as
 /// written, except integers and numeric in decimal, double_precision in any
 /// decimal, timestamptz as microseconds since the epoch, date as days since
