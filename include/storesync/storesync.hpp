@@ -40,5 +40,6 @@
 #include "storesync/store/faulty_store.hpp"
 #include "storesync/store/memory_store.hpp"
 #include "storesync/store/table_mapping.hpp"
+#include "storesync/strategy/dual_write.hpp"
 #include "storesync/strategy/reconciler.hpp"
 #include "storesync/strategy/write_behind.hpp"

@@ -1,0 +1,430 @@
+#pragma once
+/// \file
+/// `dual_write<Primary, Secondary, Log, ConsistencyPolicy, RetryPolicy>`:
+/// each write reaches two stores, a crash between the two leaves an intent
+/// that start-up repairs, and every divergence the ConsistencyPolicy lets
+/// stand is recorded durably, one record per key, until it is repaired.
+///
+/// \code
+///   storesync::memory_store log_store;                    // or a sqlite_store
+///   BOOST_OUTCOME_TRY(auto dw, storesync::dual_write<storesync::postgres_store, storesync::sqlite_store,
+///                                                     storesync::memory_store,
+///                                                     storesync::best_effort_consistency>::open(
+///                                   pg, lite, log_store, {.intents = {.directory = "/var/lib/app/intents"}}));
+///   BOOST_OUTCOME_TRY(dw->put(storesync::entry::put("user:1", R"({"name":"Ada"})", 7)));
+///   BOOST_OUTCOME_TRY(auto open, dw->inconsistencies(100));  // what the secondary missed
+///   BOOST_OUTCOME_TRY(auto fixed, dw->repair_inconsistencies());
+/// \endcode
+///
+/// **A write** (`write`, `put`): validates every entry against both stores'
+/// rules and what each admits (`store_admits`), so neither side can refuse
+/// an entry the other took for being malformed; appends the batch's keys to
+/// the intent log (a `journal`, group commit per its durability); reads the
+/// primary's previous entries when the policy writes the secondary (what a
+/// compensation puts back); writes the primary; then the secondary under the
+/// RetryPolicy. A failed primary write is the write's error and the
+/// secondary is not written. When the secondary still fails, the
+/// ConsistencyPolicy decides (see consistency_policy.hpp):
+/// - `strict_consistency`: the primary's entries are restored with
+///   compare-and-restore (a newer write that came in between is kept), and
+///   the write fails with the secondary's error;
+/// - `best_effort_consistency`: the write succeeds, and each key is recorded
+///   in the inconsistency log;
+/// - `primary_only_consistency`: the secondary is never written; each key is
+///   recorded as pending.
+/// A compensation that fails is recorded and the write fails, whatever the
+/// policy. Deletes are tombstones on both sides. Once both sides are
+/// settled the intent is cleared (the journal's checkpoint moves past it).
+///
+/// **Start-up** (`open`) replays the intents left open (a crash between the
+/// two writes, or before the intent was cleared) and makes the secondary
+/// equal to the primary for each of their keys (`reconciler::repair`, the
+/// primary as the source of truth); what it cannot repair is recorded.
+///
+/// **The inconsistency log** is a store of its own (`Log`: a
+/// `scannable_store` and `restorable_store`, e.g. `sqlite_store`), one entry
+/// per key, whose value is a JSON object:
+/// `{"primary_version":7,"secondary_version":null,"failing":"secondary","error":"...","at_ms":1767...}`.
+/// `inconsistencies` lists it in key order, `repair_inconsistencies` repairs
+/// each key (primary wins) and removes the records it settled.
+///
+/// Thread safety: every member may be called from many threads at once; the
+/// stores must allow it. Concurrent writes of one key converge on its
+/// newest version on both sides (the version guard).
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "storesync/core/detail/json_scan.hpp"
+#include "storesync/core/detail/text.hpp"
+#include "storesync/core/entry.hpp"
+#include "storesync/core/result.hpp"
+#include "storesync/core/store.hpp"
+#include "storesync/core/value_rules.hpp"
+#include "storesync/journal/file_journal.hpp"
+#include "storesync/journal/journal.hpp"
+#include "storesync/policy/clock.hpp"
+#include "storesync/policy/consistency_policy.hpp"
+#include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/policy/retry_policy.hpp"
+#include "storesync/strategy/reconciler.hpp"
+
+namespace storesync {
+
+/// How `dual_write::open` sets up.
+struct dual_write_options {
+  /// Where the intent log lives (a `file_journal`).
+  journal_options intents;
+  /// Intents cleared between two checkpoints of the intent log. A
+  /// checkpoint costs an fsync; intents cleared but not yet checkpointed are
+  /// only replayed again at start-up, which finds their keys equal.
+  std::size_t checkpoint_every = 1024;
+};
+
+/// One key the two stores disagree on, as recorded in the inconsistency log.
+struct inconsistency {
+  std::string key;
+  /// The version the primary took (0: none).
+  version_type primary_version = 0;
+  /// The secondary's version when known.
+  std::optional<version_type> secondary_version = {};
+  /// `secondary` (its write failed or was skipped), `compensation` (undoing
+  /// the primary failed) or `recovery` (start-up could not repair the key).
+  std::string failing = {};
+  /// The error, as its message says it.
+  std::string error = {};
+  /// When it was recorded, in ms since 1970-01-01 UTC.
+  std::int64_t at_ms = 0;
+};
+
+/// Counters of a `dual_write` since open.
+struct dual_write_stats {
+  std::uint64_t writes = 0;
+  std::uint64_t partial_failures = 0;
+  std::uint64_t compensations = 0;
+  std::uint64_t recorded = 0;
+  std::uint64_t recovered_intents = 0;
+};
+
+template <restorable_store Primary, store Secondary, restorable_store Log,
+          consistency_policy Consistency = strict_consistency, retry_policy Retry = exponential_backoff,
+          clock Clock = system_clock>
+  requires scannable_store<Primary> && scannable_store<Secondary> && scannable_store<Log>
+class dual_write {
+ public:
+  /// Opens the intent log and repairs the keys of the intents it finds open.
+  static result<std::unique_ptr<dual_write>> open(Primary& primary, Secondary& secondary, Log& log,
+                                                  dual_write_options options, Consistency consistency = {},
+                                                  Retry retry = {}, Clock clock = {}) {
+    BOOST_OUTCOME_TRY(auto intents, file_journal::open(options.intents));
+    std::unique_ptr<dual_write> dw(new dual_write(primary, secondary, log, std::move(intents),
+                                                  std::max<std::size_t>(options.checkpoint_every, 1),
+                                                  std::move(consistency), std::move(retry), std::move(clock)));
+    BOOST_OUTCOME_TRY(dw->recover());
+    return dw;
+  }
+
+  dual_write(const dual_write&) = delete;
+  dual_write& operator=(const dual_write&) = delete;
+  /// Checkpoints the intents cleared since the last checkpoint.
+  ~dual_write() {
+    std::lock_guard lock(intent_mutex_);
+    if (cleared_ > 0) (void)intents_.commit_checkpoint(safe_checkpoint());
+  }
+
+  /// Writes `batch` to both stores (see the file comment); the primary's
+  /// report.
+  result<write_report> write(std::span<const entry> batch) {
+    BOOST_OUTCOME_TRY(validate_batch(batch, rules_));
+    for (const entry& e : batch) {
+      BOOST_OUTCOME_TRY(store_admits(primary_, e));
+      BOOST_OUTCOME_TRY(store_admits(secondary_, e));
+    }
+    if (batch.empty()) return write_report{};
+    BOOST_OUTCOME_TRY(const lsn intent, open_intent(batch));
+    bool settled = false;
+    auto outcome = write_both(batch, settled);
+    // Unsettled (a divergence that could not be recorded): the intent stays
+    // open, and start-up repairs its keys.
+    if (settled) {
+      BOOST_OUTCOME_TRY(close_intent(intent));
+    }
+    return outcome;
+  }
+
+  result<write_report> put(const entry& e) { return write(std::span(&e, 1)); }
+
+  /// Up to `limit` records of the inconsistency log, in key order, after
+  /// key `after`.
+  result<std::vector<inconsistency>> inconsistencies(std::size_t limit, std::string_view after = {}) {
+    BOOST_OUTCOME_TRY(auto rows, log_.scan({}, after, limit));
+    std::vector<inconsistency> out;
+    out.reserve(rows.size());
+    for (const entry& row : rows) out.push_back(decode(row));
+    return out;
+  }
+
+  /// Makes the two stores equal for every key of the inconsistency log (the
+  /// primary wins) and removes the records of the keys it settled.
+  result<repair_report> repair_inconsistencies() {
+    repair_report total;
+    std::string after;
+    for (;;) {
+      BOOST_OUTCOME_TRY(auto rows, log_.scan({}, after, 1000));
+      if (rows.empty()) return total;
+      after = rows.back().key;
+      check_report found;
+      for (const entry& row : rows) found.differences.push_back({row.key});
+      BOOST_OUTCOME_TRY(auto fixed, repairer().repair(found, {.truth = source_of_truth::left}));
+      std::set<std::string> unsettled;
+      for (const repair_refusal& r : fixed.refused) unsettled.insert(r.key);
+      for (const entry& row : rows) {
+        if (unsettled.contains(row.key)) continue;
+        auto removed = log_.restore(row.key, row.version, std::nullopt);
+        if (!removed && removed.error() != errc::version_conflict) return removed.error();
+      }
+      accumulate(total, fixed);
+    }
+  }
+
+  dual_write_stats stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+  }
+
+ private:
+  dual_write(Primary& primary, Secondary& secondary, Log& log, file_journal intents, std::size_t checkpoint_every,
+             Consistency consistency, Retry retry, Clock clock)
+      : primary_(primary),
+        secondary_(secondary),
+        log_(log),
+        intents_(std::move(intents)),
+        checkpoint_every_(checkpoint_every),
+        consistency_(std::move(consistency)),
+        retry_(std::move(retry)),
+        clock_(std::move(clock)),
+        rules_(stricter(rules_of(primary), rules_of(secondary))) {}
+
+  reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock> repairer() {
+    return reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock>(primary_, secondary_, retry_, {}, clock_);
+  }
+
+  /// Writes both sides; `settled` when they are equal for the batch's keys
+  /// or each divergence is recorded.
+  result<write_report> write_both(std::span<const entry> batch, bool& settled) {
+    // The newest entry of each key, and what the primary held before it.
+    std::vector<const entry*> winners;
+    {
+      std::unordered_map<std::string_view, std::size_t> at;
+      for (const entry& e : batch) {
+        auto [it, fresh] = at.try_emplace(e.key, winners.size());
+        if (fresh) winners.push_back(&e);
+        else if (e.version > winners[it->second]->version) winners[it->second] = &e;
+      }
+    }
+    const bool both = consistency_.write_secondary();
+    std::vector<std::optional<entry>> previous(winners.size());
+    if (both) {
+      for (std::size_t i = 0; i < winners.size(); ++i) {
+        BOOST_OUTCOME_TRY(previous[i], primary_.read(winners[i]->key));
+      }
+    }
+    auto written = primary_.write(batch);
+    if (!written) {
+      settled = true;  // a failed batch writes nothing
+      return written.error();
+    }
+    const write_report report = written.value();
+    count([](dual_write_stats& s) { ++s.writes; });
+    if (!both) {
+      for (const entry* e : winners) {
+        BOOST_OUTCOME_TRY(record(e->key, e->version, "secondary", "not written (primary_only): pending repair"));
+      }
+      settled = true;
+      return report;
+    }
+    Retry policy = retry_;  // a copy per call: a policy need not be thread-safe
+    Clock clock = clock_;
+    auto sent = retry(policy, clock, [&] { return secondary_.write(batch); });
+    if (sent.outcome) {
+      settled = true;
+      return report;
+    }
+    const error failure = sent.outcome.error();
+    count([](dual_write_stats& s) { ++s.partial_failures; });
+    const partial_failure_decision d = consistency_.on_secondary_failure(failure);
+    bool undo_failed = false;
+    if (d.compensate_primary) {
+      for (std::size_t i = 0; i < winners.size(); ++i) {
+        const entry& e = *winners[i];
+        if (previous[i] && previous[i]->version >= e.version) continue;  // the primary did not take it
+        auto undone = primary_.restore(e.key, e.version, previous[i]);
+        if (undone) {
+          count([](dual_write_stats& s) { ++s.compensations; });
+        } else if (undone.error() != errc::version_conflict) {  // a conflict: a newer write is kept
+          undo_failed = true;
+          BOOST_OUTCOME_TRY(record(e.key, e.version, "compensation", undone.error().message()));
+        }
+      }
+    }
+    if (d.record_inconsistency) {
+      for (const entry* e : winners) {
+        BOOST_OUTCOME_TRY(record(e->key, e->version, "secondary", failure.message()));
+      }
+    }
+    settled = true;
+    if (d.report_success && !undo_failed) return report;
+    return failure;
+  }
+
+  /// Appends the batch's keys to the intent log; its lsn.
+  result<lsn> open_intent(std::span<const entry> batch) {
+    std::string keys;
+    for (const entry& e : batch) {
+      if (!keys.empty()) keys += '\n';  // keys hold no control characters
+      keys += e.key;
+    }
+    std::lock_guard lock(intent_mutex_);
+    BOOST_OUTCOME_TRY(const lsn at, intents_.append(std::string_view(keys)));
+    open_.insert(at);
+    last_ = std::max(last_, at);
+    return at;
+  }
+
+  /// Clears intent `at`; every `checkpoint_every` clears the checkpoint
+  /// moves to one below the oldest intent still open.
+  result<void> close_intent(lsn at) {
+    std::lock_guard lock(intent_mutex_);
+    open_.erase(at);
+    if (++cleared_ < checkpoint_every_) return success();
+    cleared_ = 0;
+    return intents_.commit_checkpoint(safe_checkpoint());
+  }
+  lsn safe_checkpoint() const { return open_.empty() ? last_ : *open_.begin() - 1; }
+
+  result<void> recover() {
+    BOOST_OUTCOME_TRY(const lsn from, intents_.load_checkpoint());
+    check_report found;
+    lsn last = from;
+    BOOST_OUTCOME_TRY(intents_.replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+      const std::string_view keys(reinterpret_cast<const char*>(rec.data()), rec.size());
+      std::size_t start = 0;
+      while (start <= keys.size()) {
+        const std::size_t end = std::min(keys.find('\n', start), keys.size());
+        found.differences.push_back({std::string(keys.substr(start, end - start))});
+        start = end + 1;
+      }
+      last = at;
+      count([](dual_write_stats& s) { ++s.recovered_intents; });
+      return success();
+    }));
+    if (found.differences.empty()) return success();
+    std::sort(found.differences.begin(), found.differences.end(),
+              [](const difference& a, const difference& b) { return a.key < b.key; });
+    found.differences.erase(std::unique(found.differences.begin(), found.differences.end(),
+                                        [](const difference& a, const difference& b) { return a.key == b.key; }),
+                            found.differences.end());
+    BOOST_OUTCOME_TRY(auto fixed, repairer().repair(found, {.truth = source_of_truth::left}));
+    for (const repair_refusal& r : fixed.refused) {
+      BOOST_OUTCOME_TRY(auto p, primary_.read(r.key));
+      BOOST_OUTCOME_TRY(record(r.key, p ? p->version : 0, "recovery", r.why.message()));
+    }
+    last_ = last;
+    return intents_.commit_checkpoint(last);
+  }
+
+  /// Records that `key`, at `primary_version` in the primary, is not the
+  /// same on the secondary.
+  result<void> record(std::string_view key, version_type primary_version, std::string_view failing,
+                      std::string_view why) {
+    const std::int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    // The secondary's version when it answers (it may be what failed).
+    const auto secondary = secondary_.read(key);
+    const bool known = secondary && secondary.value();
+    std::string value = "{\"primary_version\":" + std::to_string(primary_version) + ",\"secondary_version\":" +
+                        (known ? std::to_string(secondary.value()->version) : "null") + ",\"failing\":";
+    detail::append_json_string(value, failing);
+    value += ",\"error\":";
+    detail::append_json_string(value, why);
+    value += ",\"at_ms\":" + std::to_string(now_ms) + "}";
+    // A later record of a key replaces an earlier one: versions grow.
+    version_type v = 0;
+    {
+      std::lock_guard lock(mutex_);
+      v = next_record_ = std::max(next_record_ + 1, now_ms * 1000);
+      ++stats_.recorded;
+    }
+    const entry rec = entry::put(std::string(key), std::move(value), v);
+    BOOST_OUTCOME_TRY(log_.write(std::span(&rec, 1)));
+    return success();
+  }
+
+  static inconsistency decode(const entry& row) {
+    inconsistency out;
+    out.key = row.key;
+    detail::json_members(row.value, [&](std::string_view name, std::string_view v) {
+      const std::string field = detail::json_unescape(name);
+      auto number = [&] {
+        std::int64_t n = 0;
+        std::from_chars(v.data(), v.data() + v.size(), n);
+        return n;
+      };
+      if (field == "primary_version") out.primary_version = number();
+      else if (field == "secondary_version" && v != "null") out.secondary_version = number();
+      else if (field == "failing") out.failing = detail::json_unescape(v);
+      else if (field == "error") out.error = detail::json_unescape(v);
+      else if (field == "at_ms") out.at_ms = number();
+    });
+    return out;
+  }
+
+  static void accumulate(repair_report& total, const repair_report& r) {
+    total.copied_to_left += r.copied_to_left;
+    total.copied_to_right += r.copied_to_right;
+    total.removed_from_left += r.removed_from_left;
+    total.removed_from_right += r.removed_from_right;
+    total.restamped += r.restamped;
+    total.already_equal += r.already_equal;
+    total.raced += r.raced;
+    total.refused.insert(total.refused.end(), r.refused.begin(), r.refused.end());
+  }
+
+  template <class F>
+  void count(F&& f) {
+    std::lock_guard lock(mutex_);
+    f(stats_);
+  }
+
+  Primary& primary_;
+  Secondary& secondary_;
+  Log& log_;
+  file_journal intents_;
+  std::size_t checkpoint_every_;
+  Consistency consistency_;
+  Retry retry_;
+  Clock clock_;
+  value_rules rules_;
+  std::mutex intent_mutex_;
+  std::set<lsn> open_;
+  lsn last_ = 0;
+  std::size_t cleared_ = 0;
+  mutable std::mutex mutex_;
+  dual_write_stats stats_;
+  version_type next_record_ = 0;
+};
+
+}  // namespace storesync

@@ -1,0 +1,166 @@
+// dual_write on memory stores, with faults injected into the secondary
+// (faulty_store): strict keeps the two equal after every write, best-effort
+// records every divergence and one repair empties the log, primary-only
+// records every key as pending; intents left open are repaired at start-up;
+// bad input is refused before either store is written.
+#include "storesync/strategy/dual_write.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>  // mkdtemp
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <span>
+#include <string>
+
+#include "storesync/policy/best_effort_consistency.hpp"
+#include "storesync/policy/primary_only_consistency.hpp"
+#include "storesync/store/faulty_store.hpp"
+#include "storesync/store/memory_store.hpp"
+
+namespace storesync {
+namespace {
+
+using faulty = faulty_store<memory_store>;
+
+template <class Consistency>
+using dual = dual_write<memory_store, faulty, memory_store, Consistency, no_retry>;
+
+class DualWrite : public ::testing::Test {
+ protected:
+  DualWrite() {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    std::string pattern = std::string(tmp ? tmp : "/tmp") + "/dual_write_XXXXXX";
+    dir_ = ::mkdtemp(pattern.data());
+  }
+  ~DualWrite() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  template <class Consistency>
+  std::unique_ptr<dual<Consistency>> open() {
+    auto dw = dual<Consistency>::open(primary, secondary, log, {.intents = {.directory = dir_ + "/intents"}});
+    EXPECT_TRUE(dw) << dw.error().message();
+    return std::move(dw).value();
+  }
+
+  static entry nth(int i) {
+    return entry::put("user:" + std::to_string(i % 2'000), R"({"n":)" + std::to_string(i) + "}", i + 1);
+  }
+  bool equal() { return primary.checksum({}).value() == secondary.inner().checksum({}).value(); }
+  std::size_t logged() { return log.checksum({}).value().count; }
+
+  memory_store primary;
+  faulty secondary;
+  memory_store log;
+  std::string dir_;
+};
+
+TEST_F(DualWrite, StrictLeavesBothStoresEqualAfterEveryWrite) {
+  auto dw = open<strict_consistency>();
+  secondary.set_faults({.transient_rate = 0.05, .seed = 11});
+  int failed = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const auto w = dw->put(i % 10 == 9 ? entry::erase(nth(i).key, i + 1) : nth(i));
+    if (!w) {
+      ++failed;
+      EXPECT_EQ(w.error(), condition::transient) << w.error().message();
+    }
+    ASSERT_TRUE(equal()) << "after write " << i;
+  }
+  EXPECT_GT(failed, 300);
+  EXPECT_LT(failed, 700);
+  EXPECT_EQ(dw->stats().partial_failures, static_cast<std::uint64_t>(failed));
+  EXPECT_EQ(dw->stats().compensations, static_cast<std::uint64_t>(failed));
+  EXPECT_EQ(logged(), 0u) << "strict compensates; it records nothing";
+}
+
+TEST_F(DualWrite, BestEffortRecordsEveryDivergenceAndOneRepairEmptiesTheLog) {
+  auto dw = open<best_effort_consistency>();
+  secondary.set_faults({.transient_rate = 0.05, .seed = 12});
+  std::set<std::string> diverged;
+  for (int i = 0; i < 10'000; ++i) {
+    const entry e = nth(i);
+    ASSERT_TRUE(dw->put(e)) << "best effort reports success";
+    if (!secondary.inner().read(e.key).value() || secondary.inner().read(e.key).value()->version != e.version)
+      diverged.insert(e.key);
+  }
+  ASSERT_FALSE(diverged.empty());
+  EXPECT_FALSE(equal());
+  // Every key that diverged is in the log, with the primary's version.
+  std::set<std::string> recorded;
+  std::string after;
+  for (;;) {
+    const auto page = dw->inconsistencies(300, after).value();
+    if (page.empty()) break;
+    for (const inconsistency& r : page) {
+      recorded.insert(r.key);
+      EXPECT_EQ(r.failing, "secondary");
+      EXPECT_NE(r.error.find("injected"), std::string::npos) << r.error;
+      EXPECT_GT(r.primary_version, 0);
+      EXPECT_GT(r.at_ms, 0);
+    }
+    after = page.back().key;
+  }
+  for (const std::string& k : diverged) EXPECT_TRUE(recorded.contains(k)) << k;
+  secondary.set_faults({});
+  const auto fixed = dw->repair_inconsistencies();
+  ASSERT_TRUE(fixed) << fixed.error().message();
+  EXPECT_TRUE(fixed.value().refused.empty());
+  EXPECT_TRUE(equal());
+  EXPECT_EQ(logged(), 0u);
+}
+
+TEST_F(DualWrite, PrimaryOnlyNeverWritesTheSecondaryAndRecordsEveryKeyAsPending) {
+  auto dw = open<primary_only_consistency>();
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(dw->put(nth(i)));
+  EXPECT_EQ(secondary.inner().checksum({}).value().count, 0u);
+  EXPECT_EQ(logged(), 500u);
+  const auto pending = dw->inconsistencies(1).value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_NE(pending[0].error.find("pending repair"), std::string::npos);
+  ASSERT_TRUE(dw->repair_inconsistencies());
+  EXPECT_TRUE(equal());
+  EXPECT_EQ(logged(), 0u);
+}
+
+TEST_F(DualWrite, IntentsLeftOpenAreRepairedAtStartUp) {
+  // What a process killed between the two writes leaves: the intent, and
+  // the primary ahead of the secondary for its keys.
+  const std::vector<entry> batch = {entry::put("user:1", R"({"a":1})", 5), entry::erase("user:2", 6)};
+  const entry old2 = entry::put("user:2", "{}", 1);
+  ASSERT_TRUE(primary.write(std::span(&old2, 1)));
+  ASSERT_TRUE(secondary.inner().write(std::span(&old2, 1)));
+  {
+    auto j = file_journal::open({.directory = dir_ + "/intents"}).value();
+    ASSERT_TRUE(j.append(std::string_view("user:1\nuser:2")));
+    ASSERT_TRUE(j.close());
+  }
+  ASSERT_TRUE(primary.write(batch));
+  EXPECT_FALSE(equal());
+  {
+    auto dw = open<strict_consistency>();
+    EXPECT_EQ(dw->stats().recovered_intents, 1u);
+    EXPECT_TRUE(equal());
+    EXPECT_TRUE(secondary.inner().read("user:2").value()->tombstone);
+  }
+  // The intent was cleared: the next start finds none.
+  auto again = open<strict_consistency>();
+  EXPECT_EQ(again->stats().recovered_intents, 0u);
+}
+
+TEST_F(DualWrite, BadInputIsRefusedBeforeEitherStoreIsWritten) {
+  auto dw = open<strict_consistency>();
+  const std::vector<entry> batch = {entry::put("user:1", "{}", 1), entry::put("user:2", "{not json", 1)};
+  const auto w = dw->write(batch);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error(), condition::invalid_input);
+  EXPECT_NE(w.error().message().find("user:2"), std::string::npos) << w.error().message();
+  EXPECT_EQ(primary.checksum({}).value().count, 0u);
+  EXPECT_EQ(secondary.inner().checksum({}).value().count, 0u);
+}
+
+}  // namespace
+}  // namespace storesync
