@@ -13,6 +13,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "storesync/policy/best_effort_consistency.hpp"
 #include "storesync/policy/primary_only_consistency.hpp"
@@ -149,6 +151,22 @@ TEST_F(DualWrite, IntentsLeftOpenAreRepairedAtStartUp) {
   // The intent was cleared: the next start finds none.
   auto again = open<strict_consistency>();
   EXPECT_EQ(again->stats().recovered_intents, 0u);
+}
+
+TEST_F(DualWrite, ConcurrentWritersOfOverlappingKeysConverge) {
+  auto dw = open<best_effort_consistency>();
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 2'500; ++i) {
+        const std::string k = "user:" + std::to_string((i * 7 + t) % 200);
+        EXPECT_TRUE(dw->put(entry::put(k, R"({"t":)" + std::to_string(t) + "}", i * 4 + t + 1)));
+      }
+    });
+  for (std::thread& w : writers) w.join();
+  EXPECT_TRUE(equal());
+  EXPECT_EQ(primary.checksum({}).value().count, 200u);
+  EXPECT_EQ(logged(), 0u);
 }
 
 TEST_F(DualWrite, BadInputIsRefusedBeforeEitherStoreIsWritten) {
