@@ -5,6 +5,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <ostream>
 
 namespace storesync::server {
@@ -121,8 +122,18 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   if (!mapping_file.empty()) {
     std::ifstream in(mapping_file);
     if (!in) return fail("--durable-mapping: cannot read \"" + mapping_file + "\"");
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) return fail("--durable-mapping: \"" + mapping_file + "\" is not JSON");
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    // Checked first by storesync's own scanner, which never recurses: a
+    // mapping nests a few levels, and a deeper file is refused before
+    // nlohmann (whose dump recurses) holds it.
+    if (auto ok = validate_value(mapping_file, text, {.max_depth = 32}); !ok)
+      return fail("--durable-mapping: " + ok.error().context());
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond a double's range
+      return fail("--durable-mapping: \"" + mapping_file + "\": " + e.what());
+    }
     auto typed = parse_typed_table(j);
     if (!typed) return fail("--durable-mapping \"" + mapping_file + "\": " + typed.error().context());
     c.durable_mapping = std::move(typed).value();

@@ -4,8 +4,9 @@
 # --durable-mapping), what the table cannot hold is 400 invalid_input naming
 # the field and column before it is acknowledged, a flush lands the record in
 # typed columns, and after a restart GET answers the canonical form from the
-# table. A mapping file with an unknown member, or a "schema" on SQLite,
-# stops the server at start with a message naming the problem.
+# table. A mapping file with an unknown member, a "schema" on SQLite, odd
+# values, truncation, invalid UTF-8, deep nesting or a 4 MiB name stops the
+# server at start with a message naming the problem.
 set -uo pipefail
 
 source "$(dirname "$0")/lib.sh"
@@ -55,15 +56,30 @@ start_server "$server" "$work/server.log" "${flags[@]}" --durable-mapping "$work
 expect GET "/v1/records/$key" 200 '"value":{"score":17,"tier":"free","seen_at":"2026-01-02T02:04:05Z"}'
 stop_server
 
-# Bad mapping files stop the server at start, naming the problem.
-for bad in '{"table":"scores","key":[{"column":"id","type":"bigint"}],"colour":"red"}' \
-           '{"schema":"public","table":"scores","key":[{"column":"id","type":"bigint"}]}'; do
-  echo "$bad" >"$work/bad.json"
+# Bad and hostile mapping files stop the server at start, naming the problem.
+refused_at_start() {  # WANT: a substring of the refusal; the file is $work/bad.json
+  local out rc
   out="$("$server" --listen 127.0.0.1:0 "${flags[@]}" --durable-mapping "$work/bad.json" 2>&1)"
   rc=$?
-  ((rc != 0)) || fail "the server started with $bad"
-  [[ "$out" == *'colour'* || "$out" == *'"schema" applies to PostgreSQL'* ]] || fail "unclear refusal of $bad: $out"
-done
+  ((rc != 0)) || fail "the server started with $(head -c 200 "$work/bad.json")"
+  [[ "$out" == *"$1"* ]] || fail "refusal without '$1': $(head -c 300 <<<"$out")"
+}
+echo '{"table":"scores","key":[{"column":"id","type":"bigint"}],"colour":"red"}' >"$work/bad.json"
+refused_at_start 'colour'
+echo '{"schema":"public","table":"scores","key":[{"column":"id","type":"bigint"}]}' >"$work/bad.json"
+refused_at_start '"schema" applies to PostgreSQL'
+echo '{"table":"scores","key":[{"column":"id","type":"bigint"}],"fields":[{"field":"a","required":1}]}' >"$work/bad.json"
+refused_at_start 'required'
+echo '{"table":"scores","key":[{"column":"id","type":"bigint"}],"fields":[{"field":"a","type":"money"}]}' >"$work/bad.json"
+refused_at_start 'money'
+printf '{"table":"scores","key":[{"column":"id","type":"bigint"}' >"$work/bad.json"  # truncated
+refused_at_start 'durable-mapping'
+printf '{"table":"sc\xff\xfeores","key":[{"column":"id","type":"bigint"}]}' >"$work/bad.json"  # invalid UTF-8
+refused_at_start 'durable-mapping'
+python3 -c 'import sys; sys.stdout.write("{\"table\":\"s\",\"key\":[{\"column\":\"id\",\"type\":\"bigint\"}],\"fields\":[{\"field\":\"a\",\"type\":\"jsonb\",\"default\":" + "[" * 200000 + "]" * 200000 + "}]}")' >"$work/bad.json"
+refused_at_start 'nesting deeper than'
+python3 -c 'import sys; sys.stdout.write("{\"table\":\"" + "t" * (1 << 22) + "\",\"key\":[{\"column\":\"id\",\"type\":\"bigint\"}],\"zz\":1}")' >"$work/bad.json"
+refused_at_start 'zz'
 
 ((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
 echo "PASS"

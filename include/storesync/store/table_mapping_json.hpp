@@ -91,7 +91,8 @@ struct mapping_reader {
 }  // namespace detail
 
 /// Reads a typed table (see the file comment), then checks the mapping
-/// (`check_mapping`). Fails with `errc::invalid_argument` naming the member.
+/// (`check_mapping`, and that every default converts to its column). Fails
+/// with `errc::invalid_argument` naming the member.
 inline result<typed_table> parse_typed_table(const nlohmann::json& j) try {
   detail::mapping_reader r;
   typed_table t;
@@ -139,7 +140,7 @@ inline result<typed_table> parse_typed_table(const nlohmann::json& j) try {
          r.text(*meta, "deleted", md.deleted, "metadata");
   }
   if (!ok) return error{errc::invalid_argument, "table mapping: " + r.error_text};
-  BOOST_OUTCOME_TRY(check_mapping(m));
+  BOOST_OUTCOME_TRY(detail::check_typed_mapping(m));
   return t;
 } catch (const nlohmann::json::exception& e) {
   return error{errc::invalid_argument, std::string("table mapping: ") + e.what()};

@@ -1,4 +1,5 @@
 #include "storesync/store/table_mapping.hpp"
+#include "storesync/store/table_mapping_json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -1022,6 +1023,68 @@ TEST(ParseJsonNumber, SplitsIntoSignificantDigitsAndExponent) {
   EXPECT_EQ(split("1e-999999999999999999999"), "+1e-1125899906842624");  // saturated at -2^50
   for (const std::string_view bad : {"", "-", "01", "-01", "1.", ".5", "+1", "1e", "1e+", "0x1", "1 ", " 1", "NaN", "1.5.0"})
     EXPECT_EQ(split(bad), "refused") << bad;
+}
+
+}  // namespace
+}  // namespace storesync
+
+// --- the JSON form ---------------------------------------------------------------
+
+namespace storesync {
+namespace {
+
+std::string json_refusal(std::string_view text) {
+  const auto typed = parse_typed_table(nlohmann::json::parse(text));
+  return typed ? "accepted" : typed.error().context();
+}
+
+TEST(ParseTypedTable, ReadsEveryMember) {
+  const auto typed = parse_typed_table(nlohmann::json::parse(R"({
+      "schema": "public", "table": "scores",
+      "key": [{"column": "community_id", "type": "bigint"}, {"column": "profile_id", "type": "bigint"}],
+      "version": {"column": "changed_at", "type": "timestamptz"},
+      "fields": [{"field": "score", "type": "integer", "required": true, "from_string": true, "round": true},
+                 {"field": "tier", "column": "tier_name", "default": "free"},
+                 {"field": "doc", "type": "jsonb", "default": {"a": [1, "x"]}}],
+      "rest": "extra", "metadata": {"deleted": "is_deleted"}})"));
+  ASSERT_TRUE(typed) << typed.error().message();
+  const table_mapping& m = typed.value().mapping;
+  EXPECT_EQ(typed.value().schema, "public");
+  EXPECT_EQ(typed.value().table, "scores");
+  ASSERT_EQ(m.key.size(), 2u);
+  EXPECT_EQ(m.key[1].column, "profile_id");
+  EXPECT_EQ(m.key[1].type, column_type::bigint);
+  EXPECT_EQ(m.version_column, "changed_at");
+  EXPECT_EQ(m.version_type, version_column_type::timestamptz);
+  ASSERT_EQ(m.fields.size(), 3u);
+  EXPECT_TRUE(m.fields[0].required && m.fields[0].from_string && m.fields[0].round);
+  EXPECT_EQ(m.fields[1].column_name(), "tier_name");
+  EXPECT_EQ(m.fields[1].type, column_type::text);
+  EXPECT_EQ(m.fields[1].default_value, R"("free")");
+  EXPECT_EQ(m.fields[2].default_value, R"({"a":[1,"x"]})");
+  EXPECT_EQ(m.rest_column, "extra");
+  EXPECT_EQ(m.metadata.deleted, "is_deleted");
+  EXPECT_EQ(m.metadata.key, "storesync_key");
+}
+
+TEST(ParseTypedTable, NamesWhatIsWrong) {
+  const std::string key = R"("key": [{"column": "id", "type": "bigint"}])";
+  EXPECT_EQ(json_refusal(R"({"table": "t", )" + key + R"(, "colour": "red"})"),
+            R"(table mapping: mapping: unknown member "colour")");
+  EXPECT_EQ(json_refusal(R"({"table": "t", "key": []})"), R"(table mapping: mapping: "key" must be a non-empty array)");
+  EXPECT_EQ(json_refusal(R"({"table": 5, )" + key + "}"), R"(table mapping: mapping: "table" must be a string)");
+  EXPECT_EQ(json_refusal(R"({)" + key + "}"), R"(table mapping: mapping: "table" is missing)");
+  EXPECT_EQ(json_refusal(R"({"table": "t", )" + key + R"(, "fields": [{"field": "a", "required": 1}]})"),
+            R"(table mapping: fields[0]: "required" must be true or false)");
+  EXPECT_NE(json_refusal(R"({"table": "t", )" + key + R"(, "fields": [{"field": "a", "type": "money"}]})")
+                .find("money"),
+            std::string::npos);
+  EXPECT_EQ(json_refusal(R"({"table": "t", )" + key + R"(, "version": {"type": "date"}})"),
+            R"(table mapping: version: "type" must be bigint or timestamptz)");
+  EXPECT_EQ(json_refusal(R"([1, 2])"), "table mapping: mapping: must be an object");
+  EXPECT_NE(json_refusal(R"({"table": "t", )" + key + R"(, "fields": [{"field": "n", "type": "integer", "default": 2147483648}]})"),
+            "accepted")
+      << "a default out of its column's range";
 }
 
 }  // namespace
