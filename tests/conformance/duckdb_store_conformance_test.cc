@@ -12,17 +12,18 @@
 #include <string_view>
 
 #include "storesync/testing/store_conformance.hpp"
+#include "storesync/testing/tenant_table.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// `Mapping::make()`: the table mapping, or nothing for the JSON table.
+// `Mapping::mapping()`: the table mapping, or nothing for the JSON table.
 template <class Mapping>
 struct basic_duckdb_memory_factory {
   static constexpr bool transactional = true;
   std::unique_ptr<storesync::duckdb_store> make() {
-    auto opened = storesync::duckdb_store::open({.table = "entries", .threads = 2, .mapping = Mapping::make()});
+    auto opened = storesync::duckdb_store::open({.table = "entries", .threads = 2, .mapping = Mapping::mapping()});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::duckdb_store>(std::move(opened).value());
   }
@@ -53,7 +54,7 @@ struct basic_duckdb_file_factory {
     auto opened = storesync::duckdb_store::open({.path = dir_ + "/store" + std::to_string(count_) + ".duckdb",
                                                  .table = "odd \"name\"",
                                                  .threads = 2,
-                                                 .mapping = Mapping::make()});
+                                                 .mapping = Mapping::mapping()});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::duckdb_store>(std::move(opened).value());
   }
@@ -63,37 +64,17 @@ struct basic_duckdb_file_factory {
 };
 
 struct json_table {
-  static std::optional<storesync::table_mapping> make() { return std::nullopt; }
+  static std::optional<storesync::table_mapping> mapping() { return std::nullopt; }
 };
 using duckdb_memory_factory = basic_duckdb_memory_factory<json_table>;
 using duckdb_file_factory = basic_duckdb_file_factory<json_table>;
 
-// A typed table keyed by (tenant, name); the suite's values go into a jsonb
-// column `doc` (VARCHAR holding the JSON text), and any other field into the
-// rest column. Quotes and a space in the column names: they must be quoted.
-template <storesync::version_column_type Version>
-struct tenant_table {
-  static std::optional<storesync::table_mapping> make() {
-    storesync::table_mapping m;
-    m.key = {{"tenant", storesync::column_type::text}, {"the \"name\"", storesync::column_type::text}};
-    m.version_type = Version;
-    m.version_column = Version == storesync::version_column_type::bigint ? "revision" : "changed_at";
-    m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
-    m.rest_column = "extra";
-    return m;
-  }
-};
-
-// ("tenant", plain) encodes as "tenant " + plain: injective and in order.
-struct tenant_hooks {
-  static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
-  static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
-};
+using storesync::testing::tenant_table;
 
 template <storesync::version_column_type Version>
-struct typed_duckdb_memory_factory : basic_duckdb_memory_factory<tenant_table<Version>>, tenant_hooks {};
+struct typed_duckdb_memory_factory : basic_duckdb_memory_factory<tenant_table<Version>>, tenant_table<Version> {};
 template <storesync::version_column_type Version>
-struct typed_duckdb_file_factory : basic_duckdb_file_factory<tenant_table<Version>>, tenant_hooks {};
+struct typed_duckdb_file_factory : basic_duckdb_file_factory<tenant_table<Version>>, tenant_table<Version> {};
 
 using typed_factories =
     ::testing::Types<typed_duckdb_memory_factory<storesync::version_column_type::bigint>,

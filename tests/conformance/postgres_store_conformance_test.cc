@@ -5,6 +5,7 @@
 // JSON table and on two typed tables with a composite key (tenant, name):
 // one with a bigint version, one with a timestamptz version.
 #include "storesync/testing/store_conformance.hpp"
+#include "storesync/testing/tenant_table.hpp"
 
 #include <cstdlib>
 #include <memory>
@@ -22,7 +23,7 @@
 namespace {
 
 
-// `Mapping::make()`: the table mapping, or nothing for the JSON table.
+// `Mapping::mapping()`: the table mapping, or nothing for the JSON table.
 template <class Mapping>
 struct basic_postgres_store_factory {
   static constexpr bool transactional = true;
@@ -46,7 +47,7 @@ struct basic_postgres_store_factory {
     cfg.schema = "conformance";
     cfg.table = table;
     cfg.pool_size = 2;
-    cfg.mapping = Mapping::make();
+    cfg.mapping = Mapping::mapping();
     auto opened = storesync::postgres_store::open(cfg);
     if (!opened) throw std::runtime_error("open: " + opened.error().message());
     return std::make_unique<storesync::postgres_store>(std::move(opened).value());
@@ -68,31 +69,14 @@ struct basic_postgres_store_factory {
 };
 
 struct json_table {
-  static std::optional<storesync::table_mapping> make() { return std::nullopt; }
+  static std::optional<storesync::table_mapping> mapping() { return std::nullopt; }
 };
 using postgres_store_factory = basic_postgres_store_factory<json_table>;
 
-// A typed table keyed by (tenant, name); the suite's values go into a jsonb
-// column `doc`, and any other field into the rest column.
-template <storesync::version_column_type Version>
-struct tenant_table {
-  static std::optional<storesync::table_mapping> make() {
-    storesync::table_mapping m;
-    m.key = {{"tenant", storesync::column_type::text}, {"name", storesync::column_type::text}};
-    m.version_type = Version;
-    m.version_column = Version == storesync::version_column_type::bigint ? "revision" : "changed_at";
-    m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
-    m.rest_column = "extra";
-    return m;
-  }
-};
+using storesync::testing::tenant_table;
 
 template <storesync::version_column_type Version>
-struct typed_postgres_store_factory : basic_postgres_store_factory<tenant_table<Version>> {
-  // ("tenant", plain) encodes as "tenant " + plain: injective and in order.
-  static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
-  static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
-};
+struct typed_postgres_store_factory : basic_postgres_store_factory<tenant_table<Version>>, tenant_table<Version> {};
 
 using typed_factories =
     ::testing::Types<typed_postgres_store_factory<storesync::version_column_type::bigint>,

@@ -11,29 +11,17 @@
 #include <string_view>
 
 #include "storesync/testing/store_conformance.hpp"
+#include "storesync/testing/tenant_table.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 struct json_table {
-  static std::optional<storesync::table_mapping> make() { return std::nullopt; }
+  static std::optional<storesync::table_mapping> mapping() { return std::nullopt; }
 };
 
-// A typed table keyed by (tenant, name); the suite's values go into a JSON
-// column `doc`, and any other field into the rest column.
-template <storesync::version_column_type Version>
-struct tenant_table {
-  static std::optional<storesync::table_mapping> make() {
-    storesync::table_mapping m;
-    m.key = {{"tenant", storesync::column_type::text}, {"name", storesync::column_type::text}};
-    m.version_type = Version;
-    m.version_column = Version == storesync::version_column_type::bigint ? "revision" : "changed_at";
-    m.fields = {{.field = "doc", .column = "document", .type = storesync::column_type::jsonb}};
-    m.rest_column = "extra";
-    return m;
-  }
-};
+using storesync::testing::tenant_table;
 
 template <class Mapping>
 struct basic_sqlite_store_factory {
@@ -62,7 +50,7 @@ struct basic_sqlite_store_factory {
     auto opened = storesync::sqlite_store::open({.path = dir_ + "/store" + std::to_string(count_) + ".db",
                                                  .table = "odd \"name\"",
                                                  .synchronous = sync,
-                                                 .mapping = Mapping::make()});
+                                                 .mapping = Mapping::mapping()});
     EXPECT_TRUE(opened) << opened.error().message();
     return std::make_unique<storesync::sqlite_store>(std::move(opened).value());
   }
@@ -74,11 +62,7 @@ struct basic_sqlite_store_factory {
 using sqlite_store_factory = basic_sqlite_store_factory<json_table>;
 
 template <storesync::version_column_type Version>
-struct typed_sqlite_store_factory : basic_sqlite_store_factory<tenant_table<Version>> {
-  // ("tenant", plain) encodes as "tenant " + plain: injective and in order.
-  static std::string key_of(std::string_view plain) { return "tenant " + std::string(plain); }
-  static std::string value_of(std::string_view json) { return R"({"doc":)" + std::string(json) + "}"; }
-};
+struct typed_sqlite_store_factory : basic_sqlite_store_factory<tenant_table<Version>>, tenant_table<Version> {};
 
 using typed_factories =
     ::testing::Types<typed_sqlite_store_factory<storesync::version_column_type::bigint>,
