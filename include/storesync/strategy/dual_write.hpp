@@ -20,8 +20,9 @@
 /// rules and what each admits (`store_admits`), so neither side can refuse
 /// an entry the other took for being malformed; appends the batch's keys to
 /// the intent log (a `journal`, group commit per its durability); reads the
-/// primary's previous entries when the policy writes the secondary (what a
-/// compensation puts back); writes the primary; then the secondary under the
+/// primary's previous entries when the policy compensates any kind of
+/// failure (what a compensation puts back: one read per key, the price of
+/// `strict_consistency`); writes the primary; then the secondary under the
 /// RetryPolicy. A failed primary write is the write's error and the
 /// secondary is not written. When the secondary still fails, the
 /// ConsistencyPolicy decides (see consistency_policy.hpp):
@@ -75,9 +76,11 @@
 #include "storesync/core/value_rules.hpp"
 #include "storesync/journal/file_journal.hpp"
 #include "storesync/journal/journal.hpp"
+#include "storesync/policy/best_effort_consistency.hpp"
 #include "storesync/policy/clock.hpp"
 #include "storesync/policy/consistency_policy.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/policy/primary_only_consistency.hpp"
 #include "storesync/policy/retry_policy.hpp"
 #include "storesync/strategy/reconciler.hpp"
 
@@ -215,7 +218,18 @@ class dual_write {
         consistency_(std::move(consistency)),
         retry_(std::move(retry)),
         clock_(std::move(clock)),
-        rules_(stricter(rules_of(primary), rules_of(secondary))) {}
+        rules_(stricter(rules_of(primary), rules_of(secondary))),
+        compensates_(compensates_any(consistency_)) {}
+
+  /// Whether `c` compensates a failure of any kind. A decision is a pure
+  /// function of the policy and the error, so one error of each condition
+  /// tells.
+  static bool compensates_any(const Consistency& c) {
+    for (const errc e : {errc::injected_transient, errc::injected_unavailable, errc::injected_permanent,
+                         errc::queue_full, errc::constraint_violation, errc::version_conflict})
+      if (c.on_secondary_failure(error{e}).compensate_primary) return true;
+    return false;
+  }
 
   reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock> repairer() {
     return reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock>(primary_, secondary_, retry_, {}, clock_);
@@ -236,7 +250,7 @@ class dual_write {
     }
     const bool both = consistency_.write_secondary();
     std::vector<std::optional<entry>> previous(winners.size());
-    if (both) {
+    if (both && compensates_) {
       for (std::size_t i = 0; i < winners.size(); ++i) {
         BOOST_OUTCOME_TRY(previous[i], primary_.read(winners[i]->key));
       }
@@ -418,6 +432,7 @@ class dual_write {
   Retry retry_;
   Clock clock_;
   value_rules rules_;
+  bool compensates_;
   std::mutex intent_mutex_;
   std::set<lsn> open_;
   lsn last_ = 0;

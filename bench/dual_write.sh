@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# dual_write's cost per batch, on a throwaway server:
+#   bash bench/dual_write.sh [RUNS]     (RUNS: 3 by default)
+# Each run writes the same STORESYNC_BENCH_ROWS entries (200,000 by default,
+# ~200 bytes, batches of STORESYNC_BENCH_BATCH, 1,000) into fresh stores:
+#   (o) PostgreSQL then SQLite, each store's own batch write, no dual_write
+#   (b) through dual_write, PostgreSQL primary, SQLite secondary, best effort
+#   (s) the same, strict (it reads the primary's previous entries first)
+# and prints, over the runs, the median and range of the time per batch and
+# of b/o and s/o: what the intent log (and, strict, the reads) cost.
+set -euo pipefail
+
+export STORESYNC_BENCH_ROWS="${STORESYNC_BENCH_ROWS:-200000}"
+source "$(dirname "${BASH_SOURCE[0]}")/runs.sh"
+repeat_benchmark dual_write_benchmark "${1:-3}"
+
+python3 - "$runs_dir"/run*.json <<'PY'
+import json, os, statistics, sys
+
+runs = []
+for path in sys.argv[1:]:
+    with open(path) as f:
+        data = json.load(f)
+    r = {}
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            sys.exit(f"{b['name']} failed: {b.get('error_message')}")
+        r[b["name"].split("/")[0]] = b["ms_per_batch"]
+    runs.append(r)
+ctx = data["context"]
+
+def col(name):
+    return [r[name] for r in runs]
+
+def spread(values, fmt):
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))} - {fmt(max(values))})"
+
+ms = lambda v: f"{v:.2f} ms"
+x = lambda v: f"{v:.2f}"
+o, b, s = col("BM_BothStoresOwnWrites"), col("BM_DualWriteBestEffort"), col("BM_DualWriteStrict")
+print(f"Run: {ctx.get('date', '')}, {ctx.get('num_cpus')} CPUs; {len(runs)} runs of "
+      f"{os.environ['STORESYNC_BENCH_ROWS']} entries in batches of {os.environ.get('STORESYNC_BENCH_BATCH', '1000')}; "
+      "median (min - max).")
+print()
+print("| measurement | per batch |")
+print("|---|---:|")
+print(f"| (o) both stores' own writes, one after the other | {spread(o, ms)} |")
+print(f"| (b) dual_write, best effort | {spread(b, ms)} |")
+print(f"| (s) dual_write, strict | {spread(s, ms)} |")
+print()
+print("| ratio (per run) | median (min - max) |")
+print("|---|---:|")
+print(f"| b / o | {spread([p / q for p, q in zip(b, o)], x)} |")
+print(f"| s / o | {spread([p / q for p, q in zip(s, o)], x)} |")
+PY
