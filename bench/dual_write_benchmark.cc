@@ -1,6 +1,7 @@
 // dual_write's cost per batch: STORESYNC_BENCH_ROWS entries (200,000) in
 // batches of STORESYNC_BENCH_BATCH (1,000) through a dual_write with a
-// PostgreSQL primary and a SQLite secondary, strict and best effort, against
+// PostgreSQL primary and a SQLite secondary, strict and best effort, as new
+// keys and as updates of keys both stores hold, against
 // the same batches written to the two stores one after the other with no
 // dual_write (what the two writes cost alone). Fresh tables for each. Run by
 // bench/dual_write.sh, which starts a throwaway server and prints the ratios.
@@ -80,10 +81,20 @@ const std::vector<storesync::entry>& data() {
   return all;
 }
 
-/// Writes every batch with `write`, timing only the writes.
+/// The same keys at the next version.
+const std::vector<storesync::entry>& updates() {
+  static const auto all = [] {
+    std::vector<storesync::entry> out;
+    out.reserve(rows());
+    for (std::size_t i = 0; i < rows(); ++i) out.push_back(storesync::bench::make_entry(i, 3));
+    return out;
+  }();
+  return all;
+}
+
+/// Writes every batch of `all` with `write`, timing only the writes.
 template <class Write>
-void run(benchmark::State& state, Write&& write) {
-  const auto& all = data();
+void run(benchmark::State& state, const std::vector<storesync::entry>& all, Write&& write) {
   const auto start = clock_type::now();
   std::size_t batches = 0;
   for (std::size_t i = 0; i < all.size(); i += batch_size(), ++batches)
@@ -94,34 +105,55 @@ void run(benchmark::State& state, Write&& write) {
   state.counters["rows_per_s"] = static_cast<double>(all.size()) / seconds;
 }
 
+/// New keys, or (`update`) the same keys written again at a newer version.
 template <class Consistency>
-void dual(benchmark::State& state) {
+void dual(benchmark::State& state, bool update) {
   for (auto _ : state) {
     stores s;
     storesync::memory_store log;
     auto dw = take(storesync::dual_write<storesync::postgres_store, storesync::sqlite_store, storesync::memory_store,
                                          Consistency>::open(s.pg, s.lite, log,
                                                             {.intents = {.directory = (s.dir / "intents").string()}}));
-    run(state, [&](std::span<const storesync::entry> batch) { take(dw->write(batch)); });
+    const auto write = [&](std::span<const storesync::entry> batch) { take(dw->write(batch)); };
+    if (update) {
+      for (std::size_t i = 0; i < data().size(); i += batch_size())
+        write(std::span(data()).subspan(i, std::min(batch_size(), data().size() - i)));
+    }
+    run(state, update ? updates() : data(), write);
   }
 }
 
-void BM_DualWriteStrict(benchmark::State& state) { dual<storesync::strict_consistency>(state); }
-void BM_DualWriteBestEffort(benchmark::State& state) { dual<storesync::best_effort_consistency>(state); }
+void BM_DualWriteStrict(benchmark::State& state) { dual<storesync::strict_consistency>(state, false); }
+void BM_DualWriteBestEffort(benchmark::State& state) { dual<storesync::best_effort_consistency>(state, false); }
+void BM_DualWriteStrictUpdates(benchmark::State& state) { dual<storesync::strict_consistency>(state, true); }
+void BM_DualWriteBestEffortUpdates(benchmark::State& state) { dual<storesync::best_effort_consistency>(state, true); }
 
-void BM_BothStoresOwnWrites(benchmark::State& state) {
+/// Both stores' own writes, one after the other, of new keys or (`update`)
+/// of the same keys again at a newer version.
+void own_writes(benchmark::State& state, bool update) {
   for (auto _ : state) {
     stores s;
-    run(state, [&](std::span<const storesync::entry> batch) {
+    const auto write = [&](std::span<const storesync::entry> batch) {
       take(s.pg.write(batch));
       take(s.lite.write(batch));
-    });
+    };
+    if (update) {
+      for (std::size_t i = 0; i < data().size(); i += batch_size())
+        write(std::span(data()).subspan(i, std::min(batch_size(), data().size() - i)));
+    }
+    run(state, update ? updates() : data(), write);
   }
 }
 
+void BM_BothStoresOwnWrites(benchmark::State& state) { own_writes(state, false); }
+void BM_BothStoresOwnUpdates(benchmark::State& state) { own_writes(state, true); }
+
 BENCHMARK(BM_BothStoresOwnWrites)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_BothStoresOwnUpdates)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_DualWriteBestEffort)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_DualWriteStrict)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_DualWriteBestEffortUpdates)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_DualWriteStrictUpdates)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace
 

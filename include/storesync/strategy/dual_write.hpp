@@ -21,8 +21,9 @@
 /// an entry the other took for being malformed; appends the batch's keys to
 /// the intent log (a `journal`, group commit per its durability); reads the
 /// primary's previous entries when the policy compensates any kind of
-/// failure (what a compensation puts back: one read per key, the price of
-/// `strict_consistency`); writes the primary; then the secondary under the
+/// failure (what a compensation puts back, the price of
+/// `strict_consistency`: one `lookup` of the batch, then one read per key
+/// the primary already holds); writes the primary; then the secondary under the
 /// RetryPolicy. A failed primary write is the write's error and the
 /// secondary is not written. When the secondary still fails, the
 /// ConsistencyPolicy decides (see consistency_policy.hpp):
@@ -251,9 +252,7 @@ class dual_write {
     const bool both = consistency_.write_secondary();
     std::vector<std::optional<entry>> previous(winners.size());
     if (both && compensates_) {
-      for (std::size_t i = 0; i < winners.size(); ++i) {
-        BOOST_OUTCOME_TRY(previous[i], primary_.read(winners[i]->key));
-      }
+      BOOST_OUTCOME_TRY(read_previous(winners, previous));
     }
     auto written = primary_.write(batch);
     if (!written) {
@@ -301,6 +300,24 @@ class dual_write {
     settled = true;
     if (d.report_success && !undo_failed) return report;
     return failure;
+  }
+
+  /// What the primary holds for each of `winners`: one `lookup` finds the
+  /// keys it holds at all (a `metadata_store`), then one read per such key.
+  result<void> read_previous(const std::vector<const entry*>& winners, std::vector<std::optional<entry>>& previous) {
+    std::vector<bool> held(winners.size(), true);
+    if constexpr (metadata_store<Primary>) {
+      std::vector<std::string_view> keys;
+      keys.reserve(winners.size());
+      for (const entry* e : winners) keys.push_back(e->key);
+      BOOST_OUTCOME_TRY(auto metas, primary_.lookup(keys));
+      for (std::size_t i = 0; i < winners.size(); ++i) held[i] = metas[i].has_value();
+    }
+    for (std::size_t i = 0; i < winners.size(); ++i) {
+      if (!held[i]) continue;
+      BOOST_OUTCOME_TRY(previous[i], primary_.read(winners[i]->key));
+    }
+    return success();
   }
 
   /// Appends the batch's keys to the intent log; its lsn.
