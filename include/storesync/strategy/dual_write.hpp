@@ -77,6 +77,7 @@
 #include "storesync/core/value_rules.hpp"
 #include "storesync/journal/file_journal.hpp"
 #include "storesync/journal/journal.hpp"
+#include "storesync/metrics/registry.hpp"
 #include "storesync/policy/best_effort_consistency.hpp"
 #include "storesync/policy/clock.hpp"
 #include "storesync/policy/consistency_policy.hpp"
@@ -95,6 +96,10 @@ struct dual_write_options {
   /// checkpoint costs an fsync; intents cleared but not yet checkpointed are
   /// only replayed again at start-up, which finds their keys equal.
   std::size_t checkpoint_every = 1024;
+  /// Where to count (see `dual_write_stats`), as `dual_write_<counter>_total`
+  /// (`dual_write_writes_total`, ...) in the registry's prefix; nothing: a
+  /// registry of its own, which only `stats()` reads.
+  metrics_registry* metrics = nullptr;
 };
 
 /// One key the two stores disagree on, as recorded in the inconsistency log.
@@ -113,7 +118,7 @@ struct inconsistency {
   std::int64_t at_ms = 0;
 };
 
-/// Counters of a `dual_write` since open.
+/// Counters of a `dual_write` since open (also in its metrics registry).
 struct dual_write_stats {
   std::uint64_t writes = 0;
   std::uint64_t partial_failures = 0;
@@ -134,7 +139,7 @@ class dual_write {
                                                   Retry retry = {}, Clock clock = {}) {
     BOOST_OUTCOME_TRY(auto intents, file_journal::open(options.intents));
     std::unique_ptr<dual_write> dw(new dual_write(primary, secondary, log, std::move(intents),
-                                                  std::max<std::size_t>(options.checkpoint_every, 1),
+                                                  std::max<std::size_t>(options.checkpoint_every, 1), options.metrics,
                                                   std::move(consistency), std::move(retry), std::move(clock)));
     BOOST_OUTCOME_TRY(dw->recover());
     return dw;
@@ -204,14 +209,16 @@ class dual_write {
   }
 
   dual_write_stats stats() const {
-    std::lock_guard lock(mutex_);
-    return stats_;
+    return {counters_.writes.value(), counters_.partial_failures.value(), counters_.compensations.value(),
+            counters_.recorded.value(), counters_.recovered_intents.value()};
   }
 
  private:
   dual_write(Primary& primary, Secondary& secondary, Log& log, file_journal intents, std::size_t checkpoint_every,
-             Consistency consistency, Retry retry, Clock clock)
-      : primary_(primary),
+             metrics_registry* metrics, Consistency consistency, Retry retry, Clock clock)
+      : own_metrics_(metrics ? nullptr : std::make_unique<metrics_registry>()),
+        counters_(metrics ? *metrics : *own_metrics_),
+        primary_(primary),
         secondary_(secondary),
         log_(log),
         intents_(std::move(intents)),
@@ -260,7 +267,7 @@ class dual_write {
       return written.error();
     }
     const write_report report = written.value();
-    count([](dual_write_stats& s) { ++s.writes; });
+    counters_.writes.inc();
     if (!both) {
       for (const entry* e : winners) {
         BOOST_OUTCOME_TRY(record(e->key, e->version, "secondary", "not written (primary_only): pending repair"));
@@ -276,7 +283,7 @@ class dual_write {
       return report;
     }
     const error failure = sent.outcome.error();
-    count([](dual_write_stats& s) { ++s.partial_failures; });
+    counters_.partial_failures.inc();
     const partial_failure_decision d = consistency_.on_secondary_failure(failure);
     bool undo_failed = false;
     if (d.compensate_primary) {
@@ -285,7 +292,7 @@ class dual_write {
         if (previous[i] && previous[i]->version >= e.version) continue;  // the primary did not take it
         auto undone = primary_.restore(e.key, e.version, previous[i]);
         if (undone) {
-          count([](dual_write_stats& s) { ++s.compensations; });
+          counters_.compensations.inc();
         } else if (undone.error() != errc::version_conflict) {  // a conflict: a newer write is kept
           undo_failed = true;
           BOOST_OUTCOME_TRY(record(e.key, e.version, "compensation", undone.error().message()));
@@ -358,7 +365,7 @@ class dual_write {
         start = end + 1;
       }
       last = at;
-      count([](dual_write_stats& s) { ++s.recovered_intents; });
+      counters_.recovered_intents.inc();
       return success();
     }));
     if (found.differences.empty()) return success();
@@ -397,8 +404,8 @@ class dual_write {
     {
       std::lock_guard lock(mutex_);
       v = next_record_ = std::max(next_record_ + 1, now_ms * 1000);
-      ++stats_.recorded;
     }
+    counters_.recorded.inc();
     const entry rec = entry::put(std::string(key), std::move(value), v);
     BOOST_OUTCOME_TRY(log_.write(std::span(&rec, 1)));
     return success();
@@ -434,12 +441,20 @@ class dual_write {
     total.refused.insert(total.refused.end(), r.refused.begin(), r.refused.end());
   }
 
-  template <class F>
-  void count(F&& f) {
-    std::lock_guard lock(mutex_);
-    f(stats_);
-  }
+  /// The counters behind `stats()`, in a registry.
+  struct counters {
+    explicit counters(metrics_registry& r)
+        : writes(r.counter("dual_write_writes_total", "Batches the primary took.")),
+          partial_failures(r.counter("dual_write_partial_failures_total",
+                                     "Batches the primary took and the secondary failed, retries spent.")),
+          compensations(r.counter("dual_write_compensations_total", "Primary writes undone (strict).")),
+          recorded(r.counter("dual_write_inconsistencies_recorded_total", "Records added to the inconsistency log.")),
+          recovered_intents(r.counter("dual_write_recovered_intents_total", "Open intents replayed at start-up.")) {}
+    counter writes, partial_failures, compensations, recorded, recovered_intents;
+  };
 
+  std::unique_ptr<metrics_registry> own_metrics_;
+  counters counters_;
   Primary& primary_;
   Secondary& secondary_;
   Log& log_;
@@ -454,8 +469,7 @@ class dual_write {
   std::set<lsn> open_;
   lsn last_ = 0;
   std::size_t cleared_ = 0;
-  mutable std::mutex mutex_;
-  dual_write_stats stats_;
+  std::mutex mutex_;
   version_type next_record_ = 0;
 };
 

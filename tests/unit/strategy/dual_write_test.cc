@@ -115,6 +115,22 @@ TEST_F(DualWrite, BestEffortRecordsEveryDivergenceAndOneRepairEmptiesTheLog) {
   EXPECT_EQ(logged(), 0u);
 }
 
+TEST_F(DualWrite, CountsIntoTheGivenMetricsRegistry) {
+  metrics_registry registry;
+  auto dw = dual<best_effort_consistency>::open(primary, secondary, log,
+                                                {.intents = {.directory = dir_ + "/intents"}, .metrics = &registry})
+                .value();
+  secondary.script({fault::permanent});
+  ASSERT_TRUE(dw->put(nth(1)));
+  ASSERT_TRUE(dw->put(nth(2)));
+  EXPECT_EQ(dw->stats().writes, 2u);
+  EXPECT_EQ(dw->stats().partial_failures, 1u);
+  EXPECT_EQ(dw->stats().recorded, 1u);
+  EXPECT_EQ(registry.counter("dual_write_writes_total", "").value(), 2u);
+  EXPECT_EQ(registry.counter("dual_write_partial_failures_total", "").value(), 1u);
+  EXPECT_EQ(registry.counter("dual_write_inconsistencies_recorded_total", "").value(), 1u);
+}
+
 TEST_F(DualWrite, PrimaryOnlyNeverWritesTheSecondaryAndRecordsEveryKeyAsPending) {
   auto dw = open<primary_only_consistency>();
   for (int i = 0; i < 500; ++i) ASSERT_TRUE(dw->put(nth(i)));
