@@ -181,7 +181,8 @@ class dual_write {
     BOOST_OUTCOME_TRY(auto rows, log_.scan({}, after, limit));
     std::vector<inconsistency> out;
     out.reserve(rows.size());
-    for (const entry& row : rows) out.push_back(decode(row));
+    for (const entry& row : rows)
+      if (!row.tombstone) out.push_back(decode(row));
     return out;
   }
 
@@ -411,20 +412,29 @@ class dual_write {
     return success();
   }
 
+  /// A record as `record` wrote it; one changed by other hands (not an
+  /// object) says so in `error` rather than being misread.
   static inconsistency decode(const entry& row) {
     inconsistency out;
     out.key = row.key;
-    detail::json_members(row.value, [&](std::string_view name, std::string_view v) {
+    const std::size_t open = detail::json_skip_space(row.value, 0);
+    if (open >= row.value.size() || row.value[open] != '{') {
+      out.error = "unreadable record: " + detail::quoted(row.value);
+      return out;
+    }
+    detail::json_members(std::string_view(row.value).substr(open), [&](std::string_view name, std::string_view v) {
       const std::string field = detail::json_unescape(name);
       auto number = [&] {
         std::int64_t n = 0;
         std::from_chars(v.data(), v.data() + v.size(), n);
         return n;
       };
+      // A member of another kind than `record` writes is shown as its JSON text.
+      auto text = [&] { return v.starts_with('"') ? detail::json_unescape(v) : std::string(v); };
       if (field == "primary_version") out.primary_version = number();
       else if (field == "secondary_version" && v != "null") out.secondary_version = number();
-      else if (field == "failing") out.failing = detail::json_unescape(v);
-      else if (field == "error") out.error = detail::json_unescape(v);
+      else if (field == "failing") out.failing = text();
+      else if (field == "error") out.error = text();
       else if (field == "at_ms") out.at_ms = number();
     });
     return out;

@@ -131,6 +131,21 @@ TEST_F(DualWrite, CountsIntoTheGivenMetricsRegistry) {
   EXPECT_EQ(registry.counter("dual_write_inconsistencies_recorded_total", "").value(), 1u);
 }
 
+TEST_F(DualWrite, ARecordChangedByOtherHandsIsReportedNotMisread) {
+  auto dw = open<primary_only_consistency>();
+  const std::vector<entry> odd = {entry::put("a", R"([{"primary_version":1}])", 1), entry::put("b", R"("text")", 1),
+                                  entry::put("c", R"({"primary_version":"x","error":7,"extra":{"deep":[1]}})", 1),
+                                  entry::erase("d", 1)};
+  ASSERT_TRUE(log.write(odd));
+  const auto listed = dw->inconsistencies(10);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed.value().size(), 3u) << "the tombstone is no record";
+  EXPECT_NE(listed.value()[0].error.find("unreadable record"), std::string::npos);
+  EXPECT_NE(listed.value()[1].error.find("unreadable record"), std::string::npos);
+  EXPECT_EQ(listed.value()[2].primary_version, 0);
+  EXPECT_EQ(listed.value()[2].error, "7");
+}
+
 TEST_F(DualWrite, PrimaryOnlyNeverWritesTheSecondaryAndRecordsEveryKeyAsPending) {
   auto dw = open<primary_only_consistency>();
   for (int i = 0; i < 500; ++i) ASSERT_TRUE(dw->put(nth(i)));
