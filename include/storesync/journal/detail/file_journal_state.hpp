@@ -457,18 +457,19 @@ class file_journal_state {
   // takes microseconds, while sleeping on cv_ and being woken costs a
   // scheduler round trip that a busy machine stretches to tens of them: so
   // spin briefly, outside the mutex, for that write to finish. Returns with
-  // `lk` held; true if the write finished.
+  // `lk` held; true if the write finished, judged under `lk` again: a write
+  // that finished while the mutex was being retaken has already notified,
+  // and the caller must not wait for that notification.
   bool spin_past_write(std::unique_lock<std::mutex>& lk) {
     const std::uint64_t seen = batches_written_.load(std::memory_order_acquire);
     lk.unlock();
     const auto until = std::chrono::steady_clock::now() + writer_spin;
-    bool done = false;
-    while (!(done = batches_written_.load(std::memory_order_acquire) != seen)) {
+    while (batches_written_.load(std::memory_order_acquire) == seen) {
       for (int i = 0; i < 16; ++i) cpu_relax();
       if (std::chrono::steady_clock::now() >= until) break;
     }
     lk.lock();
-    return done;
+    return batches_written_.load(std::memory_order_acquire) != seen;
   }
 
   // Writes every pending frame with the writer role held; `sync` adds an
