@@ -18,25 +18,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/runs.sh"
 repeat_benchmark dual_write_benchmark "${1:-3}"
 
 python3 - "$runs_dir"/run*.json <<'PY'
-import json, os, statistics, sys
+import os, statistics, sys
 
-runs = []
-for path in sys.argv[1:]:
-    with open(path) as f:
-        data = json.load(f)
-    r = {}
-    for b in data["benchmarks"]:
-        if b.get("error_occurred"):
-            sys.exit(f"{b['name']} failed: {b.get('error_message')}")
-        r[b["name"].split("/")[0]] = b["ms_per_batch"]
-    runs.append(r)
-ctx = data["context"]
+sys.path.insert(0, os.environ["bench_dir"])
+from runs import load_runs, spread
+
+runs, ctx = load_runs(sys.argv[1:])
 
 def col(name):
-    return [r[name] for r in runs]
+    return [r[name]["ms_per_batch"] for r in runs]
 
-def spread(values, fmt):
-    return f"{fmt(statistics.median(values))} ({fmt(min(values))} - {fmt(max(values))})"
 
 ms = lambda v: f"{v:.2f} ms"
 x = lambda v: f"{v:.2f}"

@@ -15,25 +15,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/runs.sh"
 repeat_benchmark postgres_typed_benchmark "${1:-3}"
 
 python3 - "$runs_dir"/run*.json <<'PY'
-import json, os, statistics, sys
+import os, statistics, sys
 
-runs = []
-for path in sys.argv[1:]:
-    with open(path) as f:
-        data = json.load(f)
-    rates = {}
-    for b in data["benchmarks"]:
-        if b.get("error_occurred"):
-            sys.exit(f"{b['name']} failed: {b.get('error_message')}")
-        rates[b["name"].split("/")[0]] = b["rows_per_s"]
-    runs.append(rates)
-ctx = data["context"]
+sys.path.insert(0, os.environ["bench_dir"])
+from runs import load_runs, spread
+
+runs, ctx = load_runs(sys.argv[1:])
 
 def column(name):
-    return [r[name] for r in runs]
-
-def spread(values, fmt):
-    return f"{fmt(statistics.median(values))} ({fmt(min(values))} - {fmt(max(values))})"
+    return [r[name]["rows_per_s"] for r in runs]
 
 rate = lambda v: f"{v:,.0f}"
 ratio = lambda v: f"{v:.2f}"

@@ -16,26 +16,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/runs.sh"
 repeat_benchmark reconcile_benchmark "${1:-3}"
 
 python3 - "$runs_dir"/run*.json <<'PY'
-import json, os, statistics, sys
+import os, statistics, sys
 
-runs = []
-for path in sys.argv[1:]:
-    with open(path) as f:
-        data = json.load(f)
-    r = {}
-    for b in data["benchmarks"]:
-        if b.get("error_occurred"):
-            sys.exit(f"{b['name']} failed: {b.get('error_message')}")
-        r[b["name"].split("/")[0]] = b
-    runs.append(r)
-ctx = data["context"]
+sys.path.insert(0, os.environ["bench_dir"])
+from runs import load_runs, spread
+
+runs, ctx = load_runs(sys.argv[1:])
 rows = int(os.environ["STORESYNC_BENCH_ROWS"])
 
 def ms(name):
     return [r[name]["real_time"] for r in runs]
 
-def spread(values, fmt):
-    return f"{fmt(statistics.median(values))} ({fmt(min(values))} - {fmt(max(values))})"
 
 c, s, n = ms("BM_ReconcilerCheck"), ms("BM_FullScanCompare"), ms("BM_CountBothSides")
 share = [r["BM_ReconcilerCheck"]["rows_read"] / (2 * rows) for r in runs]
