@@ -200,6 +200,30 @@ TEST_F(DualWrite, ConcurrentWritersOfOverlappingKeysConverge) {
   EXPECT_EQ(logged(), 0u);
 }
 
+TEST_F(DualWrite, AFailedCompensationIsRecordedAndTheWriteFails) {
+  faulty flaky_primary;
+  auto dw = dual_write<faulty, faulty, memory_store, strict_consistency, no_retry>::open(
+                flaky_primary, secondary, log, {.intents = {.directory = dir_ + "/intents"}})
+                .value();
+  // The primary answers the lookup of previous entries and the write, then
+  // fails the compensating restore; the secondary fails the write.
+  flaky_primary.script({fault::none, fault::none, fault::permanent});
+  secondary.script({fault::permanent});
+  const auto w = dw->put(nth(1));
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error(), condition::permanent);
+  EXPECT_EQ(dw->stats().compensations, 0u);
+  const auto open = dw->inconsistencies(10).value();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].key, nth(1).key);
+  EXPECT_EQ(open[0].failing, "compensation");
+  EXPECT_EQ(open[0].primary_version, nth(1).version);
+  // The log says what to repair, and repair settles it (the primary wins).
+  ASSERT_TRUE(dw->repair_inconsistencies());
+  EXPECT_EQ(flaky_primary.inner().checksum({}).value(), secondary.inner().checksum({}).value());
+  EXPECT_EQ(logged(), 0u);
+}
+
 TEST_F(DualWrite, BadInputIsRefusedBeforeEitherStoreIsWritten) {
   auto dw = open<strict_consistency>();
   const std::vector<entry> batch = {entry::put("user:1", "{}", 1), entry::put("user:2", "{not json", 1)};
