@@ -125,6 +125,23 @@ struct dual_write_stats {
   std::uint64_t compensations = 0;
   std::uint64_t recorded = 0;
   std::uint64_t recovered_intents = 0;
+  /// Writes between their intent and its clearing, now.
+  std::uint64_t open_intents = 0;
+};
+
+/// Whether one side answered a probe, and how fast.
+struct side_health {
+  bool up = false;
+  /// How long the probe took (its error included).
+  std::chrono::microseconds latency{0};
+  /// The probe's error when the side is down.
+  std::string error = {};
+};
+
+/// Both sides' health, from one probe each (`dual_write::health`).
+struct dual_write_health {
+  side_health primary = {};
+  side_health secondary = {};
 };
 
 template <restorable_store Primary, store Secondary, restorable_store Log,
@@ -186,9 +203,22 @@ class dual_write {
     return out;
   }
 
-  /// Makes the two stores equal for every key of the inconsistency log (the
-  /// primary wins) and removes the records of the keys it settled.
-  result<repair_report> repair_inconsistencies() {
+  /// The number of records in the inconsistency log (reads it whole).
+  result<std::size_t> count_inconsistencies() {
+    std::size_t n = 0;
+    std::string after;
+    for (;;) {
+      BOOST_OUTCOME_TRY(auto rows, log_.scan({}, after, 1000));
+      for (const entry& row : rows) n += row.tombstone ? 0 : 1;
+      if (rows.size() < 1000) return n;
+      after = rows.back().key;
+    }
+  }
+
+  /// Makes the two stores equal for every key of the inconsistency log (by
+  /// default the primary wins; see `repair_options`) and removes the
+  /// records of the keys it settled (none when `dry_run`).
+  result<repair_report> repair_inconsistencies(repair_options options = {.truth = source_of_truth::left}) {
     repair_report total;
     std::string after;
     for (;;) {
@@ -197,7 +227,9 @@ class dual_write {
       after = rows.back().key;
       check_report found;
       for (const entry& row : rows) found.differences.push_back({row.key});
-      BOOST_OUTCOME_TRY(auto fixed, repairer().repair(found, {.truth = source_of_truth::left}));
+      BOOST_OUTCOME_TRY(auto fixed, repairer().repair(found, options));
+      total += fixed;
+      if (options.dry_run) continue;
       std::set<std::string> unsettled;
       for (const repair_refusal& r : fixed.refused) unsettled.insert(r.key);
       for (const entry& row : rows) {
@@ -205,13 +237,25 @@ class dual_write {
         auto removed = log_.restore(row.key, row.version, std::nullopt);
         if (!removed && removed.error() != errc::version_conflict) return removed.error();
       }
-      accumulate(total, fixed);
     }
   }
 
   dual_write_stats stats() const {
-    return {counters_.writes.value(), counters_.partial_failures.value(), counters_.compensations.value(),
-            counters_.recorded.value(), counters_.recovered_intents.value()};
+    std::lock_guard lock(intent_mutex_);
+    return {counters_.writes.value(),      counters_.partial_failures.value(),
+            counters_.compensations.value(), counters_.recorded.value(),
+            counters_.recovered_intents.value(), open_.size()};
+  }
+
+  /// Probes each side with a read of a key no one writes, timed; also sets
+  /// the gauges `dual_write_side_up{side}` and `dual_write_probe_seconds{side}`.
+  dual_write_health health() {
+    dual_write_health out{probe(primary_), probe(secondary_)};
+    for (const auto& [side, h] : {std::pair{0, &out.primary}, std::pair{1, &out.secondary}}) {
+      counters_.up[side].set(h->up ? 1 : 0);
+      counters_.probe_seconds[side].set(static_cast<double>(h->latency.count()) / 1e6);
+    }
+    return out;
   }
 
  private:
@@ -238,6 +282,17 @@ class dual_write {
                          errc::queue_full, errc::constraint_violation, errc::version_conflict})
       if (c.on_secondary_failure(error{e}).compensate_primary) return true;
     return false;
+  }
+
+  template <class S>
+  static side_health probe(S& s) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = s.read("storesync:health-probe");
+    side_health h;
+    h.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    h.up = static_cast<bool>(r);
+    if (!r) h.error = r.error().message();
+    return h;
   }
 
   reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock> repairer() {
@@ -338,6 +393,7 @@ class dual_write {
     std::lock_guard lock(intent_mutex_);
     BOOST_OUTCOME_TRY(const lsn at, intents_.append(std::string_view(keys)));
     open_.insert(at);
+    counters_.open_intents.set(static_cast<double>(open_.size()));
     last_ = std::max(last_, at);
     return at;
   }
@@ -347,6 +403,7 @@ class dual_write {
   result<void> close_intent(lsn at) {
     std::lock_guard lock(intent_mutex_);
     open_.erase(at);
+    counters_.open_intents.set(static_cast<double>(open_.size()));
     if (++cleared_ < checkpoint_every_) return success();
     cleared_ = 0;
     return intents_.commit_checkpoint(safe_checkpoint());
@@ -440,17 +497,6 @@ class dual_write {
     return out;
   }
 
-  static void accumulate(repair_report& total, const repair_report& r) {
-    total.copied_to_left += r.copied_to_left;
-    total.copied_to_right += r.copied_to_right;
-    total.removed_from_left += r.removed_from_left;
-    total.removed_from_right += r.removed_from_right;
-    total.restamped += r.restamped;
-    total.already_equal += r.already_equal;
-    total.raced += r.raced;
-    total.refused.insert(total.refused.end(), r.refused.begin(), r.refused.end());
-  }
-
   /// The counters behind `stats()`, in a registry.
   struct counters {
     explicit counters(metrics_registry& r)
@@ -459,8 +505,18 @@ class dual_write {
                                      "Batches the primary took and the secondary failed, retries spent.")),
           compensations(r.counter("dual_write_compensations_total", "Primary writes undone (strict).")),
           recorded(r.counter("dual_write_inconsistencies_recorded_total", "Records added to the inconsistency log.")),
-          recovered_intents(r.counter("dual_write_recovered_intents_total", "Open intents replayed at start-up.")) {}
+          recovered_intents(r.counter("dual_write_recovered_intents_total", "Open intents replayed at start-up.")),
+          open_intents(r.gauge("dual_write_open_intents", "Writes between their intent and its clearing.")),
+          up{r.gauge("dual_write_side_up", "Whether the side answered the last health probe.", {{"side", "primary"}}),
+             r.gauge("dual_write_side_up", "Whether the side answered the last health probe.", {{"side", "secondary"}})},
+          probe_seconds{r.gauge("dual_write_probe_seconds", "How long the last health probe took.",
+                                {{"side", "primary"}}),
+                        r.gauge("dual_write_probe_seconds", "How long the last health probe took.",
+                                {{"side", "secondary"}})} {}
     counter writes, partial_failures, compensations, recorded, recovered_intents;
+    gauge open_intents;
+    gauge up[2];
+    gauge probe_seconds[2];
   };
 
   std::unique_ptr<metrics_registry> own_metrics_;
@@ -475,7 +531,7 @@ class dual_write {
   Clock clock_;
   value_rules rules_;
   bool compensates_;
-  std::mutex intent_mutex_;
+  mutable std::mutex intent_mutex_;
   std::set<lsn> open_;
   lsn last_ = 0;
   std::size_t cleared_ = 0;

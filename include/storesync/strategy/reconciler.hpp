@@ -28,9 +28,10 @@
 /// only thing that grows, and `max_differences` bounds them).
 ///
 /// A check stops early, promptly (between two checksums or two pages), when
-/// it has found `max_differences` differences or has run for `max_time`;
-/// `remaining` then holds the part of the range it did not cover, and
-/// `check(*report.remaining)` goes on from there.
+/// it has found `max_differences` differences, has run for `max_time` or is
+/// asked to through its `stop` token; `remaining` then holds the part of the
+/// range it did not cover, and `check(*report.remaining)` goes on from there.
+/// Another thread may watch it through `progress`.
 ///
 /// Two entries are equal when their version, content hash and deleted flag
 /// are equal, which is what the checksums sum (`row_hash`). A key one side
@@ -57,6 +58,13 @@
 /// winner's content is written to both at the next version (`restamped`).
 /// `dry_run` counts what would be done and writes nothing.
 ///
+/// **rebuild(range, options)** makes the right store equal to the left one
+/// over `range`, without checksums: it streams both sides in key order and
+/// repairs (the left side wins) each batch of `batch_size` keys as it goes,
+/// so memory stays flat. After each batch it hands the last key covered to
+/// `on_batch`, which may save it: a rebuild started with that key as
+/// `resume_after` goes on from there (after a crash, a cancel or an error).
+///
 /// Errors: a store error ends a check or repair with that error (nothing is
 /// half-reported); a repair's refused entries are in its report, each with
 /// its error.
@@ -65,10 +73,13 @@
 /// writes meanwhile (a check then reports what it saw as it passed).
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,6 +98,21 @@
 
 namespace storesync {
 
+/// Live counters of a check, repair or rebuild, which another thread may
+/// read while it runs (a job's status page). Each call adds to them.
+struct reconcile_progress {
+  /// Ranges a check has settled (equal, compared row by row, or descended into).
+  std::atomic<std::size_t> ranges{0};
+  /// Range checksums computed, on both sides together.
+  std::atomic<std::size_t> checksums{0};
+  /// Rows read while streaming, from both sides together.
+  std::atomic<std::size_t> rows_read{0};
+  /// Differences found.
+  std::atomic<std::size_t> differences{0};
+  /// Keys a repair or rebuild wrote or removed.
+  std::atomic<std::size_t> repaired{0};
+};
+
 /// How `reconciler::check` searches.
 struct check_options {
   /// Parts a differing range is cut into (at least 2).
@@ -104,6 +130,10 @@ struct check_options {
   std::size_t max_differences = 100'000;
   /// Stop after running this long (zero: no bound).
   std::chrono::milliseconds max_time{0};
+  /// Stop when this token is asked to (a cancelled job).
+  std::stop_token stop = {};
+  /// Counters to update as the check goes (nothing: none).
+  reconcile_progress* progress = nullptr;
 };
 
 /// How a key differs between the two stores.
@@ -124,7 +154,7 @@ struct difference {
 };
 
 /// Why a check stopped before covering its whole range.
-enum class check_stop { none, max_differences, max_time };
+enum class check_stop { none, max_differences, max_time, cancelled };
 
 /// What `reconciler::check` found.
 struct check_report {
@@ -158,6 +188,8 @@ struct repair_options {
   source_of_truth truth = source_of_truth::newest;
   /// Count what would be done; write nothing.
   bool dry_run = false;
+  /// Counters to update (`repaired`) as the repair goes (nothing: none).
+  reconcile_progress* progress = nullptr;
 };
 
 /// A key a repair could not settle, and why.
@@ -182,6 +214,50 @@ struct repair_report {
   /// write); check again to judge them.
   std::size_t raced = 0;
   std::vector<repair_refusal> refused = {};
+
+  /// Adds the counts and refusals of `more`.
+  repair_report& operator+=(const repair_report& more) {
+    copied_to_left += more.copied_to_left;
+    copied_to_right += more.copied_to_right;
+    removed_from_left += more.removed_from_left;
+    removed_from_right += more.removed_from_right;
+    restamped += more.restamped;
+    already_equal += more.already_equal;
+    raced += more.raced;
+    refused.insert(refused.end(), more.refused.begin(), more.refused.end());
+    return *this;
+  }
+};
+
+/// How `reconciler::rebuild` goes.
+struct rebuild_options {
+  /// Keys settled per batch (the unit of memory and of checkpoints).
+  std::size_t batch_size = 1000;
+  /// Start after this key: the last key an earlier rebuild's `on_batch`
+  /// was given. Empty: from the start of the range.
+  std::string resume_after = {};
+  /// Called after each batch with the last key covered so far; an error
+  /// ends the rebuild with it. Nothing: no checkpoints.
+  std::function<result<void>(std::string_view last_key)> on_batch = {};
+  /// Count what would be done; write nothing.
+  bool dry_run = false;
+  /// Stop after the current batch when this token is asked to.
+  std::stop_token stop = {};
+  /// Counters to update as the rebuild goes (nothing: none).
+  reconcile_progress* progress = nullptr;
+};
+
+/// What `reconciler::rebuild` did.
+struct rebuild_report {
+  /// The repairs, of the right side only (the left side is the source; it is
+  /// written only to restamp, see `repair_report::restamped`).
+  repair_report repaired = {};
+  /// Rows read from the two stores together.
+  std::size_t rows_read = 0;
+  /// The last key covered: where a rebuild resumes (`resume_after`).
+  std::string last_key = {};
+  /// Whether the rebuild reached the end of its range.
+  bool complete = false;
 };
 
 template <scannable_store Left, scannable_store Right, retry_policy Retry = exponential_backoff,
@@ -237,6 +313,56 @@ class reconciler {
     }
     BOOST_OUTCOME_TRY(deliver(right_, to_right, out.copied_to_right, out));
     BOOST_OUTCOME_TRY(deliver(left_, to_left, out.copied_to_left, out));
+    if (options.progress)
+      options.progress->repaired += out.copied_to_left + out.copied_to_right + out.removed_from_left +
+                                    out.removed_from_right - out.restamped;
+    return out;
+  }
+
+  /// Makes the right store equal to the left one over `range` (see the
+  /// file comment).
+  result<rebuild_report> rebuild(const key_range& range, rebuild_options options = {}) {
+    options.batch_size = std::max<std::size_t>(options.batch_size, 1);
+    rebuild_report out;
+    out.last_key = options.resume_after;
+    merge m{{left_, range, {}, 0, options.resume_after}, {right_, range, {}, 0, options.resume_after}};
+    check_report batch;
+    std::size_t covered = 0;  // keys merged since the last checkpoint
+    auto settle_batch = [&]() -> result<void> {
+      BOOST_OUTCOME_TRY(auto fixed,
+                        repair(batch, {.truth = source_of_truth::left, .dry_run = options.dry_run,
+                                       .progress = options.progress}));
+      out.repaired += fixed;
+      batch.differences.clear();
+      covered = 0;
+      if (options.on_batch && !out.last_key.empty()) {
+        BOOST_OUTCOME_TRY(options.on_batch(out.last_key));
+      }
+      return success();
+    };
+    for (;;) {
+      if (options.stop.stop_requested()) break;
+      std::size_t read = 0;
+      BOOST_OUTCOME_TRY(const auto key, m.peek(options.batch_size, read));
+      out.rows_read += read;
+      if (options.progress) options.progress->rows_read += read;
+      if (!key) {
+        out.complete = true;
+        break;
+      }
+      auto step = m.take();
+      out.last_key = std::move(step.key);
+      if (step.diff) {
+        if (options.progress) ++options.progress->differences;
+        batch.differences.push_back(std::move(*step.diff));
+      }
+      if (++covered >= options.batch_size) {
+        BOOST_OUTCOME_TRY(settle_batch());
+      }
+    }
+    if (covered > 0) {
+      BOOST_OUTCOME_TRY(settle_batch());
+    }
     return out;
   }
 
@@ -259,7 +385,8 @@ class reconciler {
       while (!stack.empty()) {
         pending p = std::move(stack.back());
         stack.pop_back();
-        if (out_of_time()) return stop(check_stop::max_time, p.range.first);
+        if (const auto why = interrupted()) return stop(*why, p.range.first);
+        if (options.progress) ++options.progress->ranges;
         if (!p.sums) {
           BOOST_OUTCOME_TRY(auto sums, checksums(p.range));
           p.sums = sums;
@@ -273,7 +400,7 @@ class reconciler {
                                                            : split_by_rows(self.right_, p.range, options.split_factor));
           std::vector<pending> differing;
           for (key_range& part : parts) {
-            if (out_of_time()) return stop(check_stop::max_time, p.range.first);
+            if (const auto why = interrupted()) return stop(*why, p.range.first);
             BOOST_OUTCOME_TRY(auto sums, checksums(part));
             if (sums.first != sums.second) differing.push_back({std::move(part), sums});
           }
@@ -296,46 +423,37 @@ class reconciler {
       BOOST_OUTCOME_TRY(auto l, checksum_of(self.left_, range));
       BOOST_OUTCOME_TRY(auto r, checksum_of(self.right_, range));
       report.checksums += 2;
+      if (options.progress) options.progress->checksums += 2;
       return std::pair{l, r};
     }
 
     /// Streams both sides of `range` in key order and records every key
     /// that differs.
     result<void> compare_rows(const key_range& range) {
-      page<Left> l{self.left_, range};
-      page<Right> r{self.right_, range};
+      merge m{{self.left_, range}, {self.right_, range}};
       for (;;) {
-        BOOST_OUTCOME_TRY(l.fill(options.page_size, report.rows_read));
-        BOOST_OUTCOME_TRY(r.fill(options.page_size, report.rows_read));
-        const entry* a = l.front();
-        const entry* b = r.front();
-        if (a == nullptr && b == nullptr) return success();
-        if (out_of_time())
-          return stop(check_stop::max_time, a == nullptr ? b->key : b == nullptr ? a->key : std::min(a->key, b->key));
-        std::string key;
-        if (b == nullptr || (a != nullptr && a->key < b->key)) {
-          key = a->key;
-          record({a->key, difference_kind::only_left, meta_of(*a), std::nullopt});
-          l.pop();
-        } else if (a == nullptr || b->key < a->key) {
-          key = b->key;
-          record({b->key, difference_kind::only_right, std::nullopt, meta_of(*b)});
-          r.pop();
-        } else {
-          key = a->key;
-          if (meta_of(*a) != meta_of(*b)) record({a->key, difference_kind::differ, meta_of(*a), meta_of(*b)});
-          l.pop();
-          r.pop();
+        std::size_t read = 0;
+        BOOST_OUTCOME_TRY(const auto key, m.peek(options.page_size, read));
+        report.rows_read += read;
+        if (options.progress) options.progress->rows_read += read;
+        if (!key) return success();
+        if (const auto why = interrupted()) return stop(*why, std::string(*key));
+        auto step = m.take();
+        if (step.diff) {
+          report.differences.push_back(std::move(*step.diff));
+          if (options.progress) ++options.progress->differences;
         }
         if (options.max_differences != 0 && report.differences.size() >= options.max_differences)
-          return stop(check_stop::max_differences, successor(key));
+          return stop(check_stop::max_differences, successor(step.key));
       }
     }
 
-    void record(difference d) { report.differences.push_back(std::move(d)); }
-
-    bool out_of_time() const {
-      return options.max_time.count() > 0 && self.clock_.now() - started >= options.max_time;
+    /// Why the check must stop now, if it must.
+    std::optional<check_stop> interrupted() const {
+      if (options.stop.stop_requested()) return check_stop::cancelled;
+      if (options.max_time.count() > 0 && self.clock_.now() - started >= options.max_time)
+        return check_stop::max_time;
+      return std::nullopt;
     }
 
     /// Records that the check stopped with every key from `first` to the
@@ -369,6 +487,50 @@ class reconciler {
     }
     const entry* front() const { return at < rows.size() ? &rows[at] : nullptr; }
     void pop() { ++at; }
+  };
+
+  /// Both sides of a range, streamed in key order and merged key by key.
+  struct merge {
+    page<Left> l;
+    page<Right> r;
+
+    /// One key either side holds, and how the sides differ on it.
+    struct step {
+      std::string key;
+      std::optional<difference> diff;
+    };
+
+    /// The next key either side holds (nothing at the end of the range),
+    /// reading pages of `page_size` as needed (counted in `rows_read`).
+    result<std::optional<std::string_view>> peek(std::size_t page_size, std::size_t& rows_read) {
+      BOOST_OUTCOME_TRY(l.fill(page_size, rows_read));
+      BOOST_OUTCOME_TRY(r.fill(page_size, rows_read));
+      const entry* a = l.front();
+      const entry* b = r.front();
+      if (a == nullptr && b == nullptr) return std::optional<std::string_view>();
+      if (a == nullptr) return std::optional<std::string_view>(b->key);
+      if (b == nullptr) return std::optional<std::string_view>(a->key);
+      return std::optional<std::string_view>(std::min<std::string_view>(a->key, b->key));
+    }
+
+    /// Consumes the key `peek` returned.
+    step take() {
+      const entry* a = l.front();
+      const entry* b = r.front();
+      if (b == nullptr || (a != nullptr && a->key < b->key)) {
+        l.pop();
+        return {a->key, difference{a->key, difference_kind::only_left, meta_of(*a), std::nullopt}};
+      }
+      if (a == nullptr || b->key < a->key) {
+        r.pop();
+        return {b->key, difference{b->key, difference_kind::only_right, std::nullopt, meta_of(*b)}};
+      }
+      step out{a->key, std::nullopt};
+      if (meta_of(*a) != meta_of(*b)) out.diff = difference{a->key, difference_kind::differ, meta_of(*a), meta_of(*b)};
+      l.pop();
+      r.pop();
+      return out;
+    }
   };
 
   template <class S>

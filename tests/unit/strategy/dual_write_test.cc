@@ -2,7 +2,8 @@
 // (faulty_store): strict keeps the two equal after every write, best-effort
 // records every divergence and one repair empties the log, primary-only
 // records every key as pending; intents left open are repaired at start-up;
-// bad input is refused before either store is written.
+// bad input is refused before either store is written; health probes each
+// side.
 #include "storesync/strategy/dual_write.hpp"
 
 #include <gtest/gtest.h>
@@ -154,9 +155,36 @@ TEST_F(DualWrite, PrimaryOnlyNeverWritesTheSecondaryAndRecordsEveryKeyAsPending)
   const auto pending = dw->inconsistencies(1).value();
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_NE(pending[0].error.find("pending repair"), std::string::npos);
+  EXPECT_EQ(dw->count_inconsistencies().value(), 500u);
+  const auto dry = dw->repair_inconsistencies({.truth = source_of_truth::left, .dry_run = true});
+  ASSERT_TRUE(dry);
+  EXPECT_EQ(dry.value().copied_to_right, 500u);
+  EXPECT_EQ(secondary.inner().checksum({}).value().count, 0u) << "a dry run wrote";
+  EXPECT_EQ(logged(), 500u) << "a dry run cleared records";
   ASSERT_TRUE(dw->repair_inconsistencies());
   EXPECT_TRUE(equal());
   EXPECT_EQ(logged(), 0u);
+  EXPECT_EQ(dw->count_inconsistencies().value(), 0u);
+  EXPECT_EQ(dw->stats().open_intents, 0u);
+}
+
+TEST_F(DualWrite, HealthProbesEachSideAndSetsItsGauges) {
+  metrics_registry registry;
+  auto dw = dual<best_effort_consistency>::open(primary, secondary, log,
+                                                {.intents = {.directory = dir_ + "/intents"}, .metrics = &registry})
+                .value();
+  auto up = [&](const char* side) { return registry.gauge("dual_write_side_up", "", {{"side", side}}).value(); };
+  const dual_write_health both = dw->health();
+  EXPECT_TRUE(both.primary.up);
+  EXPECT_TRUE(both.secondary.up);
+  EXPECT_EQ(up("secondary"), 1);
+  secondary.script({fault::unavailable});
+  const dual_write_health down = dw->health();
+  EXPECT_TRUE(down.primary.up);
+  EXPECT_FALSE(down.secondary.up);
+  EXPECT_FALSE(down.secondary.error.empty());
+  EXPECT_EQ(up("primary"), 1);
+  EXPECT_EQ(up("secondary"), 0);
 }
 
 TEST_F(DualWrite, IntentsLeftOpenAreRepairedAtStartUp) {

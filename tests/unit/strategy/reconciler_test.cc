@@ -1,7 +1,8 @@
 // reconciler on memory stores: exact differences by checksum bisection,
 // streaming when most ranges differ, the bounds (differences, time) and
-// resuming from `remaining`, the scan fallback for a store without
-// checksums, and repair under every source of truth, dry and for real.
+// resuming from `remaining`, cancelling and watching progress, the scan
+// fallback for a store without checksums, repair under every source of
+// truth, dry and for real, and rebuild resumed from its checkpoints.
 #include "storesync/strategy/reconciler.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -242,6 +244,104 @@ TEST(ReconcilerRepair, AStoreThatCannotRestoreIsRefusedNotForced) {
   EXPECT_EQ(fixed.value().refused[0].key, key_of(1));
   EXPECT_NE(fixed.value().refused[0].why.message().find("not a restorable_store"), std::string::npos);
   EXPECT_EQ(b.read(key_of(1)).value()->version, 30) << "a refused repair changed the store";
+}
+
+TEST(ReconcilerCheck, ACancelledCheckStopsAtOnceAndSaysWhatIsLeft) {
+  memory_store a, b;
+  fill(a, b, 5'000);
+  put(b, entry::put(key_of(42), R"({"b":1})", 11));
+  std::stop_source cancel;
+  cancel.request_stop();
+  reconciler rec(a, b);
+  const auto r = rec.check({}, {.stop = cancel.get_token()});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().stopped, check_stop::cancelled);
+  ASSERT_TRUE(r.value().remaining);
+  EXPECT_EQ(*r.value().remaining, key_range{});
+  EXPECT_EQ(r.value().checksums, 0u);
+  const auto rest = rec.check(*r.value().remaining);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest.value().differences.size(), 1u);
+}
+
+TEST(ReconcilerCheck, ProgressCountsWhatTheReportCounts) {
+  memory_store a, b;
+  fill(a, b, 20'000);
+  for (int i : {3, 7'000, 19'999}) put(b, entry::put(key_of(i), R"({"b":1})", 11));
+  reconcile_progress progress;
+  reconciler rec(a, b);
+  const auto r = rec.check({}, {.progress = &progress});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(progress.differences.load(), 3u);
+  EXPECT_EQ(progress.checksums.load(), r.value().checksums);
+  EXPECT_EQ(progress.rows_read.load(), r.value().rows_read);
+  EXPECT_GT(progress.ranges.load(), 1u);
+  const auto fixed = rec.repair(r.value(), {.progress = &progress});
+  ASSERT_TRUE(fixed);
+  EXPECT_EQ(progress.repaired.load(), 3u);
+}
+
+TEST(ReconcilerRebuild, MakesTheRightSideEqualInBatchesCheckpointingEachOne) {
+  memory_store a, b;
+  fill(a, b, 2'500);
+  ASSERT_TRUE(b.restore(key_of(10), 10, std::nullopt));                 // missing on the right
+  put(b, entry::put(key_of(20), R"({"b":"newer"})", 30));               // newer on the right
+  put(b, entry::put("user:zz-extra", "{}", 1));                         // only on the right
+  put(a, entry::put(key_of(2'000), R"({"a":"newer"})", 11));            // newer on the left
+  std::vector<std::string> checkpoints;
+  reconciler rec(a, b);
+  const auto r = rec.rebuild({}, {.batch_size = 1000, .on_batch = [&](std::string_view last) -> result<void> {
+                                    checkpoints.emplace_back(last);
+                                    return success();
+                                  }});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(r.value().complete);
+  EXPECT_EQ(r.value().repaired.copied_to_right, 3u);
+  EXPECT_EQ(r.value().repaired.removed_from_right, 1u);
+  EXPECT_TRUE(r.value().repaired.refused.empty());
+  ASSERT_EQ(checkpoints.size(), 3u);  // 2,501 keys: 1000, 2000, then the rest
+  EXPECT_EQ(checkpoints[0], key_of(999));
+  EXPECT_EQ(checkpoints.back(), "user:zz-extra");
+  EXPECT_TRUE(rec.check({}).value().differences.empty());
+}
+
+TEST(ReconcilerRebuild, ResumesAfterItsCheckpointAndStopsWhenCancelled) {
+  memory_store a, b;
+  fill(a, b, 3'000);
+  for (int i : {100, 1'500, 2'900}) ASSERT_TRUE(b.restore(key_of(i), 10, std::nullopt));
+  std::stop_source cancel;
+  std::string saved;
+  reconciler rec(a, b);
+  // Cancelled after its first batch: that batch is settled and saved.
+  const auto first = rec.rebuild({}, {.batch_size = 1000, .on_batch = [&](std::string_view last) -> result<void> {
+                                        saved = last;
+                                        cancel.request_stop();
+                                        return success();
+                                      },
+                                      .stop = cancel.get_token()});
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_FALSE(first.value().complete);
+  EXPECT_EQ(first.value().repaired.copied_to_right, 1u);
+  EXPECT_EQ(saved, key_of(999));
+  EXPECT_FALSE(b.read(key_of(1'500)).value()) << "the rebuild went on after it was cancelled";
+  // A rebuild from the checkpoint covers the rest, and only the rest.
+  const auto rest = rec.rebuild({}, {.batch_size = 1000, .resume_after = saved});
+  ASSERT_TRUE(rest) << rest.error().message();
+  EXPECT_TRUE(rest.value().complete);
+  EXPECT_EQ(rest.value().repaired.copied_to_right, 2u);
+  EXPECT_EQ(rest.value().rows_read, 2u * 2'000 - 2);
+  EXPECT_TRUE(rec.check({}).value().differences.empty());
+}
+
+TEST(ReconcilerRebuild, DryRunCountsAndWritesNothing) {
+  memory_store a, b;
+  fill(a, b, 50);
+  memory_store empty;
+  reconciler rec(a, empty);
+  const auto r = rec.rebuild({}, {.dry_run = true});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value().repaired.copied_to_right, 50u);
+  EXPECT_FALSE(empty.read(key_of(0)).value());
 }
 
 }  // namespace
