@@ -29,6 +29,11 @@ result<boost::asio::ip::tcp::endpoint> parse_listen(const std::string& text) {
   return boost::asio::ip::tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
+/// Whether `url` names a store the server opens.
+bool store_url(const std::string& url) {
+  return url.starts_with("sqlite:") || url.starts_with("postgresql://") || url.starts_with("postgres://");
+}
+
 }  // namespace
 
 std::string redact_url(const std::string& url) {
@@ -45,7 +50,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   server_config c;
   std::string listen, durability, backpressure, mapping_file;
   std::int64_t retry_base_ms, retry_cap_ms, batch_target_ms, flush_interval_ms, write_delay_ms,
-      backpressure_ms, shutdown_ms, read_timeout_ms;
+      backpressure_ms, shutdown_ms, read_timeout_ms, reconcile_interval_s;
 
   po::options_description flags(
       "storesync reference server\n"
@@ -54,9 +59,14 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   flags.add_options()("help", "print this help and exit")
       ("listen", po::value(&listen)->default_value("127.0.0.1:8080"), "HOST:PORT to serve on (port 0: any free port)")
       ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "directory for the journal and the SQLite file")
-      ("mode", po::value(&c.mode)->default_value(c.mode), "write-behind (acknowledge from memory + journal) or direct (synchronous durable write)")
+      ("mode", po::value(&c.mode)->default_value(c.mode), "write-behind (acknowledge from memory + journal), direct (synchronous durable write) or dual-write (--primary, then --secondary)")
       ("durable", po::value(&c.durable), "durable store: sqlite:PATH or a postgresql:// URL (default sqlite:<data-dir>/storesync.db)")
       ("durable-mapping", po::value(&mapping_file), "JSON file mapping entries onto a typed table of your own in the durable store (see docs/server-api.md); default: storesync's JSON table")
+      ("primary", po::value(&c.primary), "dual-write: the primary store, sqlite:PATH or a postgresql:// URL")
+      ("secondary", po::value(&c.secondary), "dual-write: the secondary store, sqlite:PATH or a postgresql:// URL")
+      ("consistency", po::value(&c.consistency)->default_value(c.consistency), "dual-write: strict (undo the primary when the secondary fails) | best-effort (record the divergence) | primary-only (record every key for repair)")
+      ("reconcile-interval-s", po::value(&reconcile_interval_s)->default_value(0), "dual-write: run a check job every this many seconds; 0: never")
+      ("reconcile-repair", po::bool_switch(&c.reconcile_repair), "dual-write: scheduled runs also repair what they find (the primary wins)")
       ("journal-durability", po::value(&durability)->default_value("process"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
@@ -110,14 +120,31 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   auto endpoint = parse_listen(listen);
   if (!endpoint) return fail(endpoint.error().context());
   c.http.listen = endpoint.value();
-  if (c.mode != "write-behind" && c.mode != "direct")
-    return fail("--mode must be write-behind or direct, got \"" + c.mode + "\"");
+  if (c.mode != "write-behind" && c.mode != "direct" && c.mode != "dual-write")
+    return fail("--mode must be write-behind, direct or dual-write, got \"" + c.mode + "\"");
+  if (c.mode == "dual-write") {
+    if (c.primary.empty() || c.secondary.empty()) return fail("--mode dual-write needs --primary and --secondary");
+    for (const auto& [flag, url] : {std::pair{"--primary", &c.primary}, std::pair{"--secondary", &c.secondary}})
+      if (!store_url(*url))
+        return fail(std::string(flag) + " must be sqlite:PATH or a postgresql:// URL, got \"" + redact_url(*url) + "\"");
+    if (c.primary == c.secondary) return fail("--primary and --secondary name the same store");
+    if (c.consistency != "strict" && c.consistency != "best-effort" && c.consistency != "primary-only")
+      return fail("--consistency must be strict, best-effort or primary-only, got \"" + c.consistency + "\"");
+    if (!c.durable.empty() || !mapping_file.empty())
+      return fail("--durable and --durable-mapping do not apply to dual-write (use --primary and --secondary)");
+    if (reconcile_interval_s < 0) return fail("--reconcile-interval-s must be 0 (never) or positive");
+    c.reconcile_interval = std::chrono::seconds(reconcile_interval_s);
+  } else {
+    for (const char* flag : {"primary", "secondary", "consistency", "reconcile-interval-s"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        return fail("--" + std::string(flag) + " applies to --mode dual-write only");
+    if (c.reconcile_repair) return fail("--reconcile-repair applies to --mode dual-write only");
+  }
   auto d = parse_durability(durability);
   if (!d) return fail("--journal-durability: " + d.error().context());
   c.write_behind.journal.durability = d.value();
   if (c.durable.empty()) c.durable = "sqlite:" + (std::filesystem::path(c.data_dir) / "storesync.db").string();
-  if (!c.durable.starts_with("sqlite:") && !c.durable.starts_with("postgresql://") &&
-      !c.durable.starts_with("postgres://"))
+  if (!store_url(c.durable))
     return fail("--durable must be sqlite:PATH or a postgresql:// URL, got \"" + redact_url(c.durable) + "\"");
   if (!mapping_file.empty()) {
     std::ifstream in(mapping_file);

@@ -20,10 +20,19 @@ struct server_config {
   http_options http;
   auth_options auth;
   std::string data_dir = "./storesync-data";
-  /// "write-behind" or "direct".
+  /// "write-behind", "direct" or "dual-write".
   std::string mode = "write-behind";
   /// "sqlite:PATH" or a postgresql:// URL; empty: sqlite:<data_dir>/storesync.db.
   std::string durable;
+  /// Dual-write mode: the two stores ("sqlite:PATH" or postgresql:// URLs).
+  std::string primary;
+  std::string secondary;
+  /// Dual-write mode: "strict", "best-effort" or "primary-only".
+  std::string consistency = "strict";
+  /// Dual-write mode: a scheduled check every interval (zero: none), which
+  /// also repairs when `reconcile_repair`.
+  std::chrono::seconds reconcile_interval{0};
+  bool reconcile_repair = false;
   /// The typed table of the durable store (`--durable-mapping`).
   std::optional<typed_table> durable_mapping;
   /// `write_behind.rules` also holds the value rules of direct mode.

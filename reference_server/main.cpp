@@ -3,6 +3,7 @@
 //   reference_server                                   # write-behind: memory + journal -> SQLite
 //   reference_server --durable postgresql://app@db/app # ... -> PostgreSQL
 //   reference_server --mode direct                     # every write straight to the durable store
+//   reference_server --mode dual-write --primary postgresql://app@db/app --secondary sqlite:/var/lib/app/copy.db
 //
 // `--help` lists every flag; docs/server-api.md describes the routes.
 #include <filesystem>
@@ -14,6 +15,7 @@
 
 #include "reference_server/config.hpp"
 #include "reference_server/direct_service.hpp"
+#include "reference_server/dual_write_service.hpp"
 #include "reference_server/http_server.hpp"
 #include "reference_server/write_behind_service.hpp"
 #include "storesync/store/postgres_store.hpp"
@@ -81,10 +83,56 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
   return std::shared_ptr<record_service>(shared);
 }
 
+/// Opens the store `url` names (`flag` says which, for errors) and passes it
+/// to `then` with the store's name.
+template <class Then>
+result<std::shared_ptr<record_service>> with_store(const std::string& url, std::string_view flag, Then&& then) {
+  auto failed = [&](const error& e) {
+    return error{e.code(), std::string(flag) + " (" + redact_url(url) + "): " + e.message()};
+  };
+  if (url.starts_with("sqlite:")) {
+    sqlite_options o;
+    o.path = url.substr(std::string_view("sqlite:").size());
+    auto s = sqlite_store::open(o);
+    if (!s) return failed(s.error());
+    return then(std::make_unique<sqlite_store>(std::move(s).value()), std::string("sqlite"));
+  }
+  postgres_config pg;
+  pg.url = url;
+  pg.application_name = "storesync-reference-server";
+  auto s = postgres_store::open(pg);
+  if (!s) return failed(s.error());
+  return then(std::make_unique<postgres_store>(std::move(s).value()), std::string("postgresql"));
+}
+
+/// Dual-write: both stores must answer at start-up, where the intents left
+/// open are repaired.
+result<std::shared_ptr<record_service>> open_dual_write(const server_config& c) {
+  dual_write_setup setup{.directory = (std::filesystem::path(c.data_dir) / "dual-write").string(),
+                         .intents = c.write_behind.journal,
+                         .consistency = *named_consistency::parse(c.consistency),
+                         .door = c.write_behind.rules,
+                         .retry = exponential_backoff(c.retry),
+                         .reconcile_interval = c.reconcile_interval,
+                         .scheduled_repair = c.reconcile_repair};
+  return with_store(c.primary, "--primary", [&](auto primary, std::string primary_name) {
+    return with_store(c.secondary, "--secondary",
+                      [&](auto secondary, std::string secondary_name) -> result<std::shared_ptr<record_service>> {
+                        using service = dual_write_service<typename decltype(primary)::element_type,
+                                                           typename decltype(secondary)::element_type>;
+                        BOOST_OUTCOME_TRY(auto s, service::open(std::move(primary), std::move(primary_name),
+                                                                std::move(secondary), std::move(secondary_name),
+                                                                setup));
+                        return std::shared_ptr<record_service>(std::move(s));
+                      });
+  });
+}
+
 result<std::shared_ptr<record_service>> open_service(const server_config& c, stop_hook& on_stop) {
   std::error_code ec;
   std::filesystem::create_directories(c.data_dir, ec);
   if (ec) return error{ec, "cannot create --data-dir \"" + c.data_dir + "\""};
+  if (c.mode == "dual-write") return open_dual_write(c);
   auto metrics = std::make_shared<metrics_registry>();
   // A typed durable table refuses at the door what it cannot hold, also
   // while the durable store is still being opened.
@@ -133,7 +181,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "storesync: serving on http://" << bound.value().address().to_string() << ":"
-            << bound.value().port() << " (mode " << c.mode << ", durable " << redact_url(c.durable)
+            << bound.value().port() << " (mode " << c.mode
+            << (c.mode == "dual-write" ? ", primary " + redact_url(c.primary) + ", secondary " + redact_url(c.secondary) +
+                                             ", consistency " + c.consistency
+                                       : ", durable " + redact_url(c.durable))
             << ", data dir " << c.data_dir << ")" << std::endl;
   srv.run_until_signal();
   const bool clean = !on_stop || on_stop();

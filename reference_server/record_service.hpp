@@ -1,11 +1,14 @@
 #pragma once
 // What the HTTP layer needs from a deployment mode. The server speaks to this
-// interface only, so each mode (direct, write-behind, later dual-write and
+// interface only, so each mode (direct, write-behind, dual-write, later
 // write-back) is one implementation, and routes and sessions never change
 // shape. Calls may block: the server runs them on its worker pool, never on
 // an I/O thread, except `try_write`, which promises not to wait and is what
 // lets a mode acknowledge on the I/O thread without two thread hand-offs.
 // Implementations are thread-safe.
+//
+// Dual-write mode adds the inconsistency log and reconcile jobs; the other
+// modes answer those routes with 404 through the defaults.
 
 #include <chrono>
 #include <cstddef>
@@ -20,6 +23,12 @@
 #include "storesync/core/store.hpp"
 
 namespace storesync::server {
+
+class reconcile_jobs;
+
+/// The machine-readable code of an error, as responses carry it
+/// ("invalid_input", "conflict", ...): its condition.
+std::string_view error_code_name(const error& e);
 
 /// /readyz: whether every store the mode needs answers, and each one's state.
 struct readiness {
@@ -71,6 +80,16 @@ class record_service {
   virtual result<std::string> dead_letters(std::size_t limit) = 0;
   /// Sends every dead letter through the write path again.
   virtual result<nlohmann::json> retry_dead_letters() = 0;
+
+  /// Up to `limit` records of the mode's inconsistency log after key
+  /// `after`, as `{"inconsistencies":[...],"count":N,"next_after":..}`;
+  /// nothing when the mode keeps none (the default).
+  virtual std::optional<result<nlohmann::json>> inconsistencies(std::size_t /*limit*/, std::string_view /*after*/) {
+    return std::nullopt;
+  }
+  /// The mode's reconcile jobs; nothing when it has no second store to
+  /// reconcile with (the default).
+  virtual reconcile_jobs* jobs() { return nullptr; }
 };
 
 }  // namespace storesync::server

@@ -8,9 +8,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reference_server/reconcile_jobs.hpp"
 #include "storesync/core/detail/json_scan.hpp"
 
 namespace storesync::server {
+
+std::string_view error_code_name(const error& e) {
+  if (e == condition::invalid_input) return "invalid_input";
+  if (e == condition::overloaded) return "overloaded";
+  if (e == condition::unavailable) return "unavailable";
+  if (e == condition::transient) return "transient";
+  if (e == condition::conflict) return "conflict";
+  return "internal";
+}
+
 namespace {
 
 using json = nlohmann::json;
@@ -49,16 +60,6 @@ response method_not_allowed(const request& req, std::string_view allow) {
   return res;
 }
 
-/// The machine-readable code of an error: its condition.
-std::string_view code_for(const error& e) {
-  if (e == condition::invalid_input) return "invalid_input";
-  if (e == condition::overloaded) return "overloaded";
-  if (e == condition::unavailable) return "unavailable";
-  if (e == condition::transient) return "transient";
-  if (e == condition::conflict) return "conflict";
-  return "internal";
-}
-
 http::status status_for(const error& e) {
   if (e == condition::invalid_input) return http::status::bad_request;
   if (e == condition::overloaded) return http::status::too_many_requests;
@@ -68,10 +69,10 @@ http::status status_for(const error& e) {
 }
 
 response from_error(const request& req, const error& e) {
-  return make_error(req, status_for(e), code_for(e), e.message());
+  return make_error(req, status_for(e), error_code_name(e), e.message());
 }
 
-json error_json(const error& e) { return {{"code", code_for(e)}, {"message", e.message()}}; }
+json error_json(const error& e) { return {{"code", error_code_name(e)}, {"message", e.message()}}; }
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -263,6 +264,22 @@ std::optional<response> router::route(const request& req, calls allowed) {
     if (auto denied = check_token(req, auth_.admin_token)) return *denied;
     return retry_dead_letters(req);
   }
+  if (path == "/v1/inconsistencies") {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    return inconsistencies(req, query);
+  }
+  constexpr std::string_view reconcile = "/v1/reconcile";
+  if (path == reconcile) {
+    if (!post) return method_not_allowed(req, "POST");
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    return start_job(req);
+  }
+  if (path.starts_with(reconcile) && path[reconcile.size()] == '/') {
+    if (!get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    return job(req, path.substr(reconcile.size() + 1));
+  }
   return make_error(req, http::status::not_found, "not_found",
                     "no route for " + detail::quoted(path.substr(0, 200)));
 }
@@ -435,6 +452,72 @@ response router::dead_letters(const request& req, std::string_view query) {
   auto letters = service_->dead_letters(limit);
   if (!letters) return from_error(req, letters.error());
   return make_json_text(req, http::status::ok, R"({"dead_letters":)" + letters.value() + "}");
+}
+
+/// The 404 of a route the mode does not have.
+response router::not_in_mode(const request& req, std::string_view what) {
+  return make_error(req, http::status::not_found, "not_found",
+                    "mode " + detail::quoted(service_->mode()) + " has no " + std::string(what) +
+                        " (dual-write mode has)");
+}
+
+response router::inconsistencies(const request& req, std::string_view query) {
+  std::size_t limit = 100;
+  if (const auto l = query_param(query, "limit")) {
+    const auto v = positive_integer(*l);
+    if (!v) return make_error(req, http::status::bad_request, "invalid_input", "limit must be a positive integer");
+    limit = static_cast<std::size_t>(std::min<std::int64_t>(*v, 100'000));
+  }
+  std::string after;
+  if (const auto a = query_param(query, "after")) {
+    const auto decoded = percent_decode(*a);
+    if (!decoded)
+      return make_error(req, http::status::bad_request, "invalid_input", "malformed percent-escape in after");
+    after = *decoded;
+  }
+  auto page = service_->inconsistencies(limit, after);
+  if (!page) return not_in_mode(req, "inconsistency log");
+  if (!*page) return from_error(req, page->error());
+  return make_json(req, http::status::ok, page->value());
+}
+
+response router::start_job(const request& req) {
+  reconcile_jobs* jobs = service_->jobs();
+  if (!jobs) return not_in_mode(req, "reconciler");
+  if (!is_json(req))
+    return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
+                      "send Content-Type: application/json");
+  auto parsed = parse_reconcile_request(req.body());
+  if (!parsed) return make_error(req, http::status::bad_request, "invalid_input", parsed.error().context());
+  auto id = jobs->start(parsed.value());
+  if (!id) return from_error(req, id.error());
+  auto res = make_json(req, http::status::accepted,
+                       {{"id", id.value()}, {"operation", parsed.value().operation}, {"state", "running"}});
+  res.set(http::field::location, "/v1/reconcile/" + id.value());
+  return res;
+}
+
+response router::job(const request& req, std::string_view id) {
+  reconcile_jobs* jobs = service_->jobs();
+  if (!jobs) return not_in_mode(req, "reconciler");
+  auto unknown = [&] {
+    return make_error(req, http::status::not_found, "not_found",
+                      "no reconcile job " + detail::quoted(id.substr(0, 100)) + " (the last 16 are kept)");
+  };
+  if (req.method() == http::verb::delete_) {
+    switch (jobs->cancel(id)) {
+      case cancel_outcome::cancelling:
+        return make_json(req, http::status::accepted, {{"id", id}, {"state", "cancelling"}});
+      case cancel_outcome::finished:
+        return make_error(req, http::status::conflict, "conflict",
+                          "job " + detail::quoted(id) + " has already finished");
+      case cancel_outcome::unknown: break;
+    }
+    return unknown();
+  }
+  auto described = jobs->describe(id);
+  if (!described) return unknown();
+  return make_json(req, http::status::ok, *described);
 }
 
 response router::retry_dead_letters(const request& req) {

@@ -22,7 +22,8 @@ using request = http::request<http::string_body>;
 using response = http::response<http::string_body>;
 
 struct auth_options {
-  /// When set, admin routes (flush, dead letters) need `Authorization: Bearer <token>`.
+  /// When set, admin routes (flush, dead letters, inconsistencies, reconcile
+  /// jobs) need `Authorization: Bearer <token>`.
   std::string admin_token;
   /// When set, data routes (/v1/records...) need it too.
   std::string api_token;
@@ -53,6 +54,10 @@ class router {
   response flush(const request& req, std::string_view query);
   response dead_letters(const request& req, std::string_view query);
   response retry_dead_letters(const request& req);
+  response inconsistencies(const request& req, std::string_view query);
+  response start_job(const request& req);
+  response job(const request& req, std::string_view id);
+  response not_in_mode(const request& req, std::string_view what);
 
   std::shared_ptr<record_service> service_;
   auth_options auth_;
