@@ -66,8 +66,9 @@ result<reconcile_request> parse_reconcile_request(std::string_view body) {
   if (body.size() > max_reconcile_body)
     return invalid("body is larger than " + std::to_string(max_reconcile_body) + " bytes");
   // storesync's scanner first: it never recurses, and it refuses invalid
-  // UTF-8, so nlohmann only ever sees a small, shallow, valid text.
-  if (const auto fault = detail::scan_json(body, {max_request_depth, false, false}))
+  // UTF-8, so nlohmann only ever sees a small, shallow, valid text. A NUL
+  // in a string passes here: a key holding one is refused by name below.
+  if (const auto fault = detail::scan_json(body, {max_request_depth, true, false}))
     return invalid((fault.rule ? "body nests deeper than " + std::to_string(max_request_depth) + " at byte "
                                : "body is not valid JSON at byte ") +
                    std::to_string(fault.at) + ": " + std::string(fault.what));
@@ -189,8 +190,12 @@ void reconcile_jobs::run(std::shared_ptr<job> j) {
   j->finished_ms = now_ms();
   if (r) {
     j->report = std::move(r).value();
-    j->state = j->stop.stop_requested() ? "cancelled" : "done";
-    if (j->report.contains("difference_count")) last_differences_.set(j->report["difference_count"].get<double>());
+    // A cancel that came after the work was done changes nothing.
+    const auto complete = j->report.find("complete");
+    const bool finished = complete != j->report.end() && complete->is_boolean() && complete->get<bool>();
+    j->state = j->stop.stop_requested() && !finished ? "cancelled" : "done";
+    if (const auto n = j->report.find("difference_count"); n != j->report.end() && n->is_number())
+      last_differences_.set(n->get<double>());
   } else {
     j->state = "failed";
     j->failure = {{"code", error_code_name(r.error())}, {"message", r.error().message()}};
@@ -243,11 +248,11 @@ cancel_outcome reconcile_jobs::cancel(std::string_view id) {
 
 void reconcile_jobs::schedule(std::chrono::seconds interval, reconcile_request request) {
   scheduler_ = {};
-  if (interval.count() <= 0) return;
   {
     std::lock_guard lock(mutex_);
-    interval_ = interval;
+    interval_ = std::max(interval, std::chrono::seconds{0});
   }
+  if (interval.count() <= 0) return;
   scheduler_ = std::jthread([this, interval, request = std::move(request)](std::stop_token stop) {
     std::mutex m;
     std::condition_variable_any wake;  // woken by nothing but `stop`
