@@ -387,6 +387,39 @@ TEST(PostgresStore, NewTablesKeepTheValueTextExactly) {
   EXPECT_EQ(got.value()->value, text);
 }
 
+// --- the reconciler's sampled cuts ---
+
+TEST(PostgresStore, SamplePointsAreKeysInsideTheRangeOrNoneForAFewRows) {
+  scratch_table t("sample");
+  auto store = open_ok(t.config());
+  std::vector<entry> rows;
+  for (int i = 0; i < 200'000; ++i) {
+    rows.push_back(entry::put("s" + std::to_string(1'000'000 + i), payload(i, 10), 1));
+    if (rows.size() == 20'000) {
+      ASSERT_TRUE(store.write(rows));
+      rows.clear();
+    }
+  }
+  // A sample of pages is random: check what holds for every sample.
+  for (const key_range& range : {key_range{}, key_range{"s1050000", "s1150000"}}) {
+    const auto points = store.sample_points(range, 64);
+    ASSERT_TRUE(points) << points.error().message();
+    EXPECT_LE(points.value().size(), 63u);
+    std::string previous = range.first;
+    for (const std::string& p : points.value()) {
+      EXPECT_GT(p, previous);
+      EXPECT_TRUE(range.contains(p)) << p;
+      EXPECT_TRUE(store.read(p).value()) << p << " is not a stored key";
+      previous = p;
+    }
+  }
+  // Ten rows give any sample fewer than a hundred keys: no points.
+  const auto few = store.sample_points({"s1000000", "s1000010"}, 4);
+  ASSERT_TRUE(few);
+  EXPECT_TRUE(few.value().empty());
+  EXPECT_TRUE(store.sample_points({}, 1).value().empty());
+}
+
 TEST(PostgresStore, AJsonbTableFromAnEarlierReleaseIsWrittenTheSameWay) {
   scratch_table t("jsonb");
   {

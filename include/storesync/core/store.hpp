@@ -13,6 +13,8 @@
 /// | `metadata_store`    | version, hash, tombstone of many keys  | write-back's "skip unchanged rows" |
 /// | `restorable_store`  | compare-and-restore a previous entry   | strict dual-write's undo |
 /// | `partitionable_store` | keys that cut a range by row count   | reconciler's bisection   |
+/// | `sampling_store`    | such keys from a sample, cheaply       | reconciler's first cut of a large range |
+/// | `part_checksum_store` | checksums of many parts in one call  | reconciler's bisection   |
 ///
 /// \code
 ///   template <storesync::checkpoint_store Sink>
@@ -414,6 +416,62 @@ template <class S>
 concept partitionable_store =
     store<S> && requires(S& s, const key_range& range, std::size_t parts) {
       { s.split_points(range, parts) } -> std::same_as<result<std::vector<std::string>>>;
+    };
+
+/// A `store` that can cut a large range into parts of roughly similar row
+/// counts from a sample of its keys, reading a small share of the range.
+///
+/// **Requirements** (in addition to `store`; `s` an `S&`, `range` a
+/// `const key_range&`, `parts` a `std::size_t`)
+/// | expression                     | returns                            | meaning |
+/// |--------------------------------|------------------------------------|---------|
+/// | `s.sample_points(range, parts)`| `result<std::vector<std::string>>` | up to `parts - 1` stored keys, strictly ascending, each inside `range` and after its first key, at the sample's quantiles; or none |
+///
+/// **Guarantees**:
+/// - Points, when there are any, are real keys that tile `range` as
+///   `split_points`' do; the parts' row counts are only as even as a
+///   random sample makes them.
+/// - None when a sample of the range would be too small to say anything (a
+///   range of few rows): the caller then uses `split_points`, whose exact
+///   pass over such a range is cheap.
+/// - Reads a share of the table that does not grow with `range`, never a
+///   pass over it.
+///
+/// **Errors**: as `store`. Never throws.
+/// **Thread safety**: as `store`.
+/// **Models**: `postgres_store` (`TABLESAMPLE SYSTEM`).
+///
+/// A type models `sampling_store` if it models `store` and `sample_points`
+/// returns stored keys, strictly ascending inside a range, from a sample.
+template <class S>
+concept sampling_store = store<S> && requires(S& s, const key_range& range, std::size_t parts) {
+  { s.sample_points(range, parts) } -> std::same_as<result<std::vector<std::string>>>;
+};
+
+/// A `checksum_store` that computes the checksums of the consecutive parts
+/// of a range in one call (one round trip, one statement).
+///
+/// **Requirements** (in addition to `checksum_store`; `s` an `S&`, `range`
+/// a `const key_range&`, `points` a `std::span<const std::string>`)
+/// | expression                  | returns                                   | meaning |
+/// |-----------------------------|-------------------------------------------|---------|
+/// | `s.checksums(range, points)`| `result<std::vector<range_checksum>>`     | `points.size() + 1` checksums: of `[range.first, p1)`, `[p1, p2)`, ..., `[pk, range.last)` |
+///
+/// **Guarantees**: each checksum equals what `checksum` returns for its part.
+/// **Errors**: as `checksum`; `invalid_input` when the points are not
+/// strictly ascending inside `range`, after its first key. Never throws.
+/// **Thread safety**: as `store`; rows written during the call may be
+/// counted in some parts and not others.
+/// **Models**: `postgres_store`, `sqlite_store`. For any other
+/// `checksum_store`, `part_checksums` (storesync/core/checksum.hpp) asks
+/// part by part.
+///
+/// A type models `part_checksum_store` if it models `checksum_store` and
+/// `checksums` returns one `checksum` per part that `points` cut a range into.
+template <class S>
+concept part_checksum_store =
+    checksum_store<S> && requires(S& s, const key_range& range, std::span<const std::string> points) {
+      { s.checksums(range, points) } -> std::same_as<result<std::vector<range_checksum>>>;
     };
 
 }  // namespace storesync

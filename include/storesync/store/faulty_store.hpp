@@ -190,6 +190,20 @@ class faulty_store {
     return inner_.split_points(range, parts);
   }
 
+  result<std::vector<std::string>> sample_points(const key_range& range, std::size_t parts)
+    requires sampling_store<S>
+  {
+    BOOST_OUTCOME_TRY(before_call({}));
+    return inner_.sample_points(range, parts);
+  }
+
+  result<std::vector<range_checksum>> checksums(const key_range& range, std::span<const std::string> points)
+    requires part_checksum_store<S>
+  {
+    BOOST_OUTCOME_TRY(before_call({}));
+    return inner_.checksums(range, points);
+  }
+
  private:
   result<void> before_call(std::span<const entry> batch) {
     std::chrono::microseconds latency;

@@ -319,13 +319,7 @@ class postgres_store {
       return std::make_pair(r[0][0].as<std::int64_t>(), r[0][1].as<std::string>());
     });
     if (!r) return std::move(r).error();
-    range_checksum sum;
-    sum.count = static_cast<std::uint64_t>(r.value().first);
-    const std::string& digest = r.value().second;
-    const auto [ptr, ec] = std::from_chars(digest.data(), digest.data() + digest.size(), sum.digest);
-    if (ec != std::errc{} || ptr != digest.data() + digest.size())
-      return error{errc::corrupt, "checksum of " + state_->display + ": digest " + digest};
-    return sum;
+    return checksum_from(r.value().first, r.value().second);
   }
 
   /// The metadata of each of `keys`, in order: one indexed lookup of all of
@@ -422,6 +416,88 @@ class postgres_store {
     });
   }
 
+  /// Points at the quantiles of a `TABLESAMPLE SYSTEM` sample of the keys
+  /// of `range`: 0.1 % of the table's pages, then, when that holds too few
+  /// keys of a range that looks large, a share sized to yield about 8 keys
+  /// per part. None for a range whose sample says it is small (fewer than
+  /// 100 sampled keys): its exact `split_points` is cheap.
+  result<std::vector<std::string>> sample_points(const key_range& range, std::size_t parts) const {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(check_bounds(range, {}));
+    if (parts <= 1 || range.empty()) return std::vector<std::string>{};
+    const std::size_t wanted = parts * 4;
+    return state_->run("sample " + state_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      auto sample = [&](double percent) {
+        const pqxx::result r =
+            range.last ? tx.exec_prepared("storesync_sample_to", range.first, percent, *range.last)
+                       : tx.exec_prepared("storesync_sample", range.first, percent);
+        std::vector<std::string> keys;
+        keys.reserve(r.size());
+        for (const auto& row : r) keys.emplace_back(row[0].c_str(), row[0].size());
+        return keys;
+      };
+      constexpr double first_percent = 0.1;
+      std::vector<std::string> keys = sample(first_percent);
+      if (keys.size() < wanted) {
+        if (keys.size() < 100) return std::vector<std::string>{};
+        keys = sample(std::min(100.0, first_percent * 2.0 * static_cast<double>(wanted) /
+                                          static_cast<double>(keys.size())));
+        if (keys.size() < wanted) return std::vector<std::string>{};
+      }
+      std::vector<std::string> points;
+      points.reserve(parts - 1);
+      for (std::size_t i = 1; i < parts; ++i) {
+        std::string& k = keys[i * keys.size() / parts];
+        if (points.empty() || k > points.back()) points.push_back(std::move(k));
+      }
+      return points;
+    });
+  }
+
+  /// The checksums of the parts `points` cut `range` into, in one statement
+  /// (one index range per part), plus one for an open-ended last part.
+  result<std::vector<range_checksum>> checksums(const key_range& range, std::span<const std::string> points) const {
+    if (!state_) return stopped();
+    BOOST_OUTCOME_TRY(check_bounds(range, {}));
+    for (std::size_t i = 0; i < points.size(); ++i)
+      if (!(points[i] > (i == 0 ? range.first : points[i - 1])) || (range.last && !(points[i] < *range.last)))
+        return error{errc::invalid_argument, "checksums of " + state_->display + ": point " +
+                                                 detail::quoted(points[i]) +
+                                                 " is not strictly ascending inside the range"};
+    // Parts with both ends known go into the arrays; an open last part is
+    // the plain range checksum.
+    const bool open_end = !range.last;
+    std::string lows = "{", highs = "{";
+    for (std::size_t i = 0; i < (open_end ? points.size() : points.size() + 1); ++i) {
+      append_array_element(lows, i == 0 ? std::string_view(range.first) : std::string_view(points[i - 1]));
+      append_array_element(highs, i < points.size() ? std::string_view(points[i]) : std::string_view(*range.last));
+    }
+    lows += '}';
+    highs += '}';
+    auto r = state_->run("checksum parts of " + state_->display, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      std::vector<std::pair<std::int64_t, std::string>> rows;
+      rows.reserve(points.size() + 1);
+      if (lows.size() > 2)
+        for (const auto& row : tx.exec_prepared("storesync_part_checksums", lows, highs))
+          rows.emplace_back(row[0].as<std::int64_t>(), row[1].as<std::string>());
+      if (open_end) {
+        const pqxx::result last = tx.exec_prepared("storesync_checksum", points.empty() ? range.first : points.back());
+        rows.emplace_back(last[0][0].as<std::int64_t>(), last[0][1].as<std::string>());
+      }
+      return rows;
+    });
+    if (!r) return std::move(r).error();
+    std::vector<range_checksum> out;
+    out.reserve(r.value().size());
+    for (const auto& [count, digest] : r.value()) {
+      BOOST_OUTCOME_TRY(auto sum, checksum_from(count, digest));
+      out.push_back(sum);
+    }
+    return out;
+  }
+
   /// The configuration in use (`checkpoint_table` filled in).
   const postgres_config& config() const noexcept { return state_->config; }
   /// The quoted, schema-qualified table name, as used in SQL.
@@ -432,6 +508,16 @@ class postgres_store {
   std::size_t open_connections() const { return state_ ? state_->pool.live() : 0; }
 
  private:
+  /// A checksum row as SQL returns it: the count, and the digest as decimal text.
+  result<range_checksum> checksum_from(std::int64_t count, const std::string& digest) const {
+    range_checksum sum;
+    sum.count = static_cast<std::uint64_t>(count);
+    const auto [ptr, ec] = std::from_chars(digest.data(), digest.data() + digest.size(), sum.digest);
+    if (ec != std::errc{} || ptr != digest.data() + digest.size())
+      return error{errc::corrupt, "checksum of " + state_->display + ": digest " + digest};
+    return sum;
+  }
+
   struct state {
     state(postgres_config cfg, std::string conninfo)
         : config(std::move(cfg)),
@@ -458,7 +544,10 @@ class postgres_store {
       tx.exec("SET application_name = " + detail::pg_quote_literal(config.application_name) +
               "; SET statement_timeout = " + std::to_string(config.statement_timeout.count()) +
               "; SET temp_buffers = " + mem + "; SET work_mem = " + mem +
-              "; SET extra_float_digits = 1");  // shortest exact doubles
+              "; SET extra_float_digits = 1"  // shortest exact doubles
+              // storesync's statements are short or one pass over an index:
+              // compiling them costs more than it saves.
+              "; SET jit = off");
       tx.exec(layout.staging_ddl());
       c.prepare("storesync_read", sql.read);
       c.prepare("storesync_versions", sql.versions);
@@ -474,6 +563,9 @@ class postgres_store {
       c.prepare("storesync_remove", sql.remove);
       c.prepare("storesync_split_points", sql.split_points);
       c.prepare("storesync_split_points_to", sql.split_points_to);
+      c.prepare("storesync_sample", sql.sample);
+      c.prepare("storesync_sample_to", sql.sample_to);
+      c.prepare("storesync_part_checksums", sql.part_checksums);
     }
 
     /// Runs `fn` on a pooled connection, translating every exception.
@@ -944,6 +1036,7 @@ static_assert(store<postgres_store>);
 static_assert(scannable_store<postgres_store>);
 static_assert(change_source<postgres_store>);
 static_assert(checksum_store<postgres_store>);
+static_assert(part_checksum_store<postgres_store> && sampling_store<postgres_store>);
 static_assert(checkpoint_store<postgres_store>);
 static_assert(versioned_store<postgres_store>);
 static_assert(metadata_store<postgres_store>);

@@ -292,6 +292,41 @@ class sqlite_store {
     });
   }
 
+  /// The checksums of the parts `points` cut `range` into, in one pass over
+  /// the range's (key, row hash) pairs, each dealt to its part here (the
+  /// whole key space as one table scan, as `checksum` does).
+  result<std::vector<range_checksum>> checksums(const key_range& range, std::span<const std::string> points) {
+    if (!state_) return stopped();
+    for (std::size_t i = 0; i < points.size(); ++i)
+      if (!(points[i] > (i == 0 ? range.first : points[i - 1])) || (range.last && !(points[i] < *range.last)))
+        return error{errc::invalid_argument,
+                     "checksums: point " + detail::quoted(points[i]) + " is not strictly ascending inside the range"};
+    const bool whole = range.first.empty() && !range.last;
+    const std::string& sql = state_->sql_hashes[whole ? 2 : range.last ? 1 : 0];
+    return state_->with_reader([&](detail::sqlite_connection& c) -> result<std::vector<range_checksum>> {
+      BOOST_OUTCOME_TRY(auto* stmt, c.prepare(sql));
+      detail::sqlite_reset_guard reset(stmt);
+      if (!whole) detail::sqlite_bind_text(stmt, 1, range.first);
+      if (range.last) detail::sqlite_bind_text(stmt, 2, *range.last);
+      std::vector<range_checksum> sums(points.size() + 1);
+      std::size_t part = 0;  // of the row before: rows stored in key order stay in it
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const std::string_view key(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+                                   static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
+        const bool inside = (part == 0 || points[part - 1] <= key) && (part == points.size() || key < points[part]);
+        if (!inside)
+          part = static_cast<std::size_t>(
+              std::upper_bound(points.begin(), points.end(), key,
+                               [](std::string_view k, const std::string& p) { return k < p; }) -
+              points.begin());
+        sums[part].add(static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 1)));
+      }
+      if (rc != SQLITE_DONE) return c.fail(rc, "computing part checksums");
+      return sums;
+    });
+  }
+
   /// The metadata of each of `keys`, in order, from one statement: the keys
   /// travel as one JSON array (`json_each`), and each probes the primary key.
   result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view> keys) {
@@ -403,6 +438,9 @@ class sqlite_store {
           "SELECT count(*), storesync_sum64(row_hash) FROM " + t + " WHERE key >= ?1";
       sql_checksum[1] = sql_checksum[0] + " AND key < ?2";
       sql_checksum[2] = "SELECT count(*), storesync_sum64(row_hash) FROM " + t;
+      sql_hashes[2] = "SELECT key, row_hash FROM " + t;
+      sql_hashes[0] = sql_hashes[2] + " WHERE key >= ?1";
+      sql_hashes[1] = sql_hashes[0] + " AND key < ?2";
       sql_save_checkpoint = "INSERT INTO " + cp +
                             " (name, value, updated_at) VALUES (?1, ?2, ?3)"
                             " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
@@ -425,6 +463,7 @@ class sqlite_store {
       std::copy(std::begin(ty.scan), std::end(ty.scan), std::begin(sql_scan));
       sql_changes = ty.changes;
       std::copy(std::begin(ty.checksum), std::end(ty.checksum), std::begin(sql_checksum));
+      std::copy(std::begin(ty.hashes), std::end(ty.hashes), std::begin(sql_hashes));
       sql_lookup = ty.lookup;
       tiers.restore = ty.restore;
       tiers.remove = ty.remove;
@@ -805,6 +844,7 @@ class sqlite_store {
     std::string sql_scan[4];
     /// From a key, from a key to a key, and of the whole table.
     std::string sql_checksum[3];
+    std::string sql_hashes[3];
     std::string sql_lookup;
     /// `restore` and `split_points`, written as DuckDB's.
     detail::sql_restore_split tiers;
@@ -835,5 +875,6 @@ static_assert(versioned_store<sqlite_store>);
 static_assert(metadata_store<sqlite_store>);
 static_assert(restorable_store<sqlite_store>);
 static_assert(partitionable_store<sqlite_store>);
+static_assert(part_checksum_store<sqlite_store>);
 
 }  // namespace storesync

@@ -13,10 +13,19 @@
 ///
 /// **check(range)** compares the two stores' range checksums (`checksum`
 /// where a store has it, else `checksum_by_scan`). Where the checksums
-/// differ it cuts the range into `split_factor` parts of about equal row
-/// counts (`split_by_rows`, on the side holding more rows) and descends only
-/// into the parts that differ, down to ranges of at most `row_threshold`
-/// rows, whose rows it streams from both sides in key order and compares.
+/// differ it cuts the range into parts of about equal row counts, on the
+/// side holding more rows, and descends only into the parts that differ,
+/// down to ranges of at most `row_threshold` rows, whose rows it streams
+/// from both sides in key order and compares. A range of up to
+/// `row_threshold` x `split_factor` rows is cut into `split_factor` parts
+/// (`split_by_rows`); a larger one into rows x `split_factor` /
+/// `row_threshold` parts (at most `max_parts`) at once, as deep as
+/// bisection would have gone, at a sample's quantiles where the store
+/// can take a sample (`sampling_store`). When a side can, a range large
+/// enough to sample is cut into `max_parts` parts first, without
+/// checksumming it whole, so a few differences in a large table cost one
+/// round of part checksums (`part_checksums`: one call per side where the
+/// store has `part_checksum_store`) and then their parts' rows.
 /// When more than `stream_fraction` of the parts of a range of at most
 /// `row_threshold` x `split_factor` rows differ, descending would checksum
 /// nearly every part and then read it anyway, so the range is streamed
@@ -27,19 +36,21 @@
 /// memory stays flat whatever the table size (the differences found are the
 /// only thing that grows, and `max_differences` bounds them).
 ///
-/// A check stops early, promptly (between two checksums or two pages), when
-/// it has found `max_differences` differences, has run for `max_time` or is
-/// asked to through its `stop` token; `remaining` then holds the part of the
-/// range it did not cover, and `check(*report.remaining)` goes on from there.
-/// Another thread may watch it through `progress`.
+/// A check stops early, promptly (between two rounds of checksums or two
+/// pages), when it has found `max_differences` differences, has run for
+/// `max_time` or is asked to through its `stop` token; `remaining` then
+/// holds the part of the range it did not cover, and
+/// `check(*report.remaining)` goes on from there. Another thread may watch
+/// it through `progress`.
 ///
 /// Two entries are equal when their version, content hash and deleted flag
 /// are equal, which is what the checksums sum (`row_hash`). A key one side
 /// holds as a tombstone and the other does not hold at all differs. A check
 /// compares what the stores keep beside each row: every write through a
-/// store, and rows deleted or added by other means, show; a value changed
-/// in place by other SQL that leaves the version and hash columns as they
-/// were does not (the store still reports the old hash for it).
+/// store, and rows deleted or added by other means, show; a row changed in
+/// place by other SQL shows only when its row hash column changes with it
+/// (checksums sum that column, and a row is read only where they differ),
+/// so a value or version edited alone does not.
 ///
 /// **repair(report, options)** makes each key of a report equal on both
 /// sides, reading both again first (a key written since the check is
@@ -70,18 +81,23 @@
 /// its error.
 ///
 /// Thread safety: one call at a time per reconciler; the stores may take
-/// writes meanwhile (a check then reports what it saw as it passed).
+/// writes meanwhile (a check then reports what it saw as it passed). A
+/// check asks the two stores for their checksums at once, each from one
+/// thread.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <optional>
 #include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -117,6 +133,10 @@ struct reconcile_progress {
 struct check_options {
   /// Parts a differing range is cut into (at least 2).
   std::size_t split_factor = 16;
+  /// A differing range of more than `row_threshold` x `split_factor` rows is
+  /// cut into rows x `split_factor` / `row_threshold` parts at once, at most
+  /// this many.
+  std::size_t max_parts = 2048;
   /// A differing range of at most this many rows (on the larger side) is
   /// compared row by row.
   std::size_t row_threshold = 1000;
@@ -381,8 +401,15 @@ class reconciler {
     };
 
     result<void> run(const key_range& whole) {
-      std::vector<pending> stack{{whole, std::nullopt}};
-      while (!stack.empty()) {
+      std::vector<pending> stack;
+      // A range large enough to sample is cut at once, without its own
+      // checksums: the parts' sums say all they would.
+      BOOST_OUTCOME_TRY(auto points, sample_whole(whole));
+      if (points.empty()) stack.push_back({whole, std::nullopt});
+      else {
+        BOOST_OUTCOME_TRY(descend(whole, points, std::nullopt, stack));
+      }
+      while (!stack.empty() && report.stopped == check_stop::none) {
         pending p = std::move(stack.back());
         stack.pop_back();
         if (const auto why = interrupted()) return stop(*why, p.range.first);
@@ -393,35 +420,92 @@ class reconciler {
         }
         const auto& [l, r] = *p.sums;
         if (l == r) continue;
-        if (std::max(l.count, r.count) <= options.row_threshold) {
+        const std::size_t rows = std::max(l.count, r.count);
+        if (rows <= options.row_threshold) {
           BOOST_OUTCOME_TRY(compare_rows(p.range));
         } else {
-          BOOST_OUTCOME_TRY(auto parts, l.count >= r.count ? split_by_rows(self.left_, p.range, options.split_factor)
-                                                           : split_by_rows(self.right_, p.range, options.split_factor));
-          std::vector<pending> differing;
-          for (key_range& part : parts) {
-            if (const auto why = interrupted()) return stop(*why, p.range.first);
-            BOOST_OUTCOME_TRY(auto sums, checksums(part));
-            if (sums.first != sums.second) differing.push_back({std::move(part), sums});
-          }
-          const bool dense =
-              static_cast<double>(differing.size()) > options.stream_fraction * static_cast<double>(parts.size()) &&
-              std::max(l.count, r.count) <= options.row_threshold * options.split_factor;
-          if (parts.size() <= 1 || dense) {
-            ++report.streamed_ranges;
-            BOOST_OUTCOME_TRY(compare_rows(p.range));
-          } else {
-            for (auto it = differing.rbegin(); it != differing.rend(); ++it) stack.push_back(std::move(*it));
-          }
+          BOOST_OUTCOME_TRY(auto cuts, l.count >= r.count ? cut(self.left_, p.range, rows)
+                                                          : cut(self.right_, p.range, rows));
+          BOOST_OUTCOME_TRY(descend(p.range, cuts, rows, stack));
         }
-        if (report.stopped != check_stop::none) return success();  // compare_rows stopped
       }
       return success();
     }
 
+    /// Points from a sample of `whole` for `max_parts` parts, when a side
+    /// can take one (the left first) and `whole` is large enough; else none.
+    result<std::vector<std::string>> sample_whole(const key_range& whole) {
+      if constexpr (sampling_store<Left>) {
+        return self.left_.sample_points(whole, std::max(options.max_parts, options.split_factor));
+      } else if constexpr (sampling_store<Right>) {
+        return self.right_.sample_points(whole, std::max(options.max_parts, options.split_factor));
+      } else {
+        return std::vector<std::string>{};
+      }
+    }
+
+    /// Checksums the parts `points` cut `range` (of `rows` rows, when known)
+    /// into on both sides, and pushes those that differ onto `stack`, in
+    /// key order; or streams `range` whole when most of its parts differ
+    /// and it is small enough (see the file comment).
+    result<void> descend(const key_range& range, const std::vector<std::string>& points,
+                         std::optional<std::size_t> rows, std::vector<pending>& stack) {
+      auto [left_result, right_result] = both([&] { return part_checksums(self.left_, range, points); },
+                                              [&] { return part_checksums(self.right_, range, points); });
+      BOOST_OUTCOME_TRY(auto left_sums, std::move(left_result));
+      BOOST_OUTCOME_TRY(auto right_sums, std::move(right_result));
+      report.checksums += 2 * left_sums.size();
+      if (options.progress) options.progress->checksums += 2 * left_sums.size();
+      if (const auto why = interrupted()) return stop(*why, range.first);
+      const std::size_t parts = points.size() + 1;
+      std::vector<pending> differing;
+      for (std::size_t i = 0; i < parts; ++i) {
+        if (left_sums[i] == right_sums[i]) continue;
+        differing.push_back({key_range{i == 0 ? range.first : points[i - 1],
+                                       i < points.size() ? std::optional(points[i]) : range.last},
+                             std::pair{left_sums[i], right_sums[i]}});
+      }
+      const bool dense = rows &&
+                         static_cast<double>(differing.size()) > options.stream_fraction * static_cast<double>(parts) &&
+                         *rows <= options.row_threshold * options.split_factor;
+      if (parts <= 1 || dense) {
+        ++report.streamed_ranges;
+        return compare_rows(range);
+      }
+      for (auto it = differing.rbegin(); it != differing.rend(); ++it) stack.push_back(std::move(*it));
+      return success();
+    }
+
+    /// The points that cut `range`, of `rows` rows on the side `s`, into
+    /// parts: `split_factor` of them, or, for a range of more than
+    /// `row_threshold` x `split_factor` rows, rows x `split_factor` /
+    /// `row_threshold` (at most `max_parts`): the parts bisection would
+    /// reach levels later, at once. A wide cut comes from a sample where the
+    /// store can take one (`sampling_store`).
+    template <class S>
+    result<std::vector<std::string>> cut(S& s, const key_range& range, std::size_t rows) {
+      std::size_t parts = options.split_factor;
+      if (rows > options.row_threshold * options.split_factor)
+        parts = std::clamp(rows * options.split_factor / std::max<std::size_t>(options.row_threshold, 1), parts,
+                           std::max(options.max_parts, parts));
+      if constexpr (sampling_store<S>) {
+        if (parts > options.split_factor) {
+          BOOST_OUTCOME_TRY(auto sampled, s.sample_points(range, parts));
+          if (!sampled.empty()) return sampled;
+        }
+      }
+      BOOST_OUTCOME_TRY(auto ranges, split_by_rows(s, range, parts));
+      std::vector<std::string> points;
+      points.reserve(ranges.size());
+      for (std::size_t i = 1; i < ranges.size(); ++i) points.push_back(std::move(ranges[i].first));
+      return points;
+    }
+
     result<std::pair<range_checksum, range_checksum>> checksums(const key_range& range) {
-      BOOST_OUTCOME_TRY(auto l, checksum_of(self.left_, range));
-      BOOST_OUTCOME_TRY(auto r, checksum_of(self.right_, range));
+      auto [left_result, right_result] = both([&] { return checksum_of(self.left_, range); },
+                                              [&] { return checksum_of(self.right_, range); });
+      BOOST_OUTCOME_TRY(auto l, std::move(left_result));
+      BOOST_OUTCOME_TRY(auto r, std::move(right_result));
       report.checksums += 2;
       if (options.progress) options.progress->checksums += 2;
       return std::pair{l, r};
@@ -489,6 +573,22 @@ class reconciler {
     void pop() { ++at; }
   };
 
+  /// `left()` here and `right()` on a thread of its own, at once: a check
+  /// waits for the slower side, not for the two in turn. In turn when no
+  /// thread can be started.
+  template <class L, class R>
+  static auto both(L&& left, R&& right) {
+    std::future<std::invoke_result_t<R>> other;
+    try {
+      other = std::async(std::launch::async, right);
+    } catch (const std::system_error&) {
+      auto l = left();
+      return std::pair{std::move(l), right()};
+    }
+    auto l = left();
+    return std::pair{std::move(l), other.get()};
+  }
+
   /// Both sides of a range, streamed in key order and merged key by key.
   struct merge {
     page<Left> l;
@@ -532,12 +632,6 @@ class reconciler {
       return out;
     }
   };
-
-  template <class S>
-  static result<range_checksum> checksum_of(S& s, const key_range& range) {
-    if constexpr (checksum_store<S>) return s.checksum(range);
-    else return checksum_by_scan(s, range);
-  }
 
   /// The smallest key after `key`: keys hold no control characters, so none
   /// falls between `key` and `key + " "`.

@@ -898,6 +898,40 @@ TYPED_TEST_P(StoreConformance, SplitPointsAreStoredKeysThatBalanceTheRange) {
   }
 }
 
+TYPED_TEST_P(StoreConformance, PartChecksumsEqualOneChecksumPerPart) {
+  // For every store: `part_checksums` asks a part_checksum_store once and
+  // any other store part by part; the answers must be the same.
+  using S = typename TestFixture::store_type;
+  auto s = this->make_store();
+  ASSERT_TRUE(this->write_all(*s, this->partition_rows()));
+  const std::vector<std::string> points = this->ks({"user:1001", "user:1500", "user:1501", "user:1999"});
+  for (const key_range& range : {key_range{}, this->range("user:1000", "user;"), this->range("user:", std::nullopt),
+                                 this->range("b", "user:1002")}) {
+    std::vector<std::string> inside;
+    for (const std::string& p : points)
+      if (p > range.first && range.contains(p)) inside.push_back(p);
+    auto sums = part_checksums(*s, range, inside);
+    ASSERT_TRUE(sums) << sums.error().message();
+    ASSERT_EQ(sums.value().size(), inside.size() + 1);
+    for (std::size_t i = 0; i <= inside.size(); ++i) {
+      const key_range part{i == 0 ? range.first : inside[i - 1],
+                           i < inside.size() ? std::optional(inside[i]) : range.last};
+      auto one = checksum_of(*s, part);
+      ASSERT_TRUE(one) << one.error().message();
+      EXPECT_EQ(sums.value()[i], one.value()) << "part " << i << " from " << part.first;
+    }
+  }
+  if constexpr (part_checksum_store<S>) {
+    for (const std::vector<std::string>& bad :
+         {this->ks({"user:1500", "user:1001"}), this->ks({"user:1001", "user:1001"}), std::vector<std::string>{""}}) {
+      auto refused = s->checksums({}, bad);
+      ASSERT_FALSE(refused) << "points not strictly ascending were taken";
+      EXPECT_EQ(refused.error(), condition::invalid_input) << refused.error().message();
+    }
+    EXPECT_FALSE(s->checksums(this->range("a", "b"), this->ks({"c"}))) << "a point past the range was taken";
+  }
+}
+
 TYPED_TEST_P(StoreConformance, SplitByRowsTilesTheRangeWithBalancedCounts) {
   // For every store: a store without partitionable_store is split byte-wise,
   // and only the tiling is checked then.
@@ -959,6 +993,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreConformance, ReadOfMissingKeyIsEmpty, WriteThen
                             RestoreRefusesABadRequestAndChangesNothing,
                             RestoreNeverClobbersANewerWrite,
                             SplitPointsAreStoredKeysThatBalanceTheRange,
+                            PartChecksumsEqualOneChecksumPerPart,
                             SplitByRowsTilesTheRangeWithBalancedCounts);
 
 /// For stores that keep their data: what a batch and its checkpoint wrote is

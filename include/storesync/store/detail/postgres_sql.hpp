@@ -236,6 +236,9 @@ struct pg_statements {
   std::string remove;
   std::string split_points;
   std::string split_points_to;
+  std::string sample;
+  std::string sample_to;
+  std::string part_checksums;
 
   pg_statements(const std::string& table, const std::string& index, const std::string& checkpoints,
                 const pg_layout& l) {
@@ -391,11 +394,23 @@ struct pg_statements {
               ", $2) ORDER BY " + l.version + ", " + key + " LIMIT $3";
     max_version = "SELECT coalesce(" + l.version_of("max(" + l.version + ")") + ", 0) FROM " + table;
     // Row hashes are stored as signed bigints; their sum is congruent to the
-    // unsigned sum modulo 2^64, so reduce it into [0, 2^64).
+    // unsigned sum modulo 2^64, so reduce it into [0, 2^64). sum(bigint) adds
+    // in 128-bit integers and returns numeric: no numeric per row.
     const std::string sum = "SELECT count(*), (mod(mod(coalesce(sum(" + l.row_hash +
-                            "::numeric), 0), 18446744073709551616) + 18446744073709551616,"
+                            "), 0), 18446744073709551616) + 18446744073709551616,"
                             " 18446744073709551616))::text FROM " + table;
     checksum = sum + " WHERE " + key + " >= $1";
+    // The checksums of the parts [$1[i], $2[i]), in order, in one statement:
+    // one index range per part.
+    part_checksums = "SELECT c.* FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS b(lo, hi, i)"
+                     " CROSS JOIN LATERAL (" + sum + " WHERE " + key + " >= b.lo AND " + key + " < b.hi) c"
+                     " ORDER BY b.i";
+    // A sample of the keys after $1 (and before $3): $2 percent of the
+    // table's pages, in key order.
+    const std::string sampled = "SELECT " + key + " FROM " + table + " TABLESAMPLE SYSTEM ($2::float8) WHERE " +
+                                key + " > $1";
+    sample = sampled + " ORDER BY " + key;
+    sample_to = sampled + " AND " + key + " < $3 ORDER BY " + key;
     checksum_to = sum + " WHERE " + key + " >= $1 AND " + key + " < $2";
     load_checkpoint = "SELECT value FROM " + checkpoints + " WHERE name = $1";
     save_checkpoint = "INSERT INTO " + checkpoints +

@@ -89,7 +89,7 @@ struct sqlite_typed_sql {
   std::vector<column_type> part_types, value_types;
   std::string create_table, create_index, read, version_of_key, max_version, upsert, changes, lookup,
       restore, remove;
-  std::string scan[4], checksum[3], split_points[2];
+  std::string scan[4], checksum[3], hashes[3], split_points[2];
 
   sqlite_typed_sql(const std::string& table, const table_mapping& m) : mapping(&m) {
     key = sql_identifier(m.key_column_name());
@@ -158,6 +158,9 @@ struct sqlite_typed_sql {
     checksum[0] = "SELECT count(*), storesync_sum64(" + row_hash + ") FROM " + table + " WHERE " + key + " >= ?1";
     checksum[1] = checksum[0] + " AND " + key + " < ?2";
     checksum[2] = "SELECT count(*), storesync_sum64(" + row_hash + ") FROM " + table;
+    hashes[2] = "SELECT " + key + ", " + row_hash + " FROM " + table;
+    hashes[0] = hashes[2] + " WHERE " + key + " >= ?1";
+    hashes[1] = hashes[0] + " AND " + key + " < ?2";
     lookup = "SELECT j.key, t." + version + ", t." + hash_lo + ", t." + hash_hi + ", t." + deleted +
              " FROM json_each(?1) AS j JOIN " + table + " AS t ON t." + key + " = j.value";
 
