@@ -49,6 +49,7 @@
 #include "reference_server/router.hpp"
 #include "reference_server/write_behind_service.hpp"
 #include "storesync/store/sqlite_store.hpp"
+#include "tests/printable.hpp"
 
 namespace storesync::server {
 namespace {
@@ -76,23 +77,7 @@ bool eventually(Pred&& done, std::chrono::microseconds pause = 1ms) {
   return true;
 }
 
-/// `text` with bytes outside printable ASCII as \xNN, cut at 200 bytes.
-std::string printable(std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (const char ch : text.substr(0, 200)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += ch;
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (text.size() > 200) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
+std::string printable(std::string_view text) { return testing::printable(text, 200); }
 
 /// A fresh directory under the test's scratch space.
 std::string scratch(const std::string& name) {

@@ -34,6 +34,7 @@
 #include "storesync/store/postgres_store.hpp"
 #include "storesync/store/sqlite_store.hpp"
 #include "tests/pg_test_env.hpp"
+#include "tests/printable.hpp"
 
 namespace storesync::server {
 namespace {
@@ -46,24 +47,7 @@ using namespace std::chrono_literals;
 // A server without a socket
 // ---------------------------------------------------------------------------
 
-/// `text` with bytes outside printable ASCII as \xNN, cut at 300 bytes: safe
-/// to print in a failure message.
-std::string printable(std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (const char ch : text.substr(0, 300)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += ch;
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (text.size() > 300) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
+using testing::printable;
 
 /// JSON text with the surrounding whitespace removed: what a batch item's
 /// "value" holds, since the whitespace around it belongs to the body.
