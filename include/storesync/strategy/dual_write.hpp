@@ -38,6 +38,12 @@
 /// policy. Deletes are tombstones on both sides. Once both sides are
 /// settled the intent is cleared (the journal's checkpoint moves past it).
 ///
+/// **Projection mode** (`dual_write_options::project`): the secondary gets
+/// the projection of each entry (an embedding for a vector store, the
+/// extracted entities for a graph store's adapter), at the entry's key and
+/// version; repairs re-run the projection, and the secondary is compared by
+/// key, version and deleted flag (see reconciler.hpp).
+///
 /// **Start-up** (`open`) replays the intents left open (a crash between the
 /// two writes, or before the intent was cleared) and makes the secondary
 /// equal to the primary for each of their keys (`reconciler::repair`, the
@@ -96,6 +102,13 @@ struct dual_write_options {
   /// checkpoint costs an fsync; intents cleared but not yet checkpointed are
   /// only replayed again at start-up, which finds their keys equal.
   std::size_t checkpoint_every = 1024;
+  /// Projection mode: the secondary gets, for each entry, an entry of the
+  /// same key and version whose value this makes from the entry (deletes
+  /// stay tombstones); repairs re-run it, and a reconciler of the two
+  /// compares keys and versions (`reconciler::project_right`). An error
+  /// refuses the batch before either store is written. Empty: the
+  /// secondary gets the entries themselves.
+  projection project = {};
   /// Where to count (see `dual_write_stats`), as `dual_write_<counter>_total`
   /// (`dual_write_writes_total`, ...) in the registry's prefix; nothing: a
   /// registry of its own, which only `stats()` reads.
@@ -157,7 +170,8 @@ class dual_write {
     BOOST_OUTCOME_TRY(auto intents, file_journal::open(options.intents));
     std::unique_ptr<dual_write> dw(new dual_write(primary, secondary, log, std::move(intents),
                                                   std::max<std::size_t>(options.checkpoint_every, 1), options.metrics,
-                                                  std::move(consistency), std::move(retry), std::move(clock)));
+                                                  std::move(options.project), std::move(consistency), std::move(retry),
+                                                  std::move(clock)));
     BOOST_OUTCOME_TRY(dw->recover());
     return dw;
   }
@@ -174,14 +188,16 @@ class dual_write {
   /// report.
   result<write_report> write(std::span<const entry> batch) {
     BOOST_OUTCOME_TRY(validate_batch(batch, rules_));
-    for (const entry& e : batch) {
-      BOOST_OUTCOME_TRY(store_admits(primary_, e));
-      BOOST_OUTCOME_TRY(store_admits(secondary_, e));
+    BOOST_OUTCOME_TRY(auto projected, project_batch(batch));
+    const std::span<const entry> to_secondary = project_ ? std::span<const entry>(projected) : batch;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      BOOST_OUTCOME_TRY(store_admits(primary_, batch[i]));
+      BOOST_OUTCOME_TRY(store_admits(secondary_, to_secondary[i]));
     }
     if (batch.empty()) return write_report{};
     BOOST_OUTCOME_TRY(const lsn intent, open_intent(batch));
     bool settled = false;
-    auto outcome = write_both(batch, settled);
+    auto outcome = write_both(batch, to_secondary, settled);
     // Unsettled (a divergence that could not be recorded): the intent stays
     // open, and start-up repairs its keys.
     if (settled) {
@@ -260,7 +276,7 @@ class dual_write {
 
  private:
   dual_write(Primary& primary, Secondary& secondary, Log& log, file_journal intents, std::size_t checkpoint_every,
-             metrics_registry* metrics, Consistency consistency, Retry retry, Clock clock)
+             metrics_registry* metrics, projection project, Consistency consistency, Retry retry, Clock clock)
       : own_metrics_(metrics ? nullptr : std::make_unique<metrics_registry>()),
         counters_(metrics ? *metrics : *own_metrics_),
         primary_(primary),
@@ -268,6 +284,7 @@ class dual_write {
         log_(log),
         intents_(std::move(intents)),
         checkpoint_every_(checkpoint_every),
+        project_(std::move(project)),
         consistency_(std::move(consistency)),
         retry_(std::move(retry)),
         clock_(std::move(clock)),
@@ -296,12 +313,36 @@ class dual_write {
   }
 
   reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock> repairer() {
-    return reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock>(primary_, secondary_, retry_, {}, clock_);
+    reconciler<Primary, Secondary, Retry, aimd_batch_sizer, Clock> r(primary_, secondary_, retry_, {}, clock_);
+    r.project_right(project_);
+    return r;
   }
 
-  /// Writes both sides; `settled` when they are equal for the batch's keys
-  /// or each divergence is recorded.
-  result<write_report> write_both(std::span<const entry> batch, bool& settled) {
+  /// The secondary's entries for `batch` in projection mode (checked against
+  /// the secondary's rules); nothing otherwise.
+  result<std::vector<entry>> project_batch(std::span<const entry> batch) const {
+    std::vector<entry> out;
+    if (!project_) return out;
+    out.reserve(batch.size());
+    for (const entry& e : batch) {
+      if (e.tombstone) {
+        out.push_back(e);
+        continue;
+      }
+      auto value = project_(e);
+      if (!value)
+        return error{value.error().code(),
+                     "key " + detail::quoted(e.key) + ": the projection failed: " + value.error().message()};
+      out.push_back(entry::put(e.key, std::move(value).value(), e.version));
+      BOOST_OUTCOME_TRY(validate(out.back(), rules_of(secondary_)));
+    }
+    return out;
+  }
+
+  /// Writes `batch` to the primary and `to_secondary` (the batch or its
+  /// projection) to the secondary; `settled` when they agree for the
+  /// batch's keys or each divergence is recorded.
+  result<write_report> write_both(std::span<const entry> batch, std::span<const entry> to_secondary, bool& settled) {
     // The newest entry of each key, and what the primary held before it.
     std::vector<const entry*> winners;
     {
@@ -333,7 +374,7 @@ class dual_write {
     }
     Retry policy = retry_;  // a copy per call: a policy need not be thread-safe
     Clock clock = clock_;
-    auto sent = retry(policy, clock, [&] { return secondary_.write(batch); });
+    auto sent = retry(policy, clock, [&] { return secondary_.write(to_secondary); });
     if (sent.outcome) {
       settled = true;
       return report;
@@ -526,6 +567,7 @@ class dual_write {
   Log& log_;
   file_journal intents_;
   std::size_t checkpoint_every_;
+  projection project_;
   Consistency consistency_;
   Retry retry_;
   Clock clock_;

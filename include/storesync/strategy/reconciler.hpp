@@ -69,6 +69,15 @@
 /// winner's content is written to both at the next version (`restamped`).
 /// `dry_run` counts what would be done and writes nothing.
 ///
+/// **Projection mode** (`project_right`): the right side holds, for each
+/// key of the left, an entry of the same key, version and deleted flag
+/// whose value the projection made from the left's value (a vector store's
+/// embedding, a graph store's extracted entities). Contents differ by
+/// design, so a check compares keys, versions and deleted flags only, by
+/// streaming both sides (checksums sum content hashes); repair and rebuild
+/// write the projection of the left's entry; a key the right side would
+/// win is refused (a projection cannot be turned back into its source).
+///
 /// **rebuild(range, options)** makes the right store equal to the left one
 /// over `range`, without checksums: it streams both sides in key order and
 /// repairs (the left side wins) each batch of `batch_size` keys as it goes,
@@ -280,12 +289,21 @@ struct rebuild_report {
   bool complete = false;
 };
 
+/// What the right side holds for a left entry that is not deleted, in
+/// projection mode: the value of its entry of the same key and version.
+/// An error refuses the entry.
+using projection = std::function<result<std::string>(const entry& source)>;
+
 template <scannable_store Left, scannable_store Right, retry_policy Retry = exponential_backoff,
           batch_sizer Sizer = aimd_batch_sizer, clock Clock = system_clock>
 class reconciler {
  public:
   reconciler(Left& left, Right& right, Retry retry = {}, Sizer sizer = {}, Clock clock = {})
       : left_(left), right_(right), retry_(std::move(retry)), sizer_(std::move(sizer)), clock_(std::move(clock)) {}
+
+  /// From now on the right side holds projections of the left's entries
+  /// (see the file comment); an empty `project` ends projection mode.
+  void project_right(projection project) { project_ = std::move(project); }
 
   /// Finds the differences within `range` (see the file comment).
   result<check_report> check(const key_range& range, check_options options = {}) {
@@ -310,6 +328,17 @@ class reconciler {
       }
       const bool left_wins = options.truth == source_of_truth::left ||
                              (options.truth == source_of_truth::newest && version_of(l) >= version_of(r));
+      if (project_ && !left_wins) {
+        out.refused.push_back({d.key, error{errc::invalid_argument,
+                                            "key " + detail::quoted(d.key) +
+                                                ": the right side holds a projection, which cannot be copied back"}});
+        continue;
+      }
+      auto projected = for_right(l);
+      if (!projected) {
+        out.refused.push_back({d.key, projected.error()});
+        continue;
+      }
       if (l && r && l->version == r->version) {
         const entry& w = left_wins ? *l : *r;
         ++out.restamped;
@@ -319,12 +348,17 @@ class reconciler {
           continue;
         }
         const entry next = w.tombstone ? entry::erase(w.key, w.version + 1) : entry::put(w.key, w.value, w.version + 1);
+        auto next_right = for_right(next);
+        if (!next_right) {
+          out.refused.push_back({d.key, next_right.error()});
+          continue;
+        }
         to_left.push_back(next);
-        to_right.push_back(next);
+        to_right.push_back(std::move(*next_right.value()));
         continue;
       }
       if (left_wins) {
-        BOOST_OUTCOME_TRY(settle(right_, d.key, l, r, options.dry_run, to_right, out.copied_to_right,
+        BOOST_OUTCOME_TRY(settle(right_, d.key, projected.value(), r, options.dry_run, to_right, out.copied_to_right,
                                  out.removed_from_right, out));
       } else {
         BOOST_OUTCOME_TRY(settle(left_, d.key, r, l, options.dry_run, to_left, out.copied_to_left,
@@ -345,7 +379,9 @@ class reconciler {
     options.batch_size = std::max<std::size_t>(options.batch_size, 1);
     rebuild_report out;
     out.last_key = options.resume_after;
-    merge m{{left_, range, {}, 0, options.resume_after}, {right_, range, {}, 0, options.resume_after}};
+    merge m{{left_, range, {}, 0, options.resume_after},
+            {right_, range, {}, 0, options.resume_after},
+            static_cast<bool>(project_)};
     check_report batch;
     std::size_t covered = 0;  // keys merged since the last checkpoint
     auto settle_batch = [&]() -> result<void> {
@@ -401,6 +437,9 @@ class reconciler {
     };
 
     result<void> run(const key_range& whole) {
+      // Projections have other contents than their sources: only a row by
+      // row comparison of versions tells.
+      if (self.project_) return compare_rows(whole);
       std::vector<pending> stack;
       // A range large enough to sample is cut at once, without its own
       // checksums: the parts' sums say all they would.
@@ -514,7 +553,7 @@ class reconciler {
     /// Streams both sides of `range` in key order and records every key
     /// that differs.
     result<void> compare_rows(const key_range& range) {
-      merge m{{self.left_, range}, {self.right_, range}};
+      merge m{{self.left_, range}, {self.right_, range}, static_cast<bool>(self.project_)};
       for (;;) {
         std::size_t read = 0;
         BOOST_OUTCOME_TRY(const auto key, m.peek(options.page_size, read));
@@ -593,6 +632,8 @@ class reconciler {
   struct merge {
     page<Left> l;
     page<Right> r;
+    /// Compare as projections (version and deleted flag only).
+    bool projected = false;
 
     /// One key either side holds, and how the sides differ on it.
     struct step {
@@ -626,7 +667,8 @@ class reconciler {
         return {b->key, difference{b->key, difference_kind::only_right, std::nullopt, meta_of(*b)}};
       }
       step out{a->key, std::nullopt};
-      if (meta_of(*a) != meta_of(*b)) out.diff = difference{a->key, difference_kind::differ, meta_of(*a), meta_of(*b)};
+      if (!agree(meta_of(*a), meta_of(*b), projected))
+        out.diff = difference{a->key, difference_kind::differ, meta_of(*a), meta_of(*b)};
       l.pop();
       r.pop();
       return out;
@@ -638,9 +680,20 @@ class reconciler {
   static std::string successor(std::string_view key) { return std::string(key) + ' '; }
 
   static entry_meta meta_of(const entry& e) { return {e.version, e.hash, e.tombstone}; }
-  static bool same(const std::optional<entry>& a, const std::optional<entry>& b) {
+  /// Whether two sides agree: on all of the metadata, or, comparing
+  /// projections, on the version and deleted flag.
+  static bool agree(const entry_meta& a, const entry_meta& b, bool projected) {
+    return projected ? a.version == b.version && a.tombstone == b.tombstone : a == b;
+  }
+  bool same(const std::optional<entry>& a, const std::optional<entry>& b) const {
     if (!a || !b) return !a && !b;
-    return meta_of(*a) == meta_of(*b);
+    return agree(meta_of(*a), meta_of(*b), static_cast<bool>(project_));
+  }
+  /// `e` as the right side holds it: its projection in projection mode.
+  result<std::optional<entry>> for_right(const std::optional<entry>& e) const {
+    if (!project_ || !e || e->tombstone) return e;
+    BOOST_OUTCOME_TRY(std::string value, project_(*e));
+    return std::optional<entry>(entry::put(e->key, std::move(value), e->version));
   }
   static version_type version_of(const std::optional<entry>& e) { return e ? e->version : 0; }
 
@@ -703,6 +756,7 @@ class reconciler {
   Retry retry_;
   Sizer sizer_;
   Clock clock_;
+  projection project_;
 };
 
 }  // namespace storesync

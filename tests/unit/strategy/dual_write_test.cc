@@ -3,7 +3,8 @@
 // records every divergence and one repair empties the log, primary-only
 // records every key as pending; intents left open are repaired at start-up;
 // bad input is refused before either store is written; health probes each
-// side.
+// side; projection mode sends projections to the secondary and repairs
+// re-run the projection.
 #include "storesync/strategy/dual_write.hpp"
 
 #include <gtest/gtest.h>
@@ -168,6 +169,86 @@ TEST_F(DualWrite, PrimaryOnlyNeverWritesTheSecondaryAndRecordsEveryKeyAsPending)
   EXPECT_EQ(dw->stats().open_intents, 0u);
 }
 
+/// The projection of the tests: the entry's "n", as the secondary's value.
+result<std::string> project_n(const entry& e) {
+  const auto at = e.value.find("\"n\":");
+  if (at == std::string::npos) return error{errc::invalid_argument, "no \"n\" in " + e.value};
+  return R"({"projected_n":)" + e.value.substr(at + 4, e.value.find('}', at) - at - 4) + "}";
+}
+
+TEST_F(DualWrite, AProjectionReachesTheSecondaryAndRepairsRerunIt) {
+  auto dw = dual<best_effort_consistency>::open(primary, secondary, log,
+                                                {.intents = {.directory = dir_ + "/intents"}, .project = project_n})
+                .value();
+  secondary.set_faults({.transient_rate = 0.05, .seed = 3});
+  for (int i = 0; i < 3'000; ++i) ASSERT_TRUE(dw->put(nth(i)));
+  ASSERT_TRUE(dw->put(entry::erase("user:7", 10'000)));
+  secondary.set_faults({});
+  ASSERT_GT(logged(), 0u) << "no write of the secondary failed: the test proves nothing";
+  reconciler<memory_store, faulty> rec(primary, secondary);
+  rec.project_right(project_n);
+  EXPECT_FALSE(rec.check({}).value().differences.empty());
+  const auto fixed = dw->repair_inconsistencies();
+  ASSERT_TRUE(fixed) << fixed.error().message();
+  EXPECT_TRUE(fixed.value().refused.empty());
+  EXPECT_EQ(logged(), 0u);
+  const auto found = rec.check({});
+  ASSERT_TRUE(found);
+  EXPECT_TRUE(found.value().differences.empty()) << found.value().differences.front().key;
+  // Every key holds its projection, at the primary's version; the delete is a tombstone.
+  for (int i = 1'000; i < 3'000; ++i) {
+    const entry want = nth(i);
+    if (want.key == "user:7") continue;
+    const auto got = secondary.inner().read(want.key).value();
+    ASSERT_TRUE(got) << want.key;
+    EXPECT_EQ(got->version, want.version);
+    EXPECT_EQ(got->value, project_n(want).value());
+  }
+  EXPECT_TRUE(secondary.inner().read("user:7").value()->tombstone);
+  // A plain check (contents) sees every projected key as different.
+  reconciler<memory_store, faulty> plain(primary, secondary);
+  EXPECT_EQ(plain.check({}).value().differences.size(), 1'999u);
+}
+
+TEST_F(DualWrite, AFailedProjectionRefusesTheBatchBeforeEitherStoreIsWritten) {
+  auto dw = dual<strict_consistency>::open(primary, secondary, log,
+                                           {.intents = {.directory = dir_ + "/intents"}, .project = project_n})
+                .value();
+  const std::vector<entry> batch = {nth(1), entry::put("user:x", R"({"other":1})", 5)};
+  const auto r = dw->write(batch);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("user:x"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("projection"), std::string::npos) << r.error().message();
+  EXPECT_FALSE(primary.read(nth(1).key).value());
+  EXPECT_FALSE(secondary.inner().read(nth(1).key).value());
+}
+
+TEST_F(DualWrite, RebuildAndAProjectedRightSideWinningAreHandledAsProjections) {
+  auto dw = dual<primary_only_consistency>::open(primary, secondary, log,
+                                                 {.intents = {.directory = dir_ + "/intents"}, .project = project_n})
+                .value();
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(dw->put(nth(i)));
+  reconciler<memory_store, faulty> rec(primary, secondary);
+  rec.project_right(project_n);
+  const auto rebuilt = rec.rebuild({});
+  ASSERT_TRUE(rebuilt) << rebuilt.error().message();
+  EXPECT_EQ(rebuilt.value().repaired.copied_to_right, 500u);
+  EXPECT_EQ(secondary.inner().read(nth(3).key).value()->value, project_n(nth(3)).value());
+  EXPECT_TRUE(rec.check({}).value().differences.empty());
+  // A newer projection on the right cannot be copied back to the left.
+  ASSERT_TRUE(secondary.inner().write(std::vector<entry>{entry::put(nth(3).key, "{}", 9'999)}));
+  const auto found = rec.check({}).value();
+  ASSERT_EQ(found.differences.size(), 1u);
+  const auto newest = rec.repair(found, {.truth = source_of_truth::newest});
+  ASSERT_TRUE(newest);
+  ASSERT_EQ(newest.value().refused.size(), 1u);
+  EXPECT_NE(newest.value().refused[0].why.message().find("projection"), std::string::npos);
+  // The left as the truth puts the projection back over the newer one.
+  const auto left = rec.repair(found, {.truth = source_of_truth::left});
+  ASSERT_TRUE(left) << left.error().message();
+  EXPECT_EQ(secondary.inner().read(nth(3).key).value()->value, project_n(nth(3)).value());
+}
+
 TEST_F(DualWrite, HealthProbesEachSideAndSetsItsGauges) {
   metrics_registry registry;
   auto dw = dual<best_effort_consistency>::open(primary, secondary, log,
@@ -210,6 +291,24 @@ TEST_F(DualWrite, IntentsLeftOpenAreRepairedAtStartUp) {
   // The intent was cleared: the next start finds none.
   auto again = open<strict_consistency>();
   EXPECT_EQ(again->stats().recovered_intents, 0u);
+}
+
+TEST_F(DualWrite, IntentsLeftOpenInProjectionModeAreRepairedWithTheProjection) {
+  const entry e = entry::put("user:1", R"({"n":41})", 5);
+  {
+    auto j = file_journal::open({.directory = dir_ + "/intents"}).value();
+    ASSERT_TRUE(j.append(std::string_view("user:1")));
+    ASSERT_TRUE(j.close());
+  }
+  ASSERT_TRUE(primary.write(std::span(&e, 1)));
+  auto dw = dual<strict_consistency>::open(primary, secondary, log,
+                                           {.intents = {.directory = dir_ + "/intents"}, .project = project_n})
+                .value();
+  EXPECT_EQ(dw->stats().recovered_intents, 1u);
+  const auto got = secondary.inner().read("user:1").value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->version, 5);
+  EXPECT_EQ(got->value, R"({"projected_n":41})");
 }
 
 TEST_F(DualWrite, ConcurrentWritersOfOverlappingKeysConverge) {
