@@ -289,7 +289,13 @@ class dual_write {
         retry_(std::move(retry)),
         clock_(std::move(clock)),
         rules_(stricter(rules_of(primary), rules_of(secondary))),
-        compensates_(compensates_any(consistency_)) {}
+        compensates_(compensates_any(consistency_)) {
+    // The log is counted when the registry renders, not on every write: a
+    // record may replace one of the same key.
+    count_on_render_ = (metrics ? *metrics : *own_metrics_).on_render([this] {
+      if (auto n = count_inconsistencies()) counters_.open_inconsistencies.set(static_cast<double>(n.value()));
+    });
+  }
 
   /// Whether `c` compensates a failure of any kind. A decision is a pure
   /// function of the policy and the error, so one error of each condition
@@ -548,6 +554,8 @@ class dual_write {
           recorded(r.counter("dual_write_inconsistencies_recorded_total", "Records added to the inconsistency log.")),
           recovered_intents(r.counter("dual_write_recovered_intents_total", "Open intents replayed at start-up.")),
           open_intents(r.gauge("dual_write_open_intents", "Writes between their intent and its clearing.")),
+          open_inconsistencies(r.gauge("dual_write_open_inconsistencies",
+                                       "Records in the inconsistency log (counted when the registry renders).")),
           up{r.gauge("dual_write_side_up", "Whether the side answered the last health probe.", {{"side", "primary"}}),
              r.gauge("dual_write_side_up", "Whether the side answered the last health probe.", {{"side", "secondary"}})},
           probe_seconds{r.gauge("dual_write_probe_seconds", "How long the last health probe took.",
@@ -556,6 +564,7 @@ class dual_write {
                                 {{"side", "secondary"}})} {}
     counter writes, partial_failures, compensations, recorded, recovered_intents;
     gauge open_intents;
+    gauge open_inconsistencies;
     gauge up[2];
     gauge probe_seconds[2];
   };
@@ -579,6 +588,8 @@ class dual_write {
   std::size_t cleared_ = 0;
   std::mutex mutex_;
   version_type next_record_ = 0;
+  // Last: unregistered (waiting for a render in progress) before the rest goes.
+  render_hook count_on_render_;
 };
 
 }  // namespace storesync

@@ -131,6 +131,9 @@ TEST_F(DualWrite, CountsIntoTheGivenMetricsRegistry) {
   EXPECT_EQ(registry.counter("dual_write_writes_total", "").value(), 2u);
   EXPECT_EQ(registry.counter("dual_write_partial_failures_total", "").value(), 1u);
   EXPECT_EQ(registry.counter("dual_write_inconsistencies_recorded_total", "").value(), 1u);
+  EXPECT_NE(registry.render_prometheus().find("storesync_dual_write_open_inconsistencies 1\n"), std::string::npos);
+  ASSERT_TRUE(dw->repair_inconsistencies());
+  EXPECT_NE(registry.render_prometheus().find("storesync_dual_write_open_inconsistencies 0\n"), std::string::npos);
 }
 
 TEST_F(DualWrite, ARecordChangedByOtherHandsIsReportedNotMisread) {
