@@ -29,6 +29,18 @@ result<boost::asio::ip::tcp::endpoint> parse_listen(const std::string& text) {
   return boost::asio::ip::tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
+/// `url` in one spelling per store: one scheme for PostgreSQL, an absolute,
+/// normal path for SQLite (so two spellings of one store compare equal).
+std::string same_store_form(const std::string& url) {
+  if (url.starts_with("postgres://")) return "postgresql://" + url.substr(std::string_view("postgres://").size());
+  if (url.starts_with("sqlite:")) {
+    std::error_code ec;
+    const auto path = std::filesystem::weakly_canonical(url.substr(std::string_view("sqlite:").size()), ec);
+    if (!ec) return "sqlite:" + path.string();
+  }
+  return url;
+}
+
 /// Whether `url` names a store the server opens.
 bool store_url(const std::string& url) {
   return url.starts_with("sqlite:") || url.starts_with("postgresql://") || url.starts_with("postgres://");
@@ -127,12 +139,14 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
     for (const auto& [flag, url] : {std::pair{"--primary", &c.primary}, std::pair{"--secondary", &c.secondary}})
       if (!store_url(*url))
         return fail(std::string(flag) + " must be sqlite:PATH or a postgresql:// URL, got \"" + redact_url(*url) + "\"");
-    if (c.primary == c.secondary) return fail("--primary and --secondary name the same store");
+    if (same_store_form(c.primary) == same_store_form(c.secondary))
+      return fail("--primary and --secondary name the same store");
     if (c.consistency != "strict" && c.consistency != "best-effort" && c.consistency != "primary-only")
       return fail("--consistency must be strict, best-effort or primary-only, got \"" + c.consistency + "\"");
     if (!c.durable.empty() || !mapping_file.empty())
       return fail("--durable and --durable-mapping do not apply to dual-write (use --primary and --secondary)");
-    if (reconcile_interval_s < 0) return fail("--reconcile-interval-s must be 0 (never) or positive");
+    if (reconcile_interval_s < 0 || reconcile_interval_s > 366 * 24 * 3600)
+      return fail("--reconcile-interval-s must be 0 (never) to 31622400 (a year)");
     c.reconcile_interval = std::chrono::seconds(reconcile_interval_s);
   } else {
     for (const char* flag : {"primary", "secondary", "consistency", "reconcile-interval-s"})

@@ -233,7 +233,8 @@ class dual_write_service final : public record_service {
     if (r.operation == "repair") {
       BOOST_OUTCOME_TRY(auto fixed,
                         engine_->repair_inconsistencies({.truth = r.truth, .dry_run = r.dry_run, .progress = &progress}));
-      return json{{"dry_run", r.dry_run}, {"repair", repair_json(fixed)}};
+      // A repair runs to its end once started.
+      return json{{"complete", true}, {"dry_run", r.dry_run}, {"repair", repair_json(fixed)}};
     }
     if (r.operation == "rebuild") return rebuild(rec, r, std::move(stop), progress);
     BOOST_OUTCOME_TRY(auto found, rec.check(r.range, {.max_differences = r.max_differences,
@@ -242,8 +243,15 @@ class dual_write_service final : public record_service {
                                                       .progress = &progress}));
     json out = check_json(found);
     out["dry_run"] = r.dry_run;
-    if (r.operation == "full" && !stop.stop_requested()) {
-      BOOST_OUTCOME_TRY(auto fixed, rec.repair(found, {.truth = r.truth, .dry_run = r.dry_run, .progress = &progress}));
+    if (r.operation == "full") {
+      if (stop.stop_requested()) {
+        out["complete"] = false;  // cancelled before its repair
+        return out;
+      }
+      BOOST_OUTCOME_TRY(auto fixed, rec.repair(found, {.truth = r.truth,
+                                                       .dry_run = r.dry_run,
+                                                       .progress = &progress,
+                                                       .hold = engine_->keep_writers_out()}));
       out["repair"] = repair_json(fixed);
     }
     return out;
@@ -255,7 +263,11 @@ class dual_write_service final : public record_service {
                        reconcile_progress& progress) {
     std::string resume;
     if (!r.restart) resume = saved_checkpoint(r.range);
-    rebuild_options o{.resume_after = resume, .dry_run = r.dry_run, .stop = std::move(stop), .progress = &progress};
+    rebuild_options o{.resume_after = resume,
+                      .dry_run = r.dry_run,
+                      .stop = std::move(stop),
+                      .progress = &progress,
+                      .hold = engine_->keep_writers_out()};
     if (!r.dry_run)
       o.on_batch = [this, range = r.range](std::string_view last) { return save_checkpoint(range, last); };
     BOOST_OUTCOME_TRY(auto done, rec.rebuild(r.range, std::move(o)));
@@ -283,10 +295,10 @@ class dual_write_service final : public record_service {
     if (!in) return {};
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     const json j = json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("range") || j["range"] != to_json(range) || !j.contains("after") ||
-        !j["after"].is_string())
+    if (!j.is_object() || !j.contains("range") || j["range"] != to_json(range) || !j.contains("after_hex") ||
+        !j["after_hex"].is_string())
       return {};
-    return j["after"].get<std::string>();
+    return from_hex(j["after_hex"].get<std::string>());
   }
 
   /// Saves where a rebuild of `range` got to: written aside, then renamed
@@ -295,7 +307,9 @@ class dual_write_service final : public record_service {
     const std::string temp = checkpoint_path_ + ".tmp";
     {
       std::ofstream out(temp, std::ios::trunc);
-      out << json{{"range", to_json(range)}, {"after", last}}.dump();
+      // The key as hex: a key written by other means need not be UTF-8.
+      out << json{{"range", to_json(range)}, {"after_hex", to_hex(last)}}.dump(
+          -1, ' ', false, json::error_handler_t::replace);
       if (!out.flush())
         return error{std::make_error_code(std::errc::io_error), "cannot write " + detail::quoted(temp)};
     }
@@ -303,6 +317,29 @@ class dual_write_service final : public record_service {
     std::filesystem::rename(temp, checkpoint_path_, ec);
     if (ec) return error{ec, "cannot replace " + detail::quoted(checkpoint_path_)};
     return success();
+  }
+
+  static std::string to_hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const char ch : bytes) {
+      out += digits[static_cast<unsigned char>(ch) >> 4];
+      out += digits[static_cast<unsigned char>(ch) & 15];
+    }
+    return out;
+  }
+  /// The bytes of `hex`; empty when it is not hex (a checkpoint edited by hand: start over).
+  static std::string from_hex(std::string_view hex) {
+    auto digit = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+    std::string out;
+    if (hex.size() % 2 != 0) return {};
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+      const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+      if (hi < 0 || lo < 0) return {};
+      out += static_cast<char>(hi * 16 + lo);
+    }
+    return out;
   }
 
   static json meta_json(const std::optional<entry_meta>& m) {

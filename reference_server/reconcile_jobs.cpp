@@ -1,6 +1,7 @@
 #include "reference_server/reconcile_jobs.hpp"
 
 #include <cmath>
+#include <system_error>
 #include <utility>
 
 #include "reference_server/record_service.hpp"
@@ -175,7 +176,13 @@ result<std::string> reconcile_jobs::start(const reconcile_request& request, bool
     running_ = j;
   }
   // The previous job's thread has finished its work (it cleared `running_`).
-  worker_ = std::jthread([this, j] { run(j); });
+  try {
+    worker_ = std::jthread([this, j] { run(j); });
+  } catch (const std::system_error& e) {
+    std::lock_guard lock(mutex_);
+    running_.reset();
+    return error{errc::resource_exhausted, "cannot start a thread for the job: " + std::string(e.what())};
+  }
   return j->id;
 }
 

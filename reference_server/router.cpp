@@ -465,8 +465,9 @@ response router::inconsistencies(const request& req, std::string_view query) {
   std::size_t limit = 100;
   if (const auto l = query_param(query, "limit")) {
     const auto v = positive_integer(*l);
-    if (!v) return make_error(req, http::status::bad_request, "invalid_input", "limit must be a positive integer");
-    limit = static_cast<std::size_t>(std::min<std::int64_t>(*v, 100'000));
+    if (!v || *v > 100'000)
+      return make_error(req, http::status::bad_request, "invalid_input", "limit must be an integer from 1 to 100000");
+    limit = static_cast<std::size_t>(*v);
   }
   std::string after;
   if (const auto a = query_param(query, "after")) {

@@ -434,8 +434,7 @@ concept partitionable_store =
 /// - None when a sample of the range would be too small to say anything (a
 ///   range of few rows): the caller then uses `split_points`, whose exact
 ///   pass over such a range is cheap.
-/// - Reads a share of the table that does not grow with `range`, never a
-///   pass over it.
+/// - Reads a small, bounded share of the table, never a pass over it.
 ///
 /// **Errors**: as `store`. Never throws.
 /// **Thread safety**: as `store`.

@@ -419,8 +419,9 @@ class postgres_store {
   /// Points at the quantiles of a `TABLESAMPLE SYSTEM` sample of the keys
   /// of `range`: 0.1 % of the table's pages, then, when that holds too few
   /// keys of a range that looks large, a share sized to yield about 8 keys
-  /// per part. None for a range whose sample says it is small (fewer than
-  /// 100 sampled keys): its exact `split_points` is cheap.
+  /// per part, if that is at most 2 % of the pages. None otherwise (a range
+  /// with fewer than 100 sampled keys, or a small share of the table): its
+  /// exact `split_points` costs that range only.
   result<std::vector<std::string>> sample_points(const key_range& range, std::size_t parts) const {
     if (!state_) return stopped();
     BOOST_OUTCOME_TRY(check_bounds(range, {}));
@@ -437,12 +438,15 @@ class postgres_store {
         for (const auto& row : r) keys.emplace_back(row[0].c_str(), row[0].size());
         return keys;
       };
-      constexpr double first_percent = 0.1;
+      constexpr double first_percent = 0.1, max_percent = 2.0;
       std::vector<std::string> keys = sample(first_percent);
       if (keys.size() < wanted) {
-        if (keys.size() < 100) return std::vector<std::string>{};
-        keys = sample(std::min(100.0, first_percent * 2.0 * static_cast<double>(wanted) /
-                                          static_cast<double>(keys.size())));
+        // A second sample only where it stays small: a range that is a small
+        // share of the table is cut exactly, at the cost of that range.
+        const double percent =
+            first_percent * 2.0 * static_cast<double>(wanted) / static_cast<double>(std::max<std::size_t>(keys.size(), 1));
+        if (keys.size() < 100 || percent > max_percent) return std::vector<std::string>{};
+        keys = sample(percent);
         if (keys.size() < wanted) return std::vector<std::string>{};
       }
       std::vector<std::string> points;

@@ -68,6 +68,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -187,7 +188,7 @@ class dual_write {
   /// Writes `batch` to both stores (see the file comment); the primary's
   /// report.
   result<write_report> write(std::span<const entry> batch) {
-    BOOST_OUTCOME_TRY(validate_batch(batch, rules_));
+    BOOST_OUTCOME_TRY(validate_batch(batch, project_ ? rules_of(primary_) : rules_));
     BOOST_OUTCOME_TRY(auto projected, project_batch(batch));
     const std::span<const entry> to_secondary = project_ ? std::span<const entry>(projected) : batch;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -195,6 +196,9 @@ class dual_write {
       BOOST_OUTCOME_TRY(store_admits(secondary_, to_secondary[i]));
     }
     if (batch.empty()) return write_report{};
+    // Shared with other writes; a repair holding `keep_writers_out` waits
+    // until no write is between its two sides.
+    std::shared_lock writing(gate_);
     BOOST_OUTCOME_TRY(const lsn intent, open_intent(batch));
     bool settled = false;
     auto outcome = write_both(batch, to_secondary, settled);
@@ -217,6 +221,15 @@ class dual_write {
     for (const entry& row : rows)
       if (!row.tombstone) out.push_back(decode(row));
     return out;
+  }
+
+  /// A `repair_options::hold` for repairs of the two stores made elsewhere
+  /// (a reconciler's repair or rebuild): while what it returns is kept, no
+  /// write of this dual_write is between its two sides, and none starts. A
+  /// repair that judged a key while its write was half done would undo
+  /// that write.
+  std::function<std::shared_ptr<void>()> keep_writers_out() {
+    return [this] { return std::shared_ptr<void>(std::make_shared<std::unique_lock<std::shared_mutex>>(gate_)); };
   }
 
   /// The number of records in the inconsistency log (reads it whole).
@@ -243,6 +256,7 @@ class dual_write {
       after = rows.back().key;
       check_report found;
       for (const entry& row : rows) found.differences.push_back({row.key});
+      if (!options.hold) options.hold = keep_writers_out();
       BOOST_OUTCOME_TRY(auto fixed, repairer().repair(found, options));
       total += fixed;
       if (options.dry_run) continue;
@@ -588,6 +602,7 @@ class dual_write {
   std::size_t cleared_ = 0;
   std::mutex mutex_;
   version_type next_record_ = 0;
+  std::shared_mutex gate_;
   // Last: unregistered (waiting for a render in progress) before the rest goes.
   render_hook count_on_render_;
 };

@@ -20,9 +20,9 @@
 /// `row_threshold` x `split_factor` rows is cut into `split_factor` parts
 /// (`split_by_rows`); a larger one into rows x `split_factor` /
 /// `row_threshold` parts (at most `max_parts`) at once, as deep as
-/// bisection would have gone, at a sample's quantiles where the store
-/// can take a sample (`sampling_store`). When a side can, a range large
-/// enough to sample is cut into `max_parts` parts first, without
+/// bisection would have gone. When a side can take a sample
+/// (`sampling_store`), the checked range, if large enough to sample, is cut
+/// at the sample's quantiles into `max_parts` parts first, without
 /// checksumming it whole, so a few differences in a large table cost one
 /// round of part checksums (`part_checksums`: one call per side where the
 /// store has `part_checksum_store`) and then their parts' rows.
@@ -100,6 +100,7 @@
 #include <cstddef>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -219,6 +220,11 @@ struct repair_options {
   bool dry_run = false;
   /// Counters to update (`repaired`) as the repair goes (nothing: none).
   reconcile_progress* progress = nullptr;
+  /// Called before a repair reads its keys again; what it returns is kept
+  /// until the repair is written. A writer of the two stores hands out a
+  /// lock here (`dual_write::keep_writers_out`), so that no write is
+  /// between its two sides while a repair judges and settles its keys.
+  std::function<std::shared_ptr<void>()> hold = {};
 };
 
 /// A key a repair could not settle, and why.
@@ -274,6 +280,8 @@ struct rebuild_options {
   std::stop_token stop = {};
   /// Counters to update as the rebuild goes (nothing: none).
   reconcile_progress* progress = nullptr;
+  /// As `repair_options::hold`, for each batch.
+  std::function<std::shared_ptr<void>()> hold = {};
 };
 
 /// What `reconciler::rebuild` did.
@@ -317,6 +325,7 @@ class reconciler {
 
   /// Makes each key of `found` equal on both sides (see the file comment).
   result<repair_report> repair(const check_report& found, repair_options options = {}) {
+    const std::shared_ptr<void> held = options.hold ? options.hold() : nullptr;
     repair_report out;
     std::vector<entry> to_left, to_right;
     for (const difference& d : found.differences) {
@@ -326,8 +335,11 @@ class reconciler {
         ++out.already_equal;
         continue;
       }
+      // In projection mode a key the left does not hold is the left's to
+      // decide: its projection goes.
       const bool left_wins = options.truth == source_of_truth::left ||
-                             (options.truth == source_of_truth::newest && version_of(l) >= version_of(r));
+                             (options.truth == source_of_truth::newest && version_of(l) >= version_of(r)) ||
+                             (project_ && !l);
       if (project_ && !left_wins) {
         out.refused.push_back({d.key, error{errc::invalid_argument,
                                             "key " + detail::quoted(d.key) +
@@ -341,8 +353,8 @@ class reconciler {
       }
       if (l && r && l->version == r->version) {
         const entry& w = left_wins ? *l : *r;
-        ++out.restamped;
         if (options.dry_run) {
+          ++out.restamped;
           ++out.copied_to_left;
           ++out.copied_to_right;
           continue;
@@ -353,6 +365,7 @@ class reconciler {
           out.refused.push_back({d.key, next_right.error()});
           continue;
         }
+        ++out.restamped;
         to_left.push_back(next);
         to_right.push_back(std::move(*next_right.value()));
         continue;
@@ -367,9 +380,12 @@ class reconciler {
     }
     BOOST_OUTCOME_TRY(deliver(right_, to_right, out.copied_to_right, out));
     BOOST_OUTCOME_TRY(deliver(left_, to_left, out.copied_to_left, out));
-    if (options.progress)
-      options.progress->repaired += out.copied_to_left + out.copied_to_right + out.removed_from_left +
-                                    out.removed_from_right - out.restamped;
+    if (options.progress) {
+      // A restamped key is counted on both sides; once is enough here.
+      const std::size_t changed =
+          out.copied_to_left + out.copied_to_right + out.removed_from_left + out.removed_from_right;
+      options.progress->repaired += changed - std::min(changed, out.restamped);
+    }
     return out;
   }
 
@@ -387,11 +403,11 @@ class reconciler {
     auto settle_batch = [&]() -> result<void> {
       BOOST_OUTCOME_TRY(auto fixed,
                         repair(batch, {.truth = source_of_truth::left, .dry_run = options.dry_run,
-                                       .progress = options.progress}));
+                                       .progress = options.progress, .hold = options.hold}));
       out.repaired += fixed;
       batch.differences.clear();
       covered = 0;
-      if (options.on_batch && !out.last_key.empty()) {
+      if (options.on_batch && !options.dry_run && !out.last_key.empty()) {
         BOOST_OUTCOME_TRY(options.on_batch(out.last_key));
       }
       return success();
@@ -519,20 +535,13 @@ class reconciler {
     /// parts: `split_factor` of them, or, for a range of more than
     /// `row_threshold` x `split_factor` rows, rows x `split_factor` /
     /// `row_threshold` (at most `max_parts`): the parts bisection would
-    /// reach levels later, at once. A wide cut comes from a sample where the
-    /// store can take one (`sampling_store`).
+    /// reach levels later, at once.
     template <class S>
     result<std::vector<std::string>> cut(S& s, const key_range& range, std::size_t rows) {
       std::size_t parts = options.split_factor;
       if (rows > options.row_threshold * options.split_factor)
         parts = std::clamp(rows * options.split_factor / std::max<std::size_t>(options.row_threshold, 1), parts,
                            std::max(options.max_parts, parts));
-      if constexpr (sampling_store<S>) {
-        if (parts > options.split_factor) {
-          BOOST_OUTCOME_TRY(auto sampled, s.sample_points(range, parts));
-          if (!sampled.empty()) return sampled;
-        }
-      }
       BOOST_OUTCOME_TRY(auto ranges, split_by_rows(s, range, parts));
       std::vector<std::string> points;
       points.reserve(ranges.size());

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>  // mkdtemp
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -250,6 +252,31 @@ TEST_F(DualWrite, RebuildAndAProjectedRightSideWinningAreHandledAsProjections) {
   const auto left = rec.repair(found, {.truth = source_of_truth::left});
   ASSERT_TRUE(left) << left.error().message();
   EXPECT_EQ(secondary.inner().read(nth(3).key).value()->value, project_n(nth(3)).value());
+}
+
+TEST_F(DualWrite, WhileARepairKeepsWritersOutNoWriteIsBetweenItsTwoSides) {
+  auto dw = open<best_effort_consistency>();
+  ASSERT_TRUE(dw->put(nth(1)));
+  std::atomic<bool> calling{false}, written{false};
+  std::thread writer;
+  {
+    const auto held = dw->keep_writers_out()();
+    writer = std::thread([&] {
+      calling = true;
+      EXPECT_TRUE(dw->put(entry::put(nth(1).key, R"({"n":"later"})", 50)));
+      written = true;
+    });
+    while (!calling) std::this_thread::yield();
+    // Time for the write to get in if the gate let it (no wait could make
+    // a working gate fail).
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(written.load());
+    EXPECT_EQ(primary.read(nth(1).key).value()->version, nth(1).version) << "a write went past the gate";
+  }
+  writer.join();
+  EXPECT_TRUE(written.load());
+  EXPECT_EQ(primary.read(nth(1).key).value()->version, 50);
+  EXPECT_TRUE(equal());
 }
 
 TEST_F(DualWrite, HealthProbesEachSideAndSetsItsGauges) {
