@@ -231,10 +231,9 @@ class dual_write_service final : public record_service {
   result<json> run(const reconcile_request& r, std::stop_token stop, reconcile_progress& progress) {
     reconciler<Primary, Secondary> rec(*primary_, *secondary_);
     if (r.operation == "repair") {
-      BOOST_OUTCOME_TRY(auto fixed,
-                        engine_->repair_inconsistencies({.truth = r.truth, .dry_run = r.dry_run, .progress = &progress}));
-      // A repair runs to its end once started.
-      return json{{"complete", true}, {"dry_run", r.dry_run}, {"repair", repair_json(fixed)}};
+      BOOST_OUTCOME_TRY(auto fixed, engine_->repair_inconsistencies(
+                                        {.truth = r.truth, .dry_run = r.dry_run, .progress = &progress, .stop = stop}));
+      return json{{"complete", !stop.stop_requested()}, {"dry_run", r.dry_run}, {"repair", repair_json(fixed)}};
     }
     if (r.operation == "rebuild") return rebuild(rec, r, std::move(stop), progress);
     BOOST_OUTCOME_TRY(auto found, rec.check(r.range, {.max_differences = r.max_differences,
@@ -251,8 +250,10 @@ class dual_write_service final : public record_service {
       BOOST_OUTCOME_TRY(auto fixed, rec.repair(found, {.truth = r.truth,
                                                        .dry_run = r.dry_run,
                                                        .progress = &progress,
-                                                       .hold = engine_->keep_writers_out()}));
+                                                       .hold = engine_->keep_writers_out(),
+                                                       .stop = stop}));
       out["repair"] = repair_json(fixed);
+      if (fixed.unvisited > 0) out["complete"] = false;
     }
     return out;
   }
@@ -387,7 +388,8 @@ class dual_write_service final : public record_service {
             {"already_equal", r.already_equal},
             {"raced", r.raced},
             {"refused", refused_json(r.refused)},
-            {"refused_count", r.refused.size()}};
+            {"refused_count", r.refused.size()},
+            {"unvisited", r.unvisited}};
   }
 
   std::shared_ptr<metrics_registry> metrics_ = std::make_shared<metrics_registry>();

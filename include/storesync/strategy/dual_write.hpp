@@ -246,11 +246,13 @@ class dual_write {
 
   /// Makes the two stores equal for every key of the inconsistency log (by
   /// default the primary wins; see `repair_options`) and removes the
-  /// records of the keys it settled (none when `dry_run`).
+  /// records of the keys it settled (none when `dry_run`). A stop (the
+  /// options' token) ends it between two keys; the records not reached stay.
   result<repair_report> repair_inconsistencies(repair_options options = {.truth = source_of_truth::left}) {
     repair_report total;
     std::string after;
     for (;;) {
+      if (options.stop.stop_requested()) return total;
       BOOST_OUTCOME_TRY(auto rows, log_.scan({}, after, 1000));
       if (rows.empty()) return total;
       after = rows.back().key;
@@ -262,11 +264,13 @@ class dual_write {
       if (options.dry_run) continue;
       std::set<std::string> unsettled;
       for (const repair_refusal& r : fixed.refused) unsettled.insert(r.key);
-      for (const entry& row : rows) {
-        if (unsettled.contains(row.key)) continue;
-        auto removed = log_.restore(row.key, row.version, std::nullopt);
+      // The repair visited the page's first keys, all of them unless stopped.
+      for (std::size_t i = 0; i + fixed.unvisited < rows.size(); ++i) {
+        if (unsettled.contains(rows[i].key)) continue;
+        auto removed = log_.restore(rows[i].key, rows[i].version, std::nullopt);
         if (!removed && removed.error() != errc::version_conflict) return removed.error();
       }
+      if (fixed.unvisited > 0) return total;
     }
   }
 

@@ -225,6 +225,9 @@ struct repair_options {
   /// lock here (`dual_write::keep_writers_out`), so that no write is
   /// between its two sides while a repair judges and settles its keys.
   std::function<std::shared_ptr<void>()> hold = {};
+  /// Stop before the next key when this token is asked to; what was planned
+  /// is still written, and `unvisited` counts the keys left.
+  std::stop_token stop = {};
 };
 
 /// A key a repair could not settle, and why.
@@ -249,6 +252,8 @@ struct repair_report {
   /// write); check again to judge them.
   std::size_t raced = 0;
   std::vector<repair_refusal> refused = {};
+  /// Keys of the report not looked at: the repair was stopped.
+  std::size_t unvisited = 0;
 
   /// Adds the counts and refusals of `more`.
   repair_report& operator+=(const repair_report& more) {
@@ -260,6 +265,7 @@ struct repair_report {
     already_equal += more.already_equal;
     raced += more.raced;
     refused.insert(refused.end(), more.refused.begin(), more.refused.end());
+    unvisited += more.unvisited;
     return *this;
   }
 };
@@ -328,7 +334,12 @@ class reconciler {
     const std::shared_ptr<void> held = options.hold ? options.hold() : nullptr;
     repair_report out;
     std::vector<entry> to_left, to_right;
-    for (const difference& d : found.differences) {
+    for (std::size_t i = 0; i < found.differences.size(); ++i) {
+      if (options.stop.stop_requested()) {
+        out.unvisited = found.differences.size() - i;
+        break;
+      }
+      const difference& d = found.differences[i];
       BOOST_OUTCOME_TRY(auto l, left_.read(d.key));
       BOOST_OUTCOME_TRY(auto r, right_.read(d.key));
       if (same(l, r)) {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <set>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,6 +168,12 @@ TEST_F(DualWrite, PrimaryOnlyNeverWritesTheSecondaryAndRecordsEveryKeyAsPending)
   EXPECT_EQ(dry.value().copied_to_right, 500u);
   EXPECT_EQ(secondary.inner().checksum({}).value().count, 0u) << "a dry run wrote";
   EXPECT_EQ(logged(), 500u) << "a dry run cleared records";
+  std::stop_source cancel;
+  cancel.request_stop();
+  const auto stopped = dw->repair_inconsistencies({.truth = source_of_truth::left, .stop = cancel.get_token()});
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped.value().copied_to_right, 0u);
+  EXPECT_EQ(logged(), 500u) << "a stopped repair cleared records it did not settle";
   ASSERT_TRUE(dw->repair_inconsistencies());
   EXPECT_TRUE(equal());
   EXPECT_EQ(logged(), 0u);

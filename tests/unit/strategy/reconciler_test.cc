@@ -230,6 +230,26 @@ TEST(ReconcilerRepair, ANamedTruthOverridesNewerVersionsAndRemovesExtraKeysWitho
   EXPECT_EQ(b.read(key_of(3)).value()->version, 40);
 }
 
+TEST(ReconcilerRepair, AStoppedRepairWritesWhatItPlannedAndCountsTheKeysLeft) {
+  memory_store a, b;
+  fill(a, b, 100);
+  for (int i : {1, 2, 3}) ASSERT_TRUE(b.restore(key_of(i), 10, std::nullopt));
+  reconciler rec(a, b);
+  const auto found = rec.check({}).value();
+  ASSERT_EQ(found.differences.size(), 3u);
+  std::stop_source cancel;
+  cancel.request_stop();
+  const auto none = rec.repair(found, {.truth = source_of_truth::left, .stop = cancel.get_token()});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none.value().unvisited, 3u);
+  EXPECT_EQ(none.value().copied_to_right, 0u);
+  EXPECT_FALSE(b.read(key_of(1)).value());
+  const auto all = rec.repair(found, {.truth = source_of_truth::left});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all.value().unvisited, 0u);
+  EXPECT_EQ(all.value().copied_to_right, 3u);
+}
+
 TEST(ReconcilerRepair, AStoreThatCannotRestoreIsRefusedNotForced) {
   memory_store a, b;
   fill(a, b, 100);
