@@ -50,6 +50,7 @@
 #include "reference_server/write_behind_service.hpp"
 #include "storesync/store/sqlite_store.hpp"
 #include "tests/printable.hpp"
+#include "tests/router_reply.hpp"
 
 namespace storesync::server {
 namespace {
@@ -695,21 +696,7 @@ TEST(ReconcileJobs, TheDestructorStopsABlockedJob) {
 // 3. The router over a dual-write service
 // ---------------------------------------------------------------------------
 
-/// A response as the router built it.
-struct reply {
-  unsigned status = 0;
-  std::string body;
-  std::string allow;
-  std::string location;
-
-  json parsed() const {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded()) ADD_FAILURE() << "response is not JSON: " << printable(body);
-    return j;
-  }
-  std::string error_code() const { return parsed().value("/error/code"_json_pointer, std::string()); }
-  std::string error_message() const { return parsed().value("/error/message"_json_pointer, std::string()); }
-};
+using test::reply;
 
 class test_server {
  public:
@@ -718,14 +705,7 @@ class test_server {
 
   reply send(http::verb verb, std::string target, std::string body = {},
              std::string content_type = "application/json", std::string authorization = {}) {
-    request req{verb, target, 11};
-    if (!content_type.empty()) req.set(http::field::content_type, content_type);
-    if (!authorization.empty()) req.set(http::field::authorization, authorization);
-    req.body() = std::move(body);
-    req.prepare_payload();
-    response res = router_.handle(req);
-    return {res.result_int(), std::move(res.body()), std::string(std::string_view(res[http::field::allow])),
-            std::string(std::string_view(res[http::field::location]))};
+    return test::send(router_, verb, std::move(target), std::move(body), content_type, authorization);
   }
 
   reply start(const json& body) { return send(http::verb::post, "/v1/reconcile", body.dump()); }

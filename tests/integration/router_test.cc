@@ -35,6 +35,7 @@
 #include "storesync/store/sqlite_store.hpp"
 #include "tests/pg_test_env.hpp"
 #include "tests/printable.hpp"
+#include "tests/router_reply.hpp"
 
 namespace storesync::server {
 namespace {
@@ -59,20 +60,7 @@ std::string_view trimmed(std::string_view text) {
   return text.substr(from, to - from);
 }
 
-/// A response as the router built it.
-struct reply {
-  unsigned status = 0;
-  std::string body;
-
-  /// The body as JSON; discarded (and a test failure) if it is not JSON.
-  json parsed() const {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded()) ADD_FAILURE() << "response is not JSON: " << printable(body);
-    return j;
-  }
-  std::string error_code() const { return parsed().value("/error/code"_json_pointer, std::string()); }
-  std::string error_message() const { return parsed().value("/error/message"_json_pointer, std::string()); }
-};
+using test::reply;
 
 /// A router over `service`, answering requests built in place.
 class test_server {
@@ -81,12 +69,7 @@ class test_server {
       : service_(std::move(service)), router_(service_, auth_options{}) {}
 
   reply send(http::verb verb, std::string target, std::string body = {}) {
-    request req{verb, target, 11};
-    req.set(http::field::content_type, "application/json");
-    req.body() = std::move(body);
-    req.prepare_payload();
-    response res = router_.handle(req);
-    return {res.result_int(), std::move(res.body())};
+    return test::send(router_, verb, std::move(target), std::move(body));
   }
 
   /// `key` goes into the path as it is: percent-escapes and all.
