@@ -42,4 +42,6 @@
 #include "storesync/store/table_mapping.hpp"
 #include "storesync/strategy/dual_write.hpp"
 #include "storesync/strategy/reconciler.hpp"
+#include "storesync/strategy/write_back.hpp"
+#include "storesync/strategy/write_back_checks.hpp"
 #include "storesync/strategy/write_behind.hpp"

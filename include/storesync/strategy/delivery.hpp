@@ -26,6 +26,12 @@
 ///   if (done.settled < batch.size()) requeue(batch.subspan(done.settled));  // unreachable: try later
 /// \endcode
 ///
+/// A sink that models `checkpoint_store` can take a checkpoint with the
+/// batch (`deliver(batch, cp, ...)`): it commits in the batch's own
+/// transaction when the store takes the batch whole, and alone, after the
+/// last part, when the batch had to be split. It is never committed before
+/// every entry of the batch is settled.
+///
 /// Thread safety: `deliver` is called by one thread at a time (it drives
 /// the RetryPolicy and the BatchSizer, which need not be thread-safe);
 /// `batch_size` may be read from any thread.
@@ -64,6 +70,9 @@ struct delivery_report {
   /// Why delivery stopped before the end: the store stayed unreachable, or
   /// the dead-letter callback failed.
   std::optional<error> stopped_by;
+  /// The checkpoint given with the batch was committed (always false for a
+  /// delivery without one).
+  bool checkpointed = false;
 };
 
 /// Where a `delivery` counts what it does: `<prefix>_flushed_total`,
@@ -103,7 +112,26 @@ class delivery {
   template <class Written, class Refused>
   delivery_report deliver(std::span<const entry> batch, Written&& written, Refused&& refused) {
     delivery_report report;
-    report.settled = deliver_part(batch, 0, written, refused, report);
+    report.settled = deliver_part(batch, 0, nullptr, written, refused, report);
+    return report;
+  }
+
+  /// As `deliver`, and commits `cp` once every entry of `batch` is settled:
+  /// with the batch in one transaction when the store takes it whole,
+  /// otherwise alone after the last part (under the RetryPolicy too). An
+  /// empty batch commits `cp` alone. When delivery stops early, or the
+  /// store stays unreachable for the checkpoint, `cp` is not committed
+  /// (`checkpointed` is false, `stopped_by` says why).
+  template <class Written, class Refused>
+    requires checkpoint_store<Sink>
+  delivery_report deliver(std::span<const entry> batch, const checkpoint& cp, Written&& written,
+                          Refused&& refused) {
+    delivery_report report;
+    if (!batch.empty()) report.settled = deliver_part(batch, 0, &cp, written, refused, report);
+    if (report.settled < batch.size() || report.checkpointed) return report;
+    auto r = storesync::retry(retry_, clock_, [&] { return sink_.write_with_checkpoint({}, cp); });
+    if (r.outcome) report.checkpointed = true;
+    else report.stopped_by = std::move(r.outcome).error();
     return report;
   }
 
@@ -116,11 +144,18 @@ class delivery {
   Sink& sink() noexcept { return sink_; }
 
  private:
+  // `cp`, when given, goes with `part` in one write; the halves of a split
+  // part are written without it.
   template <class Written, class Refused>
-  std::size_t deliver_part(std::span<const entry> part, std::size_t first, Written& written, Refused& refused,
-                           delivery_report& report) {
+  std::size_t deliver_part(std::span<const entry> part, std::size_t first, const checkpoint* cp, Written& written,
+                           Refused& refused, delivery_report& report) {
     const auto start = clock_.now();
-    auto r = storesync::retry(retry_, clock_, [&] { return sink_.write(part); });
+    auto r = storesync::retry(retry_, clock_, [&] {
+      if constexpr (checkpoint_store<Sink>) {
+        if (cp != nullptr) return sink_.write_with_checkpoint(part, *cp);
+      }
+      return sink_.write(part);
+    });
     const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
     batch_seconds_.observe(took);
     sizer_.record({part.size(), took, r.outcome ? 0 : part.size()});
@@ -128,6 +163,7 @@ class delivery {
     if (r.outcome) {
       const write_report& verdicts = r.outcome.value();
       report.written += verdicts;
+      if (cp != nullptr) report.checkpointed = true;
       written_total_.inc(part.size());
       written(first, part, verdicts);
       return part.size();
@@ -147,9 +183,9 @@ class delivery {
     }
     // Refused: split until the refused entries stand alone.
     const std::size_t half = part.size() / 2;
-    const std::size_t left = deliver_part(part.first(half), first, written, refused, report);
+    const std::size_t left = deliver_part(part.first(half), first, nullptr, written, refused, report);
     if (left < half) return left;
-    return half + deliver_part(part.subspan(half), first + half, written, refused, report);
+    return half + deliver_part(part.subspan(half), first + half, nullptr, written, refused, report);
   }
 
   Sink& sink_;
