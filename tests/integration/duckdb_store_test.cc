@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <thread>
 #include <vector>
 
@@ -314,6 +315,43 @@ TEST_F(DuckdbStore, QuerySourceReadsInVersionKeyOrderAndResumes) {
 // A query's output is read-only: the source is a change_source, not a store.
 static_assert(storesync::change_source<storesync::duckdb_query_source>);
 static_assert(!storesync::store<storesync::duckdb_query_source>);
+
+// Windows of 7 rows over 100, with a run of 20 rows at one version: every
+// row comes once, in order, whatever the page size, and a version is never
+// split between windows.
+TEST_F(DuckdbStore, QuerySourceReadsWindowsWithoutSplittingAVersion) {
+  auto db = memory_db();
+  exec(db, "CREATE TABLE src AS SELECT 'k' || lpad(i::VARCHAR, 3, '0') AS id, i AS n,"
+           " CASE WHEN i BETWEEN 30 AND 49 THEN 30 ELSE i END AS rev FROM range(100) t(i)");
+  auto source = duckdb_query_source::open(
+      db, "SELECT id AS key, to_json({'n': n}) AS value, rev AS version FROM src", {.window_rows = 7});
+  ASSERT_TRUE(source) << source.error().message();
+  auto& q = source.value();
+  EXPECT_EQ(q.max_version().value(), 99);
+  EXPECT_EQ(q.count_after({}).value(), 100u);
+  EXPECT_EQ(q.count_after({30, "k039"}).value(), 60u);
+  for (const std::size_t page : {1u, 3u, 7u, 9u, 64u, 200u}) {
+    std::vector<entry> all;
+    watermark mark;
+    for (;;) {
+      auto got = q.changes_after(mark, page);
+      ASSERT_TRUE(got) << got.error().message();
+      if (got.value().empty()) break;
+      mark = {got.value().back().version, got.value().back().key};
+      for (auto& e : got.value()) all.push_back(std::move(e));
+    }
+    ASSERT_EQ(all.size(), 100u) << "page " << page;
+    for (std::size_t i = 1; i < all.size(); ++i)
+      EXPECT_LT(std::tie(all[i - 1].version, all[i - 1].key), std::tie(all[i].version, all[i].key));
+  }
+  // Resuming inside the run of ties continues after its key.
+  auto rest = q.changes_after({30, "k044"}, 1000);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest.value().size(), 55u);
+  EXPECT_EQ(rest.value().front().key, "k045");
+  EXPECT_FALSE(duckdb_query_source::open(db, "SELECT id AS key, '1' AS value, rev AS version FROM src",
+                                         {.window_rows = 0}));
+}
 
 TEST_F(DuckdbStore, QuerySourceRejectsBadQueriesAtOpen) {
   auto db = memory_db();

@@ -25,15 +25,22 @@
 /// client-side from the value). (version, key) should be unique in its output.
 /// Other columns are ignored.
 ///
-/// Reading: the query runs once, wrapped as `... WHERE (version, key) > mark
-/// ORDER BY version, key`, as a *streaming* result read one data chunk at a
-/// time; each `changes_after` call takes the next `limit` rows from it. A call
-/// whose watermark is not where the previous call stopped (a consumer that
-/// resumed elsewhere, or a stream that ran dry and may have grown) re-runs the
-/// query from that watermark. Client memory is bounded by one chunk plus the
-/// returned page; DuckDB's own sort buffer is bounded by its `memory_limit`
-/// and spills to disk beyond it. The open stream reads one snapshot: rows
-/// committed while it is open are seen when the query is next re-run.
+/// Reading: the output is read in *windows* of about `window_rows` rows in
+/// (version, key) order. A window is the rows after the watermark up to the
+/// version of the `window_rows`-th next row, all rows of that version
+/// included, so a window never splits a version. Its query, wrapped as
+/// `... WHERE (version, key) > mark AND version <= bound ORDER BY version,
+/// key`, is a *streaming* result read one data chunk at a time; each
+/// `changes_after` call takes the next `limit` rows, moving on to the next
+/// window when one runs dry. A call whose watermark is not where the
+/// previous call stopped (a consumer that resumed elsewhere, or a last
+/// window that ran dry and may have grown) starts again from that
+/// watermark. Memory is bounded by a window, not by the output: DuckDB
+/// sorts one window at a time (and finds its bound by a top-N of versions
+/// alone), and the client holds one chunk plus the returned page. A
+/// version shared by more rows than a window is sorted whole. Each window
+/// reads one snapshot: rows committed meanwhile are seen by a later window
+/// or when the source is read again.
 ///
 /// A query source models `change_source` only: a query's output cannot be
 /// written to, so it has no `write` and is not a `store`. `read(key)` runs a
@@ -51,6 +58,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,12 +74,21 @@
 
 namespace storesync {
 
+/// How `duckdb_query_source` reads.
+struct duckdb_query_source_options {
+  /// Rows per window (at least 1; see the file comment).
+  std::size_t window_rows = 65'536;
+};
+
 class duckdb_query_source {
  public:
   /// Checks `query`'s columns and prepares the wrapped statements.
-  static result<duckdb_query_source> open(std::shared_ptr<duckdb_instance> db, std::string query) {
+  static result<duckdb_query_source> open(std::shared_ptr<duckdb_instance> db, std::string query,
+                                          duckdb_query_source_options options = {}) {
     if (!db) return error{errc::invalid_argument, "duckdb_query_source::open: no instance"};
-    auto st = std::make_unique<state>(std::move(db), std::move(query));
+    if (options.window_rows == 0)
+      return error{errc::invalid_argument, "duckdb_query_source::open: window_rows is 0"};
+    auto st = std::make_unique<state>(std::move(db), std::move(query), options);
     BOOST_OUTCOME_TRY(st->open());
     return duckdb_query_source(std::move(st));
   }
@@ -93,9 +110,25 @@ class duckdb_query_source {
     return state_->read(key);
   }
 
+  /// The largest version the query produces; 0 when it produces no rows.
+  /// One pass over the version column.
+  result<version_type> max_version() {
+    std::lock_guard lock(state_->mutex);
+    return state_->number(state_->sql_max_version, nullptr, "the newest version");
+  }
+
+  /// How many rows come after `mark`: what a consumer starting there has
+  /// left to read. One pass over the version and key columns.
+  result<std::uint64_t> count_after(const watermark& mark) {
+    std::lock_guard lock(state_->mutex);
+    BOOST_OUTCOME_TRY(auto n, state_->number(state_->sql_count_after, &mark, "rows after a watermark"));
+    return static_cast<std::uint64_t>(n);
+  }
+
  private:
   struct state {
-    state(std::shared_ptr<duckdb_instance> d, std::string q) : db(std::move(d)), query(std::move(q)) {}
+    state(std::shared_ptr<duckdb_instance> d, std::string q, duckdb_query_source_options o)
+        : db(std::move(d)), query(std::move(q)), options(o) {}
 
     std::string shown_query() const {
       return "query " + detail::quoted(query);
@@ -129,22 +162,53 @@ class duckdb_query_source {
           std::string(has("tombstone") ? "coalesce(CAST(\"tombstone\" AS BOOLEAN), false)"
                                        : "(\"value\" IS NULL)") +
           " AS tombstone FROM (" + query + ") AS storesync_q";
-      sql_stream = "SELECT * FROM (" + normalised +
-                   ") AS storesync_n WHERE version > $1 OR (version = $1 AND key > $2)"
-                   " ORDER BY version, key";
+      const std::string after = "(version > $1 OR (version = $1 AND key > $2))";
+      sql_stream = "SELECT * FROM (" + normalised + ") AS storesync_n WHERE " + after +
+                   " AND version <= $3 ORDER BY version, key";
+      sql_bound = "SELECT CAST(\"version\" AS BIGINT) AS version FROM (" + query +
+                  ") AS storesync_q WHERE CAST(\"version\" AS BIGINT) > $1 ORDER BY 1 LIMIT 1 OFFSET $2";
+      sql_max_version = "SELECT coalesce(max(CAST(\"version\" AS BIGINT)), 0) FROM (" + query + ") AS storesync_q";
+      sql_count_after = "SELECT count(*) FROM (" + normalised + ") AS storesync_n WHERE " + after;
       sql_read = "SELECT * FROM (" + normalised +
                  ") AS storesync_n WHERE key = $1 ORDER BY version DESC LIMIT 1";
-      BOOST_OUTCOME_TRY(cursor->prepare(sql_stream));
+      for (const std::string* sql : {&sql_stream, &sql_bound, &sql_max_version, &sql_count_after}) {
+        BOOST_OUTCOME_TRY(cursor->prepare(*sql));
+      }
       BOOST_OUTCOME_TRY(reader->prepare(sql_read));
       return success();
     }
 
+    // One number from `sql`, with `mark` bound as $1, $2 when given.
+    result<std::int64_t> number(const std::string& sql, const watermark* mark, std::string_view what) {
+      BOOST_OUTCOME_TRY(auto p, reader->prepare(sql));
+      if (mark != nullptr) {
+        duckdb_bind_int64(p, 1, mark->version);
+        BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, mark->key, "watermark key"));
+      }
+      detail::duckdb_owned_result r;
+      BOOST_OUTCOME_TRY(reader->execute(p, r, "reading " + std::string(what) + " of " + shown_query()));
+      return duckdb_value_int64(r.get(), 0, 0);
+    }
+
+    // Opens the window that starts after `mark`.
     result<void> restart(const watermark& mark) {
       chunk.reset();
       stream.reset();
+      // The window ends at the version of the window_rows-th row after mark's
+      // version; none: the rest is one window.
+      bound = std::numeric_limits<std::int64_t>::max();
+      {
+        BOOST_OUTCOME_TRY(auto p, cursor->prepare(sql_bound));
+        duckdb_bind_int64(p, 1, mark.version);
+        duckdb_bind_uint64(p, 2, options.window_rows - 1);
+        detail::duckdb_owned_result r;
+        BOOST_OUTCOME_TRY(cursor->execute(p, r, "bounding a window of " + shown_query()));
+        if (duckdb_row_count(r.get()) > 0) bound = duckdb_value_int64(r.get(), 0, 0);
+      }
       BOOST_OUTCOME_TRY(auto p, cursor->prepare(sql_stream));
       duckdb_bind_int64(p, 1, mark.version);
       BOOST_OUTCOME_TRY(detail::duckdb_bind_text(p, 2, mark.key, "watermark key"));
+      duckdb_bind_int64(p, 3, bound);
       BOOST_OUTCOME_TRY(cursor->execute(p, stream, "running " + shown_query(), true));
       position = mark;
       return success();
@@ -168,9 +232,12 @@ class duckdb_query_source {
                                      duckdb_result_error_type(stream.get()), err, db->where(),
                                      "reading " + shown_query()))
                                : std::nullopt;
-            stream.reset();  // ran dry (or failed): the next call re-runs the query
+            stream.reset();  // ran dry (or failed)
             if (failure) return *failure;
-            break;
+            if (bound == std::numeric_limits<std::int64_t>::max()) break;  // the last window
+            // On to the next window, from the last row read.
+            BOOST_OUTCOME_TRY(restart(out.empty() ? position : watermark{out.back().version, out.back().key}));
+            continue;
           }
           continue;
         }
@@ -235,7 +302,10 @@ class duckdb_query_source {
     std::mutex mutex;
     std::unique_ptr<detail::duckdb_session> cursor;
     std::unique_ptr<detail::duckdb_session> reader;
-    std::string sql_stream, sql_read;
+    duckdb_query_source_options options;
+    std::string sql_stream, sql_read, sql_bound, sql_max_version, sql_count_after;
+    // The open window's last version.
+    std::int64_t bound = 0;
     // The open cursor: its result, current chunk and the next row in it.
     detail::duckdb_owned_result stream;
     detail::duckdb_owned_chunk chunk;
