@@ -257,6 +257,96 @@ struct write_back_run {
   std::string json;
 };
 
+namespace detail {
+
+// `text` with each byte that breaks UTF-8 replaced by U+FFFD (messages may
+// quote a backend's error, which may quote a value).
+inline std::string readable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    const std::size_t bad = invalid_utf8_at(text);
+    out += text.substr(0, bad);
+    if (bad == std::string_view::npos) break;
+    out += "\xEF\xBF\xBD";
+    text.remove_prefix(bad + 1);
+  }
+  return out;
+}
+
+inline void append_count(std::string& j, std::string_view name, std::size_t value) {
+  j += ",\"";
+  j += name;
+  j += "\":" + std::to_string(value);
+}
+
+inline std::string json_ms(std::chrono::system_clock::time_point t) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+}  // namespace detail
+
+/// `r` as one JSON object, its record in the run log: the run's id,
+/// `status` (`running` until `finished`), `resumes`, `dry_run`,
+/// `started_ms`, `finished_ms` and per stage its watermarks (`from`, `to`,
+/// in the watermark codec's text), counts, timing, health, warnings and
+/// error.
+inline std::string report_json(const write_back_report& r, bool finished = true) {
+  std::string j = "{\"run\":";
+  detail::append_json_string(j, r.run_id);
+  j += ",\"status\":";
+  detail::append_json_string(j, finished ? to_string(r.status()) : "running");
+  j += ",\"resumes\":";
+  if (r.resumes.empty()) j += "null";
+  else detail::append_json_string(j, r.resumes);
+  j += std::string(",\"dry_run\":") + (r.dry_run ? "true" : "false");
+  j += ",\"started_ms\":" + detail::json_ms(r.started);
+  j += ",\"finished_ms\":" + (finished ? detail::json_ms(r.finished) : std::string("null"));
+  j += ",\"stages\":[";
+  for (std::size_t i = 0; i < r.stages.size(); ++i) {
+    const write_back_stage_report& s = r.stages[i];
+    if (i > 0) j += ',';
+    j += "{\"stage\":";
+    detail::append_json_string(j, s.stage);
+    j += ",\"from\":";
+    detail::append_json_string(j, detail::readable(encode_watermark(s.from)));
+    j += ",\"to\":";
+    detail::append_json_string(j, detail::readable(encode_watermark(s.to)));
+    detail::append_count(j, "read", s.counts.read);
+    detail::append_count(j, "written", s.counts.applied);
+    detail::append_count(j, "unchanged", s.counts.unchanged + s.counts.same_content);
+    detail::append_count(j, "same_content", s.counts.same_content);
+    detail::append_count(j, "stale", s.counts.stale);
+    detail::append_count(j, "dead_lettered", s.counts.dead_lettered);
+    detail::append_count(j, "rejected", s.rejected);
+    detail::append_count(j, "owed", s.counts.owed);
+    detail::append_count(j, "batches", s.batches);
+    detail::append_count(j, "duration_ms",
+                         static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::milliseconds>(s.duration).count()));
+    detail::append_count(j, "rows_per_s", static_cast<std::size_t>(s.rows_per_second()));
+    const auto us = [](std::chrono::nanoseconds d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    };
+    j += ",\"health\":{\"sink_us\":" + us(s.health.sink_latency) + ",\"source_us\":" + us(s.health.source_latency);
+    j += ",\"newest_version\":" + (s.health.newest_version ? std::to_string(*s.health.newest_version) : "null");
+    j += ",\"freshness_s\":" +
+         (s.health.freshness ? std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*s.health.freshness).count())
+                             : "null");
+    j += "}";
+    j += std::string(",\"interrupted\":") + (s.interrupted ? "true" : "false");
+    j += ",\"error\":";
+    if (s.failure) detail::append_json_string(j, detail::readable(s.failure->message()));
+    else j += "null";
+    j += ",\"warnings\":[";
+    for (std::size_t w = 0; w < s.warnings.size(); ++w) {
+      if (w > 0) j += ',';
+      detail::append_json_string(j, detail::readable(s.warnings[w]));
+    }
+    j += "]}";
+  }
+  j += "]}";
+  return j;
+}
 template <change_source Source, checkpoint_store Sink, scannable_store Log,
           retry_policy Retry = exponential_backoff, batch_sizer Sizer = aimd_batch_sizer,
           clock Clock = system_clock>
@@ -307,7 +397,7 @@ class write_back {
     }
     report.run_id = detail::format_timestamp(micros, false);
     if (!options_.dry_run) {
-      if (auto logged = log_run(report, micros, "running", 1); !logged) report.log_failure = logged.error();
+      if (auto logged = log_run(report, micros, false); !logged) report.log_failure = logged.error();
     }
     for (stage& s : stages) {
       report.stages.push_back({.stage = s.name});
@@ -317,7 +407,7 @@ class write_back {
     }
     report.finished = std::chrono::system_clock::now();
     if (!options_.dry_run) {
-      if (auto logged = log_run(report, micros, std::string(to_string(report.status())), 2); !logged)
+      if (auto logged = log_run(report, micros, true); !logged)
         report.log_failure = logged.error();
     }
     return report;
@@ -666,21 +756,6 @@ class write_back {
     return out;
   }
 
-  // `text` with each byte that breaks UTF-8 replaced by U+FFFD (messages may
-  // quote a backend's error, which may quote the value).
-  static std::string readable(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    while (!text.empty()) {
-      const std::size_t bad = detail::invalid_utf8_at(text);
-      out += text.substr(0, bad);
-      if (bad == std::string_view::npos) break;
-      out += "\xEF\xBF\xBD";
-      text.remove_prefix(bad + 1);
-    }
-    return out;
-  }
-
   // Text for a JSON record: as is when it is valid UTF-8, else as hex.
   static void append_text(std::string& out, std::string_view field, std::string_view text) {
     const bool plain = detail::invalid_utf8_at(text) == std::string_view::npos;
@@ -729,7 +804,7 @@ class write_back {
     append_text(value, "key", e.key);
     value += ",\"version\":" + std::to_string(e.version) + ",\"tombstone\":" + (e.tombstone ? "true" : "false");
     value += ",\"error\":";
-    detail::append_json_string(value, readable(why.message()));
+    detail::append_json_string(value, detail::readable(why.message()));
     value += ",\"run\":";
     detail::append_json_string(value, run_id);
     value += ',';
@@ -743,62 +818,8 @@ class write_back {
     return entry::put(std::move(key), std::move(value), std::max<version_type>(1, e.version));
   }
 
-  static std::string watermark_json(const watermark& m) {
-    std::string out;
-    detail::append_json_string(out, readable(encode_watermark(m)));
-    return out;
-  }
-
-  result<void> log_run(const write_back_report& r, std::int64_t micros, const std::string& status, version_type v) {
-    std::string j = "{\"run\":";
-    detail::append_json_string(j, r.run_id);
-    j += ",\"status\":";
-    detail::append_json_string(j, status);
-    j += ",\"resumes\":";
-    if (r.resumes.empty()) j += "null";
-    else detail::append_json_string(j, r.resumes);
-    const auto ms = [](std::chrono::system_clock::time_point t) {
-      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-    };
-    j += ",\"started_ms\":" + ms(r.started);
-    j += ",\"finished_ms\":" + (v == 1 ? std::string("null") : ms(r.finished));
-    j += ",\"stages\":[";
-    for (std::size_t i = 0; i < r.stages.size(); ++i) {
-      const auto& s = r.stages[i];
-      if (i > 0) j += ',';
-      j += "{\"stage\":";
-      detail::append_json_string(j, s.stage);
-      j += ",\"from\":" + watermark_json(s.from) + ",\"to\":" + watermark_json(s.to);
-      const auto n = [&](std::string_view name, std::size_t value) {
-        j += ",\"";
-        j += name;
-        j += "\":" + std::to_string(value);
-      };
-      n("read", s.counts.read);
-      n("written", s.counts.applied);
-      n("unchanged", s.counts.unchanged + s.counts.same_content);
-      n("same_content", s.counts.same_content);
-      n("stale", s.counts.stale);
-      n("dead_lettered", s.counts.dead_lettered);
-      n("rejected", s.rejected);
-      n("owed", s.counts.owed);
-      n("batches", s.batches);
-      n("duration_ms", static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::milliseconds>(s.duration).count()));
-      n("rows_per_s", static_cast<std::size_t>(s.rows_per_second()));
-      j += ",\"interrupted\":";
-      j += s.interrupted ? "true" : "false";
-      j += ",\"error\":";
-      if (s.failure) detail::append_json_string(j, readable(s.failure->message()));
-      else j += "null";
-      j += ",\"warnings\":[";
-      for (std::size_t w = 0; w < s.warnings.size(); ++w) {
-        if (w > 0) j += ',';
-        detail::append_json_string(j, s.warnings[w]);
-      }
-      j += "]}";
-    }
-    j += "]}";
-    const entry rec = entry::put(run_key(micros), std::move(j), v);
+  result<void> log_run(const write_back_report& r, std::int64_t micros, bool finished) {
+    const entry rec = entry::put(run_key(micros), report_json(r, finished), finished ? 2 : 1);
     BOOST_OUTCOME_TRY(with_retry([&] { return runs_.write(std::span(&rec, 1)); }).outcome);
     return success();
   }

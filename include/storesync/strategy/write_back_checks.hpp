@@ -59,7 +59,7 @@ inline std::optional<std::string_view> json_member(std::string_view value, std::
 }
 
 inline error check_failed(const entry& e, std::string what) {
-  return error{errc::invalid_value, "key " + quoted(e.key) + ": " + std::move(what)};
+  return error{errc::invalid_value, "key " + detail::quoted(e.key) + ": " + std::move(what)};
 }
 
 /// A timestamp field as microseconds since the epoch: an RFC 3339 string
@@ -116,6 +116,25 @@ inline write_back_check not_before(std::string later, std::string earlier) {
       return detail::check_failed(e, detail::quoted(later) + " (" + detail::format_timestamp(at[0], true) +
                                          ") is earlier than " + detail::quoted(earlier) + " (" +
                                          detail::format_timestamp(at[1], true) + ")");
+    return success();
+  };
+}
+
+/// The entry's version, a timestamp in microseconds (named `version_name`
+/// in messages: the column it came from), is at or after field `earlier`:
+/// `not_before` for a stage whose version column is the later time.
+inline write_back_check version_not_before(std::string version_name, std::string earlier) {
+  return [version_name = std::move(version_name), earlier = std::move(earlier)](const entry& e) -> result<void> {
+    if (e.tombstone) return success();
+    const auto v = detail::json_member(e.value, earlier);
+    if (!v) return detail::check_failed(e, "field " + detail::quoted(earlier) + " is missing");
+    std::string why;
+    const auto t = detail::timestamp_field(*v, why);
+    if (!t) return detail::check_failed(e, "field " + detail::quoted(earlier) + " " + why);
+    if (e.version < *t)
+      return detail::check_failed(e, detail::quoted(version_name) + " (" + detail::format_timestamp(e.version, true) +
+                                         ") is earlier than " + detail::quoted(earlier) + " (" +
+                                         detail::format_timestamp(*t, true) + ")");
     return success();
   };
 }
