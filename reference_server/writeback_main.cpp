@@ -68,7 +68,7 @@ struct progress_printer {
 
   void batch(const write_back_report& run, const write_back_stage_report& s, std::optional<std::uint64_t> total) {
     if (json) {
-      nlohmann::json line = {{"event", "batch"},
+      nlohmann::ordered_json line = {{"event", "batch"},
                              {"run", run.run_id},
                              {"stage", s.stage},
                              {"batch", s.batches},
@@ -80,7 +80,7 @@ struct progress_printer {
                              {"rows_per_s", static_cast<std::uint64_t>(s.rows_per_second())},
                              {"watermark", encode_watermark(s.to)}};
       if (total) line["total"] = *total;
-      std::cerr << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n' << std::flush;
+      std::cerr << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n' << std::flush;
       return;
     }
     if (!bar) return;
@@ -207,13 +207,16 @@ int main(int argc, char** argv) {
     return failed;
   }
   const write_back_outcome& o = outcome.value();
-  nlohmann::json out = o.report.run_id.empty() ? nlohmann::json{{"run", nullptr}, {"status", "succeeded"}, {"stages", nlohmann::json::array()}}
-                                                : nlohmann::json::parse(report_json(o.report));
-  nlohmann::json skipped = nlohmann::json::array();
+  // Every stage skipped: no run, nothing to report but why.
+  nlohmann::ordered_json out =
+      o.report.run_id.empty()
+          ? nlohmann::ordered_json{{"run", nullptr}, {"status", "succeeded"}, {"stages", nlohmann::ordered_json::array()}}
+          : nlohmann::ordered_json::parse(report_json(o.report));
+  nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
   for (const auto& [stage, why] : o.skipped) skipped.push_back({{"stage", stage}, {"why", why}});
   out["skipped"] = std::move(skipped);
   if (o.report.log_failure) out["run_log_error"] = o.report.log_failure->message();
-  std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  std::cout << out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
   if (o.report.run_id.empty()) return ok;  // every stage was skipped
   switch (o.report.status()) {
     case write_back_status::succeeded: return ok;

@@ -6,8 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <duckdb.h>
-
 #include <cstdlib>
 #include <map>
 #include <filesystem>
@@ -20,55 +18,13 @@
 #include "storesync/store/duckdb_instance.hpp"
 #include "storesync/store/duckdb_store.hpp"
 #include "storesync/store/postgres_store.hpp"
-#include "tests/integration/pg_scratch.hpp"
+#include "tests/write_back_testing.hpp"
 
 namespace {
 
 using namespace storesync;
 using namespace storesync::server;
-using storesync::testing::test_pg_url;
-using storesync::testing::unique_pg_name;
-
-std::string temp_dir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
-
-// Runs SQL on a DuckDB file, then closes it (the runner opens it itself).
-void duck(const std::string& path, const std::string& sql) {
-  auto db = duckdb_instance::open({.path = path});
-  ASSERT_TRUE(db) << db.error().message();
-  duckdb_connection c = nullptr;
-  ASSERT_EQ(duckdb_connect(db.value()->native(), &c), DuckDBSuccess);
-  duckdb_result r;
-  const bool ok = duckdb_query(c, sql.c_str(), &r) == DuckDBSuccess;
-  const std::string why = ok ? "" : duckdb_result_error(&r);
-  duckdb_destroy_result(&r);
-  duckdb_disconnect(&c);
-  ASSERT_TRUE(ok) << sql << ": " << why;
-}
-
-std::int64_t pg_count(const std::string& sql) {
-  pqxx::connection c(test_pg_url());
-  pqxx::nontransaction tx(c);
-  return tx.exec(sql)[0][0].as<std::int64_t>();
-}
-
-// Tables of one test in PostgreSQL, dropped at the end.
-struct pg_tables {
-  std::string prefix = unique_pg_name("wb");
-  std::string name(const std::string& stem) const { return prefix + "_" + stem; }
-  ~pg_tables() {
-    try {
-      pqxx::connection c(test_pg_url());
-      pqxx::nontransaction tx(c);
-      for (const auto& row : tx.exec("SELECT schemaname, tablename FROM pg_tables WHERE tablename LIKE '" + prefix + "%'"))
-        tx.exec("DROP TABLE IF EXISTS " + tx.quote_name(row[0].c_str()) + "." + tx.quote_name(row[1].c_str()));
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "dropping " << prefix << "*: " << e.what();
-    }
-  }
-};
+using namespace storesync::testing;
 
 std::string memories_mapping(const std::string& table) {
   return R"({"table": ")" + table + R"(",
