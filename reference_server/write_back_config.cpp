@@ -13,6 +13,7 @@
 #include "storesync/core/detail/text.hpp"
 #include "storesync/policy/config.hpp"
 #include "storesync/store/table_mapping_json.hpp"
+#include "storesync/strategy/write_back.hpp"
 
 namespace storesync::server {
 namespace {
@@ -87,6 +88,7 @@ write_back_stage_config read_stage(const json& j, const std::string& where, writ
   known_members(j, where, {"name", "source", "sink", "lookback", "lookback_ms", "checks", "dbt_model"});
   write_back_stage_config s;
   s.name = text(j, "name", where, true);
+  if (auto ok = check_stage_name(s.name); !ok) fail(where + ".name", ok.error().context());
   if (!j.contains("source")) fail(where, "\"source\" is missing");
   if (!j.contains("sink")) fail(where, "\"sink\" is missing");
 
@@ -172,12 +174,47 @@ result<write_back_config> parse_write_back_config(std::string_view body) {
   if (body.size() > max_write_back_config_size)
     return bad(std::to_string(body.size()) + " bytes; the limit is " + std::to_string(max_write_back_config_size));
   // Checked first without recursion, so nlohmann only sees shallow, valid text.
-  if (const auto fault = detail::scan_json(body, {max_write_back_config_depth, true, false}); !fault.what.empty())
+  if (const auto fault = detail::scan_json(body, {max_write_back_config_depth, false, false}); !fault.what.empty())
     return bad(std::string(fault.what) + " at byte " + std::to_string(fault.at));
   try {
-    const json j = json::parse(body);
+    // nlohmann keeps the last of a repeated member; refuse it instead,
+    // naming where it is (`stages[0]`).
+    struct level {
+      bool array = false;
+      std::size_t index = 0;
+      std::string key;
+      std::set<std::string> keys;
+    };
+    std::vector<level> open;
+    const auto where = [&] {
+      std::string path;
+      for (std::size_t i = 0; i + 1 < open.size(); ++i)
+        path += open[i].array ? "[" + std::to_string(open[i].index) + "]" : (path.empty() ? "" : ".") + open[i].key;
+      return path.empty() ? std::string("config") : path;
+    };
+    const auto element_done = [&] {
+      if (!open.empty() && open.back().array) ++open.back().index;
+    };
+    const json j = json::parse(body, [&](int, json::parse_event_t event, json& parsed) {
+      switch (event) {
+        case json::parse_event_t::object_start: open.push_back({}); break;
+        case json::parse_event_t::array_start: open.push_back({.array = true}); break;
+        case json::parse_event_t::object_end:
+        case json::parse_event_t::array_end:
+          open.pop_back();
+          element_done();
+          break;
+        case json::parse_event_t::value: element_done(); break;
+        case json::parse_event_t::key:
+          open.back().key = parsed.get<std::string>();
+          if (!open.back().keys.insert(open.back().key).second)
+            fail(where(), "member " + detail::quoted(open.back().key) + " is given twice");
+          break;
+      }
+      return true;
+    });
     known_members(j, "config", {"source", "sink", "stages", "batch", "retry", "runs_table", "dead_letters_table",
-                                "duckdb_memory_limit"});
+                                "duckdb_memory_limit", "duckdb_window_rows"});
     write_back_config c;
     for (auto [name, out] : {std::pair{"source", &c.source}, std::pair{"sink", &c.sink}}) {
       const std::string where = std::string("config.") + name;
@@ -209,6 +246,13 @@ result<write_back_config> parse_write_back_config(std::string_view body) {
       } catch (const std::exception& e) {
         fail("config.retry", e.what());
       }
+      if (auto ok = c.retry.validate(); !ok) fail("config.retry", ok.error().context());
+    }
+    if (j.contains("duckdb_window_rows")) {
+      const json& v = j["duckdb_window_rows"];
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > 100'000'000)
+        fail("config.duckdb_window_rows", "must be a whole number from 1 to 100000000");
+      c.duckdb_window_rows = v.get<std::size_t>();
     }
     for (auto [name, out] : {std::pair{"runs_table", &c.runs_table}, std::pair{"dead_letters_table", &c.dead_letters_table},
                              std::pair{"duckdb_memory_limit", &c.duckdb_memory_limit}}) {
@@ -223,14 +267,18 @@ result<write_back_config> parse_write_back_config(std::string_view body) {
 }
 
 result<write_back_config> load_write_back_config(const std::string& path) {
+  // The whole path, however long, unless it holds bytes a message cannot.
+  const bool plain = detail::invalid_utf8_at(path) == std::string::npos &&
+                     std::none_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  const std::string shown = plain ? "\"" + path + "\"" : detail::quoted(path);
   std::ifstream in(path, std::ios::binary);
-  if (!in) return error{errc::invalid_argument, "write-back config " + detail::quoted(path) + ": cannot be read"};
+  if (!in) return error{errc::invalid_argument, "write-back config " + shown + ": cannot be read"};
   std::string body;
   body.resize(max_write_back_config_size + 1);
   in.read(body.data(), static_cast<std::streamsize>(body.size()));
   body.resize(static_cast<std::size_t>(in.gcount()));
   auto c = parse_write_back_config(body);
-  if (!c) return error{c.error().code(), detail::quoted(path) + ": " + c.error().context()};
+  if (!c) return error{c.error().code(), shown + ": " + c.error().context()};
   return c;
 }
 

@@ -2,7 +2,7 @@
 // The write-back configuration that `storesync-writeback` and the reference
 // server's `--write-back-config` read: a JSON file, checked whole before
 // anything is opened, with errors that name the member that is wrong
-// (`stages[1].sink.key[0].type: ...`).
+// (`stages[1].sink: table mapping: key[0]: ...`).
 //
 //   {
 //     "source": "duckdb:analytics.duckdb",          // or sqlite:PATH, postgresql://...
@@ -94,11 +94,20 @@ struct write_back_config {
   write_back_endpoint source;
   write_back_endpoint sink;
   std::vector<write_back_stage_config> stages;
-  aimd_batch_sizer::config batch = {};
+  /// Write-back moves bulk: batches of 20,000 rows, smaller only while
+  /// batches fail or run past the target time. Larger batches cost memory
+  /// and gain little (docs/benchmarks.md, write-back).
+  aimd_batch_sizer::config batch = {.min_size = 1,
+                                    .max_size = 20'000,
+                                    .initial_size = 20'000,
+                                    .additive_step = 5'000};
   exponential_backoff::config retry = {};
   std::string runs_table = "storesync_write_back_runs";
   std::string dead_letters_table = "storesync_write_back_dead_letters";
   std::string duckdb_memory_limit = "256MB";
+  /// Rows per window of a DuckDB source (duckdb_query_source.hpp): DuckDB
+  /// sorts one window at a time.
+  std::size_t duckdb_window_rows = 65'536;
 };
 
 /// Largest configuration file read, and its deepest nesting.

@@ -200,7 +200,8 @@ result<Sink> open_sink_table(const write_back_endpoint& at, duckdb_files& files,
 }
 
 template <class Source>
-result<Source> open_source(const write_back_endpoint& at, duckdb_files& files, const write_back_stage_config& s) {
+result<Source> open_source(const write_back_config& c, duckdb_files& files, const write_back_stage_config& s) {
+  const write_back_endpoint& at = c.source;
   if constexpr (std::is_same_v<Source, duckdb_query_source>) {
     BOOST_OUTCOME_TRY(auto db, files.get(at.location));
     std::string query = s.source.query;
@@ -208,7 +209,7 @@ result<Source> open_source(const write_back_endpoint& at, duckdb_files& files, c
       BOOST_OUTCOME_TRY(auto built, duckdb_table_query(*db, s));
       query = std::move(built);
     }
-    return duckdb_query_source::open(db, std::move(query));
+    return duckdb_query_source::open(db, std::move(query), {.window_rows = c.duckdb_window_rows});
   } else if constexpr (std::is_same_v<Source, postgres_store>) {
     postgres_config pc{.url = at.location, .table = s.source.table, .create_if_missing = false, .pool_size = 2,
                        .mapping = s.source.mapping};
@@ -235,7 +236,7 @@ result<write_back_outcome> run_with(const write_back_config& c, const write_back
     auto sink = open_sink_table<Sink>(c.sink, files, s->sink.schema, s->sink.table, s->sink.mapping);
     if (!sink) return opening(sink.error(), "sink", s->name);
     sinks.push_back(std::move(sink).value());
-    auto source = open_source<Source>(c.source, files, *s);
+    auto source = open_source<Source>(c, files, *s);
     if (!source) return opening(source.error(), "source", s->name);
     sources.push_back(std::move(source).value());
   }

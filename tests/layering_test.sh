@@ -37,7 +37,7 @@ rank_of_group() {
     policy) REPLY=1 ;;
     metrics) REPLY=2 ;;
     journal) REPLY=3 ;;
-    stores | sqlite | duckdb | postgres) REPLY=4 ;;
+    stores | sqlite | duckdb | postgres | jsonl) REPLY=4 ;;
     strategy) REPLY=5 ;;
     umbrella | testing) REPLY=6 ;;
     server) REPLY=7 ;;
@@ -77,12 +77,13 @@ group_of_header() {
       sqlite*) REPLY=sqlite ;;
       duckdb*) REPLY=duckdb ;;
       postgres*) REPLY=postgres ;;
+      jsonl*) REPLY=jsonl ;;
       *) REPLY=stores ;;
     esac
   fi
 }
 
-is_adapter() { [[ "$1" == sqlite || "$1" == duckdb || "$1" == postgres ]]; }
+is_adapter() { [[ "$1" == sqlite || "$1" == duckdb || "$1" == postgres || "$1" == jsonl ]]; }
 
 # check_edge WHAT FROM_GROUP TO_GROUP
 check_edge() {

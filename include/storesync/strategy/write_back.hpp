@@ -78,6 +78,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
@@ -235,6 +236,18 @@ struct write_back_options {
   /// Called after each batch, on the running thread.
   std::function<void(const write_back_report&, const write_back_stage_report&)> on_batch = {};
 };
+
+/// Whether `name` can name a stage (its checkpoint and dead letters): 1 to
+/// 64 of `A-Z a-z 0-9 _ - .`; `invalid_argument` saying so otherwise.
+inline result<void> check_stage_name(std::string_view name) {
+  const bool good = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+  if (!good)
+    return error{errc::invalid_argument, "stage name " + detail::quoted(name) + ": 1 to 64 of A-Z a-z 0-9 _ - . expected"};
+  return success();
+}
 
 /// A record of the dead-letter log.
 struct write_back_dead_letter {
@@ -473,16 +486,10 @@ class write_back {
 
   static result<void> check_names(std::span<const stage> stages) {
     for (std::size_t i = 0; i < stages.size(); ++i) {
-      const std::string& n = stages[i].name;
-      const bool good = !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-               c == '-' || c == '.';
-      });
-      if (!good)
-        return error{errc::invalid_argument, "stage name " + detail::quoted(n) +
-                                                 ": 1 to 64 of A-Z a-z 0-9 _ - . expected"};
+      BOOST_OUTCOME_TRY(check_stage_name(stages[i].name));
       for (std::size_t j = 0; j < i; ++j)
-        if (stages[j].name == n) return error{errc::invalid_argument, "stage " + detail::quoted(n) + " is named twice"};
+        if (stages[j].name == stages[i].name)
+          return error{errc::invalid_argument, "stage " + detail::quoted(stages[i].name) + " is named twice"};
     }
     return success();
   }
@@ -588,36 +595,45 @@ class write_back {
     stage_delivery to_sink(s.sink, retry_, sizer_, clock_);
     watermark pos = sr.from;
     if (s.options.lookback > 0) pos = {std::max<version_type>(0, sr.from.version - s.options.lookback), {}};
-    std::optional<watermark> last_read;
+    // The next batch is read and judged on another thread while this one is
+    // looked up and written (see `prepared`); one batch goes to the sink at
+    // a time.
+    judge_state judging;
+    const value_rules sink_rules = rules_of(s.sink);
+    auto fetch = [&, run_id = run.run_id](watermark from, std::size_t n) {
+      return prepare(s, from, n, judging, sink_rules, run_id);
+    };
+    std::future<prepared> next = std::async(std::launch::async, fetch, pos, to_sink.batch_size());
     bool first_read = true;
-
     for (;;) {
-      if (options_.stop && options_.stop->load(std::memory_order_relaxed)) {
-        sr.interrupted = true;
-        break;
-      }
-      std::chrono::nanoseconds read_took{0};
-      auto got = timed(read_took, [&] { return s.source.changes_after(pos, to_sink.batch_size()); });
+      prepared p = next.get();
       if (first_read && !sr.health.newest_version) {
-        sr.health.source_latency = read_took;
-        if (!got) sr.health.source_error = got.error();
+        sr.health.source_latency = p.read_took;
+        if (p.failure) sr.health.source_error = p.failure;
       }
       first_read = false;
-      if (!got) {
-        sr.failure = got.error();
+      if (p.failure) {
+        sr.failure = std::move(p.failure);
         break;
       }
-      std::vector<entry> batch = std::move(got).value();
-      if (batch.empty()) break;
-      pos = {batch.back().version, batch.back().key};
+      if (p.read == 0) break;
+      if (options_.stop && options_.stop->load(std::memory_order_relaxed)) {
+        sr.interrupted = true;  // the batch read ahead is dropped; the next run reads it again
+        break;
+      }
+      pos = p.end;
+      next = std::async(std::launch::async, fetch, pos, to_sink.batch_size());
       ++sr.batches;
       transfer_report b;
-      b.read = batch.size();
-      const bool ok = land(s, batch, last_read, pos, sr, b, run.run_id, to_sink);
+      b.read = p.read;
+      const bool ok = land(s, p, sr, b, run.run_id, to_sink);
       b.owed = b.read - std::min(b.read, b.settled());
       sr.counts += b;
       if (options_.on_batch) options_.on_batch(run, sr);
-      if (!ok) break;
+      if (!ok) {
+        next.wait();  // the batch being read: let it finish, then drop it
+        break;
+      }
     }
 
     if (previous_json != nullptr && options_.volume_warning_factor > 0 && !sr.failure && !sr.interrupted) {
@@ -632,60 +648,108 @@ class write_back {
     finish();
   }
 
-  // Judges, filters and writes one batch; false stops the stage.
-  bool land(stage& s, const std::vector<entry>& batch, std::optional<watermark>& last_read,
-            const watermark& pos, write_back_stage_report& sr, transfer_report& b, const std::string& run_id,
-            stage_delivery& to_sink) {
-    // 1. Judge: what the sink must not see becomes a dead letter.
+  // What a stage carries from one batch's judging to the next.
+  struct judge_state {
+    // The (version, key) of the last entry read: a repeat of it is a duplicate.
+    std::optional<watermark> last_read;
+  };
+
+  // A batch read and judged, waiting for its lookup and write.
+  struct prepared {
+    // Entries read, and the (version, key) of the last: the next watermark.
+    std::size_t read = 0;
+    watermark end;
+    std::chrono::nanoseconds read_took{0};
+    std::optional<error> failure;
+    // What the sink gets, in order, with the source entry of each (itself
+    // when there is no transform; then `sources` is empty).
     std::vector<entry> judged;
-    std::vector<const entry*> origin;  // the source entry of each judged one
+    std::vector<entry> sources;
+    // Dead letters of the entries rejected.
     std::vector<entry> rejects;
-    judged.reserve(batch.size());
-    origin.reserve(batch.size());
+    const entry& source_of(std::size_t i) const { return sources.empty() ? judged[i] : sources[i]; }
+  };
+
+  // Reads the batch after `from` and judges it (no store is written). Runs
+  // on the prefetching thread, one batch at a time, in order.
+  prepared prepare(stage& s, const watermark& from, std::size_t n, judge_state& js, const value_rules& sink_rules,
+                   const std::string& run_id) {
+    prepared p;
+    auto got = timed(p.read_took, [&] { return s.source.changes_after(from, n); });
+    if (!got) {
+      p.failure = std::move(got).error();
+      return p;
+    }
+    std::vector<entry> batch = std::move(got).value();
+    p.read = batch.size();
+    if (batch.empty()) return p;
+    p.end = {batch.back().version, batch.back().key};
+    p.judged.reserve(batch.size());
+    if (s.options.transform) p.sources.reserve(batch.size());
+    // First judge every entry (the key set views the batch's keys), then
+    // move the ones that pass.
     std::unordered_set<std::string_view> keys;
     keys.reserve(batch.size());
-    const value_rules sink_rules = rules_of(s.sink);
-    for (const entry& e : batch) {
-      auto verdict = judge(s, e, last_read, keys, sink_rules);
-      last_read = watermark{e.version, e.key};
-      if (!verdict) {
-        rejects.push_back(letter(s.name, e, verdict.error(), run_id));
-        continue;
-      }
-      judged.push_back(std::move(verdict).value());
-      origin.push_back(&e);
+    std::vector<std::optional<entry>> transformed(s.options.transform ? batch.size() : 0);
+    std::vector<bool> passed(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const entry& e = batch[i];
+      const bool repeat = i > 0 ? batch[i - 1].version == e.version && batch[i - 1].key == e.key
+                                : js.last_read && js.last_read->version == e.version && js.last_read->key == e.key;
+      auto verdict = judge(s, e, repeat, keys, sink_rules, s.options.transform ? &transformed[i] : nullptr);
+      if (verdict) passed[i] = true;
+      else p.rejects.push_back(letter(s.name, e, verdict.error(), run_id));
     }
-    if (!rejects.empty()) {
+    js.last_read = p.end;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!passed[i]) continue;
+      if (s.options.transform) {
+        p.judged.push_back(std::move(*transformed[i]));
+        p.sources.push_back(std::move(batch[i]));
+      } else {
+        p.judged.push_back(std::move(batch[i]));
+      }
+    }
+    return p;
+  }
+
+  // Dead-letters a batch's rejects, skips what the sink holds, writes the
+  // rest with the watermark; false stops the stage.
+  bool land(stage& s, prepared& p, write_back_stage_report& sr, transfer_report& b, const std::string& run_id,
+            stage_delivery& to_sink) {
+    if (!p.rejects.empty()) {
       if (!options_.dry_run) {
-        auto kept = with_retry([&] { return letters_.write(rejects); }).outcome;
+        auto kept = with_retry([&] { return letters_.write(p.rejects); }).outcome;
         if (!kept) {
           sr.failure = error{kept.error().code(), "dead-letter log: " + kept.error().context()};
           return false;
         }
       }
-      b.dead_lettered += rejects.size();
-      sr.rejected += rejects.size();
+      b.dead_lettered += p.rejects.size();
+      sr.rejected += p.rejects.size();
     }
 
-    // 2. Skip what the sink holds already, in one lookup.
+    // Skip what the sink holds already, in one lookup.
     std::vector<std::string_view> keys_in_order;
-    keys_in_order.reserve(judged.size());
-    for (const entry& e : judged) keys_in_order.push_back(e.key);
+    keys_in_order.reserve(p.judged.size());
+    for (const entry& e : p.judged) keys_in_order.push_back(e.key);
     auto held = with_retry([&] { return lookup_meta(s.sink, std::span<const std::string_view>(keys_in_order)); }).outcome;
     if (!held) {
       sr.failure = held.error();
       return false;
     }
     std::vector<entry> send;
-    std::vector<const entry*> send_origin;
-    send.reserve(judged.size());
+    std::vector<std::size_t> send_index;  // into p.judged
+    send.reserve(p.judged.size());
+    send_index.reserve(p.judged.size());
     std::vector<entry> duplicates;
-    for (std::size_t i = 0; i < judged.size(); ++i) {
-      const entry& e = judged[i];
+    for (std::size_t i = 0; i < p.judged.size(); ++i) {
+      const entry& e = p.judged[i];
       const auto& h = held.value()[i];
       if (h && s.options.unique_keys && h->version > sr.from.version && h->version < e.version) {
-        duplicates.push_back(letter(s.name, *origin[i],
-                                    error{errc::invalid_value, "key " + detail::quoted(origin[i]->key) +
+        const entry& src = p.source_of(i);
+        duplicates.push_back(letter(s.name, src,
+                                    error{errc::invalid_value, "key " + detail::quoted(src.key) +
                                                                    ": duplicate key: this run wrote it at version " +
                                                                    std::to_string(h->version)},
                                     run_id));
@@ -694,10 +758,11 @@ class write_back {
       } else if (h && h->version > e.version) {
         ++b.stale;
       } else {
-        send.push_back(e);
-        send_origin.push_back(origin[i]);
+        send_index.push_back(i);
       }
     }
+    keys_in_order.clear();  // views into p.judged, about to be moved from
+    for (const std::size_t i : send_index) send.push_back(p.sources.empty() ? std::move(p.judged[i]) : p.judged[i]);
     if (!duplicates.empty()) {
       if (!options_.dry_run) {
         auto kept = with_retry([&] { return letters_.write(duplicates); }).outcome;
@@ -710,8 +775,8 @@ class write_back {
       sr.rejected += duplicates.size();
     }
 
-    // 3. Write the rest with the watermark.
-    const watermark next = std::max(sr.to, pos);
+    // Write the rest with the watermark.
+    const watermark next = std::max(sr.to, p.end);
     if (options_.dry_run) {
       b.applied += send.size();
       sr.to = next;
@@ -721,7 +786,9 @@ class write_back {
     const delivery_report done = to_sink.deliver(
         send, cp, [&](std::size_t, std::span<const entry>, const write_report& verdicts) { b.count(verdicts); },
         [&](std::size_t at, const error& why) -> result<void> {
-          const entry rec = letter(s.name, *send_origin[at], why, run_id);
+          // Without a transform the source entry was moved into `send`.
+          const entry& src = p.sources.empty() ? send[at] : p.sources[send_index[at]];
+          const entry rec = letter(s.name, src, why, run_id);
           auto kept = with_retry([&] { return letters_.write(std::span(&rec, 1)); }).outcome;
           if (!kept) return error{kept.error().code(), "dead-letter log: " + kept.error().context()};
           ++b.dead_lettered;
@@ -735,25 +802,26 @@ class write_back {
     return true;
   }
 
-  // The entry the sink gets for `e`, or why it must not get one.
-  result<entry> judge(stage& s, const entry& e, const std::optional<watermark>& last_read,
-                      std::unordered_set<std::string_view>& keys, const value_rules& sink_rules) {
+  // Why `e` must not reach the sink, if it must not. `repeat`: the entry
+  // before it had the same (version, key). With a transform, `out` gets
+  // what the sink is to get instead.
+  result<void> judge(stage& s, const entry& e, bool repeat, std::unordered_set<std::string_view>& keys,
+                     const value_rules& sink_rules, std::optional<entry>* out) {
     BOOST_OUTCOME_TRY(validate_key(e.key));
-    if (s.options.unique_keys &&
-        ((last_read && last_read->version == e.version && last_read->key == e.key) || !keys.insert(e.key).second))
+    if (s.options.unique_keys && (repeat || !keys.insert(e.key).second))
       return error{errc::invalid_value, "key " + detail::quoted(e.key) + ": duplicate key in this run"};
-    BOOST_OUTCOME_TRY(validate(e, any_json));
+    // Checks read valid JSON; without a transform, the sink's rules are
+    // checked at once.
+    BOOST_OUTCOME_TRY(validate(e, out ? any_json : sink_rules));
     for (const write_back_check& check : s.options.checks) {
       BOOST_OUTCOME_TRY(check(e));
     }
-    entry out = e;
-    if (s.options.transform) {
-      BOOST_OUTCOME_TRY(auto t, s.options.transform(std::move(out)));
-      out = std::move(t);
-    }
-    BOOST_OUTCOME_TRY(validate(out, sink_rules));
-    BOOST_OUTCOME_TRY(store_admits(s.sink, out));
-    return out;
+    if (!out) return store_admits(s.sink, e);
+    BOOST_OUTCOME_TRY(auto t, s.options.transform(e));
+    BOOST_OUTCOME_TRY(validate(t, sink_rules));
+    BOOST_OUTCOME_TRY(store_admits(s.sink, t));
+    *out = std::move(t);
+    return success();
   }
 
   // Text for a JSON record: as is when it is valid UTF-8, else as hex.

@@ -50,21 +50,13 @@ inline result<std::uint64_t> read_checkpoint(const std::string& path) {
   return get_u64(buf + 8);
 }
 
-/// Writes the checkpoint atomically: temp file, fsync, rename, fsync dir.
+/// Writes the checkpoint atomically (`replace_file`).
 inline result<void> write_checkpoint(const std::string& dir, std::uint64_t at) {
-  const std::string tmp = dir + "/" + std::string(checkpoint_temp);
-  const std::string dst = dir + "/" + std::string(checkpoint_file);
   std::byte buf[checkpoint_size];
   put_u32(buf, checkpoint_magic);
   put_u64(buf + 8, at);
   put_u32(buf + 4, crc32c(std::span<const std::byte>(buf + 8, 8)));
-  {
-    BOOST_OUTCOME_TRY(auto fd, open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC));
-    BOOST_OUTCOME_TRY(write_all(fd.get(), buf, sizeof buf, tmp));
-    BOOST_OUTCOME_TRY(fsync_fd(fd.get(), tmp));
-  }
-  if (::rename(tmp.c_str(), dst.c_str()) < 0) return errno_error("rename " + tmp + " to " + dst);
-  return fsync_directory(dir);
+  return replace_file(dir, checkpoint_file, buf);
 }
 
 }  // namespace storesync::detail

@@ -93,6 +93,21 @@ inline result<void> fsync_directory(const std::string& dir) {
   return fsync_fd(fd.get(), dir);
 }
 
+/// Makes `dir/name` hold exactly `data`, atomically even across a crash: a
+/// reader sees the old file (or none) or the whole new one, never a part.
+/// Writes `dir/name.tmp`, fsyncs it, renames it over `name`, fsyncs `dir`.
+inline result<void> replace_file(const std::string& dir, std::string_view name, std::span<const std::byte> data) {
+  const std::string dst = dir + "/" + std::string(name);
+  const std::string tmp = dst + ".tmp";
+  {
+    BOOST_OUTCOME_TRY(auto fd, open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC));
+    BOOST_OUTCOME_TRY(write_all(fd.get(), data.data(), data.size(), tmp));
+    BOOST_OUTCOME_TRY(fsync_fd(fd.get(), tmp));
+  }
+  if (::rename(tmp.c_str(), dst.c_str()) < 0) return errno_error("rename " + tmp + " to " + dst);
+  return fsync_directory(dir);
+}
+
 inline result<std::uint64_t> file_size(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) < 0) return errno_error("stat " + path);
