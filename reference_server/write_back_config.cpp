@@ -84,7 +84,16 @@ void read_table(const json& j, const std::string& where, Target& out, std::initi
   out.table = text(j, "table", where, false);
 }
 
-write_back_stage_config read_stage(const json& j, const std::string& where, write_back_endpoint::kind source_kind) {
+// A JSON Lines directory holds entries as they are: no typed mapping, and a
+// `table` that names one subdirectory.
+void check_jsonl_table(const std::string& where, const std::string& table, bool typed) {
+  if (typed) fail(where, "a jsonl: directory takes no typed mapping, only \"table\"");
+  if (table == "." || table == ".." || table.find('/') != std::string::npos)
+    fail(where + ".table", detail::quoted(table) + " must name one subdirectory");
+}
+
+write_back_stage_config read_stage(const json& j, const std::string& where, write_back_endpoint::kind source_kind,
+                                   write_back_endpoint::kind sink_kind) {
   known_members(j, where, {"name", "source", "sink", "lookback", "lookback_ms", "checks", "dbt_model"});
   write_back_stage_config s;
   s.name = text(j, "name", where, true);
@@ -109,10 +118,12 @@ write_back_stage_config read_stage(const json& j, const std::string& where, writ
   } else {
     read_table(sj, src, s.source, {});
     if (s.source.table.empty()) fail(src, "\"table\" is missing");
+    if (source_kind == write_back_endpoint::kind::jsonl) check_jsonl_table(src, s.source.table, s.source.mapping.has_value());
   }
 
   read_table(j["sink"], where + ".sink", s.sink, {});
   if (s.sink.table.empty()) fail(where + ".sink", "\"table\" is missing");
+  if (sink_kind == write_back_endpoint::kind::jsonl) check_jsonl_table(where + ".sink", s.sink.table, s.sink.mapping.has_value());
 
   if (j.contains("lookback") && j.contains("lookback_ms")) fail(where, "give \"lookback\" or \"lookback_ms\", not both");
   for (const char* name : {"lookback", "lookback_ms"}) {
@@ -159,11 +170,14 @@ result<write_back_endpoint> parse_endpoint(std::string_view text, std::string_vi
   } else if (text.starts_with("sqlite:")) {
     e.type = write_back_endpoint::kind::sqlite;
     e.location = text.substr(7);
+  } else if (text.starts_with("jsonl:")) {
+    e.type = write_back_endpoint::kind::jsonl;
+    e.location = text.substr(6);
   } else if (text.starts_with("postgresql://") || text.starts_with("postgres://")) {
     e.type = write_back_endpoint::kind::postgresql;
     e.location = text;
   } else {
-    return bad(detail::quoted(text) + " is not duckdb:PATH, sqlite:PATH or a postgresql:// URL");
+    return bad(detail::quoted(text) + " is not duckdb:PATH, sqlite:PATH, jsonl:DIR or a postgresql:// URL");
   }
   if (e.location.empty()) return bad("the path after " + std::string(text) + " is empty");
   return e;
@@ -228,7 +242,7 @@ result<write_back_config> parse_write_back_config(std::string_view body) {
     std::set<std::string> seen;
     for (std::size_t i = 0; i < j["stages"].size(); ++i) {
       const std::string where = "stages[" + std::to_string(i) + "]";
-      auto s = read_stage(j["stages"][i], where, c.source.type);
+      auto s = read_stage(j["stages"][i], where, c.source.type, c.sink.type);
       if (!seen.insert(s.name).second) fail(where + ".name", detail::quoted(s.name) + " is used twice");
       c.stages.push_back(std::move(s));
     }

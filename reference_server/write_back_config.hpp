@@ -41,10 +41,12 @@
 
 namespace storesync::server {
 
-/// A database the tool reads or writes: `duckdb:PATH`, `sqlite:PATH` or a
-/// PostgreSQL URL (`postgresql://` or `postgres://`).
+/// A database the tool reads or writes: `duckdb:PATH`, `sqlite:PATH`, a
+/// PostgreSQL URL (`postgresql://` or `postgres://`), or `jsonl:DIR`, a
+/// directory of JSON Lines (jsonl_store.hpp) where each stage's `table`
+/// names a subdirectory.
 struct write_back_endpoint {
-  enum class kind { duckdb, sqlite, postgresql };
+  enum class kind { duckdb, sqlite, postgresql, jsonl };
   kind type = kind::sqlite;
   /// The file, or the URL.
   std::string location;

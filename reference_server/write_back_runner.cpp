@@ -3,6 +3,7 @@
 #include <duckdb.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <string_view>
 
@@ -11,6 +12,7 @@
 #include "storesync/store/duckdb_instance.hpp"
 #include "storesync/store/duckdb_query_source.hpp"
 #include "storesync/store/duckdb_store.hpp"
+#include "storesync/store/jsonl_store.hpp"
 #include "storesync/store/postgres_store.hpp"
 #include "storesync/store/sqlite_store.hpp"
 
@@ -184,10 +186,18 @@ struct duckdb_files {
   }
 };
 
+// Where a sink keeps its run log and dead letters: beside it, in the same
+// kind of store, except that a JSON Lines directory (not scannable) keeps
+// them in a SQLite file inside it.
+template <class Sink>
+using log_store_for = std::conditional_t<std::is_same_v<Sink, jsonl_store>, sqlite_store, Sink>;
+
 template <class Sink>
 result<Sink> open_sink_table(const write_back_endpoint& at, duckdb_files& files, const std::string& schema,
                              const std::string& table, const std::optional<table_mapping>& mapping) {
-  if constexpr (std::is_same_v<Sink, postgres_store>) {
+  if constexpr (std::is_same_v<Sink, jsonl_store>) {
+    return jsonl_store::open({.directory = at.location + "/" + table});
+  } else if constexpr (std::is_same_v<Sink, postgres_store>) {
     postgres_config pc{.url = at.location, .table = table, .pool_size = 2, .mapping = mapping};
     if (!schema.empty()) pc.schema = schema;
     return postgres_store::open(std::move(pc));
@@ -196,6 +206,19 @@ result<Sink> open_sink_table(const write_back_endpoint& at, duckdb_files& files,
   } else {
     BOOST_OUTCOME_TRY(auto db, files.get(at.location));
     return duckdb_store::open(db, {.table = table, .mapping = mapping});
+  }
+}
+
+// The run log or dead-letter table of `c`'s sink.
+template <class Sink>
+result<log_store_for<Sink>> open_log(const write_back_config& c, duckdb_files& files, const std::string& table) {
+  if constexpr (std::is_same_v<Sink, jsonl_store>) {
+    std::error_code ec;
+    std::filesystem::create_directories(c.sink.location, ec);
+    if (ec) return error{ec, "creating " + c.sink.location};
+    return sqlite_store::open({.path = c.sink.location + "/storesync_write_back.db", .table = table});
+  } else {
+    return open_sink_table<Sink>(c.sink, files, {}, table, std::nullopt);
   }
 }
 
@@ -210,6 +233,8 @@ result<Source> open_source(const write_back_config& c, duckdb_files& files, cons
       query = std::move(built);
     }
     return duckdb_query_source::open(db, std::move(query), {.window_rows = c.duckdb_window_rows});
+  } else if constexpr (std::is_same_v<Source, jsonl_source>) {
+    return jsonl_source::open({.directory = at.location + "/" + s.source.table});
   } else if constexpr (std::is_same_v<Source, postgres_store>) {
     postgres_config pc{.url = at.location, .table = s.source.table, .create_if_missing = false, .pool_size = 2,
                        .mapping = s.source.mapping};
@@ -240,12 +265,12 @@ result<write_back_outcome> run_with(const write_back_config& c, const write_back
     if (!source) return opening(source.error(), "source", s->name);
     sources.push_back(std::move(source).value());
   }
-  auto runs = open_sink_table<Sink>(c.sink, files, {}, c.runs_table, std::nullopt);
+  auto runs = open_log<Sink>(c, files, c.runs_table);
   if (!runs) return error{runs.error().code(), "run log: " + runs.error().context()};
-  auto letters = open_sink_table<Sink>(c.sink, files, {}, c.dead_letters_table, std::nullopt);
+  auto letters = open_log<Sink>(c, files, c.dead_letters_table);
   if (!letters) return error{letters.error().code(), "dead-letter table: " + letters.error().context()};
 
-  using strategy = write_back<Source, Sink, Sink, exponential_backoff, aimd_batch_sizer>;
+  using strategy = write_back<Source, Sink, log_store_for<Sink>, exponential_backoff, aimd_batch_sizer>;
   std::vector<typename strategy::stage> stages;
   bool timestamps = !chosen.empty();
   for (std::size_t i = 0; i < chosen.size(); ++i) {
@@ -294,6 +319,7 @@ result<write_back_outcome> run_from(const write_back_config& c, const write_back
     case kind::postgresql: return run_with<Source, postgres_store>(c, req, chosen, std::move(out));
     case kind::sqlite: return run_with<Source, sqlite_store>(c, req, chosen, std::move(out));
     case kind::duckdb: return run_with<Source, duckdb_store>(c, req, chosen, std::move(out));
+    case kind::jsonl: return run_with<Source, jsonl_store>(c, req, chosen, std::move(out));
   }
   return error{errc::invalid_argument, "unknown sink"};
 }
@@ -336,6 +362,7 @@ result<write_back_outcome> run_write_back(const write_back_config& config, const
     case kind::duckdb: return run_from<duckdb_query_source>(config, request, chosen, std::move(out));
     case kind::postgresql: return run_from<postgres_store>(config, request, chosen, std::move(out));
     case kind::sqlite: return run_from<sqlite_store>(config, request, chosen, std::move(out));
+    case kind::jsonl: return run_from<jsonl_source>(config, request, chosen, std::move(out));
   }
   return error{errc::invalid_argument, "unknown source"};
 }

@@ -121,8 +121,8 @@ int main(int argc, char** argv) {
   flags.add_options()
       ("help", "show this help")
       ("config", po::value<std::string>(), "the write-back config file, JSON (STORESYNC_WRITEBACK_CONFIG); see docs/write-back.md")
-      ("source", po::value<std::string>(), "override the config's source: duckdb:PATH, sqlite:PATH or postgresql://... (STORESYNC_SOURCE)")
-      ("sink", po::value<std::string>(), "override the config's sink: postgresql://..., sqlite:PATH or duckdb:PATH (STORESYNC_SINK)")
+      ("source", po::value<std::string>(), "override the config's source: duckdb:PATH, sqlite:PATH, jsonl:DIR or postgresql://... (STORESYNC_SOURCE)")
+      ("sink", po::value<std::string>(), "override the config's sink: postgresql://..., sqlite:PATH, duckdb:PATH or jsonl:DIR (STORESYNC_SINK)")
       ("batch-size", po::value<std::string>(), "first batch size; batches adapt from there up to the config's max_size (STORESYNC_BATCH_SIZE)")
       ("stage", po::value<std::vector<std::string>>(), "run only this stage (repeat for several)")
       ("dry-run", "read and judge everything, write nothing; the report says what would be written")
@@ -151,10 +151,9 @@ int main(int argc, char** argv) {
     if (const auto v = flag_or_env(vm, name, env)) {
       auto e = parse_endpoint(*v, std::string("--") + name);
       if (!e) return usage_error(e.error().context());
-      if (std::string_view(name) == "source" && e.value().type != config.source.type)
-        return usage_error("--source: the config's stages are written for a " +
-                           std::string(config.source.type == write_back_endpoint::kind::duckdb ? "DuckDB" : "store") +
-                           " source; give one of the same kind");
+      if (e.value().type != out->type)
+        return usage_error(std::string("--") + name + ": the config's stages are written for another kind of " + name +
+                           "; give one of the same kind (" + *v + " is not)");
       *out = std::move(e).value();
     }
   }

@@ -340,4 +340,40 @@ TEST(WritebackCli, ABadConfigIsExitTwoNamesTheFieldAndTouchesNothing) {
   EXPECT_EQ(pg_count("SELECT count(*) FROM pg_tables WHERE tablename LIKE '" + w.pg.prefix + "%'"), 0);
 }
 
+// DuckDB -> a JSON Lines directory -> SQLite, both through the CLI: the
+// export is whole segments, and the second leg resumes by byte offset.
+TEST(WritebackCli, JsonLinesAsSinkAndSource) {
+  workspace w;
+  w.memories(2500);
+  const std::string out = w.dir + "/export";
+  const std::string to_files = w.write("to_files.json", R"({"source": "duckdb:)" + w.duck_path + R"(", "sink": "jsonl:)" +
+                                                           out + R"(", "batch": {"initial_size": 1000, "max_size": 1000},
+      "stages": [{"name": "memories", "source": {"table": "memories", "key": ["id"], "version": "updated_at"},
+                  "sink": {"table": "memories"}}]})");
+  const auto first = run_cli({"--config", to_files, "--progress", "none"});
+  ASSERT_EQ(first.status, 0) << first.err();
+  EXPECT_EQ(first.report()["stages"][0]["written"], 2500);
+  std::size_t segments = 0;
+  for (const auto& f : std::filesystem::directory_iterator(out + "/memories")) {
+    EXPECT_TRUE(f.path().string().ends_with(".jsonl")) << f.path();
+    ++segments;
+  }
+  EXPECT_EQ(segments, 3u);
+
+  const std::string from_files = w.write("from_files.json", R"({"source": "jsonl:)" + out + R"(", "sink": "sqlite:)" +
+                                                               w.dir + R"(/copy.db",
+      "stages": [{"name": "copy", "source": {"table": "memories"}, "sink": {"table": "memories"}}]})");
+  const auto copied = run_cli({"--config", from_files, "--progress", "none"});
+  ASSERT_EQ(copied.status, 0) << copied.err();
+  EXPECT_EQ(copied.report()["stages"][0]["written"], 2500);
+  const auto again = run_cli({"--config", from_files, "--progress", "none"});
+  EXPECT_EQ(again.report()["stages"][0]["read"], 0);
+  // A typed mapping makes no sense for a directory of lines: refused up front.
+  std::string typed = w.config("m", "runs");
+  typed.replace(typed.find(R"("sink": ")"), 9 + test_pg_url().size() + 1, R"("sink": "jsonl:)" + out + R"(")");
+  const auto refused = run_cli({"--config", w.write("typed.json", typed)});
+  EXPECT_EQ(refused.status, 2) << refused.err();
+  EXPECT_NE(refused.err().find("takes no typed mapping"), std::string::npos) << refused.err();
+}
+
 }  // namespace

@@ -335,7 +335,7 @@ TEST(WriteBackConfig, LookbackMsAtItsLimitIsExact) {
 // Endpoints
 // ---------------------------------------------------------------------------
 
-TEST(WriteBackEndpoint, AcceptsTheFourSpellings) {
+TEST(WriteBackEndpoint, AcceptsEverySpelling) {
   struct expected {
     std::string_view text;
     write_back_endpoint::kind type;
@@ -345,6 +345,7 @@ TEST(WriteBackEndpoint, AcceptsTheFourSpellings) {
       {"duckdb:analytics.duckdb", write_back_endpoint::kind::duckdb, "analytics.duckdb"},
       {"duckdb:/var/lib/a b/x.duckdb", write_back_endpoint::kind::duckdb, "/var/lib/a b/x.duckdb"},
       {"sqlite:/data/app.db", write_back_endpoint::kind::sqlite, "/data/app.db"},
+      {"jsonl:/data/export", write_back_endpoint::kind::jsonl, "/data/export"},
       {"sqlite::memory:", write_back_endpoint::kind::sqlite, ":memory:"},
       {"postgresql://app@db/app", write_back_endpoint::kind::postgresql, "postgresql://app@db/app"},
       {"postgres://u:p@h:5433/d?sslmode=disable", write_back_endpoint::kind::postgresql,
@@ -369,7 +370,7 @@ TEST(WriteBackEndpoint, RefusesOthersNamingWhat) {
     EXPECT_EQ(r.error().context().rfind("the --source option: ", 0), 0u) << r.error().context();
   }
   EXPECT_MENTIONS(parse_endpoint("mysql://x", "source").error().context(),
-                  "source: \"mysql://x\" is not duckdb:PATH, sqlite:PATH or a postgresql:// URL");
+                  "source: \"mysql://x\" is not duckdb:PATH, sqlite:PATH, jsonl:DIR or a postgresql:// URL");
   EXPECT_MENTIONS(parse_endpoint("", "sink").error().context(), "sink: \"\" is not duckdb:PATH");
   EXPECT_MENTIONS(parse_endpoint("duckdb:", "sink").error().context(), "sink: the path after duckdb: is empty");
 }
