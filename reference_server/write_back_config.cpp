@@ -94,7 +94,7 @@ void check_jsonl_table(const std::string& where, const std::string& table, bool 
 
 write_back_stage_config read_stage(const json& j, const std::string& where, write_back_endpoint::kind source_kind,
                                    write_back_endpoint::kind sink_kind) {
-  known_members(j, where, {"name", "source", "sink", "lookback", "lookback_ms", "checks", "dbt_model"});
+  known_members(j, where, {"name", "source", "sink", "lookback", "lookback_ms", "checks", "dbt_model", "unique_keys"});
   write_back_stage_config s;
   s.name = text(j, "name", where, true);
   if (auto ok = check_stage_name(s.name); !ok) fail(where + ".name", ok.error().context());
@@ -154,6 +154,13 @@ write_back_stage_config read_stage(const json& j, const std::string& where, writ
   }
   s.dbt_model = text(j, "dbt_model", where, false);
   if (s.dbt_model.empty()) s.dbt_model = s.name;
+  s.unique_keys = source_kind != write_back_endpoint::kind::jsonl;
+  if (j.contains("unique_keys")) {
+    if (!j["unique_keys"].is_boolean()) fail(where + ".unique_keys", "must be true or false");
+    s.unique_keys = j["unique_keys"].get<bool>();
+  }
+  if (source_kind == write_back_endpoint::kind::jsonl && s.lookback > 0)
+    fail(where, "a jsonl: source has no late rows (its versions are byte positions): no lookback");
   return s;
 }
 
@@ -244,6 +251,12 @@ result<write_back_config> parse_write_back_config(std::string_view body) {
       const std::string where = "stages[" + std::to_string(i) + "]";
       auto s = read_stage(j["stages"][i], where, c.source.type, c.sink.type);
       if (!seen.insert(s.name).second) fail(where + ".name", detail::quoted(s.name) + " is used twice");
+      // Two stages writing one table would take each other's writes for
+      // duplicates (and, in one JSON Lines directory, race for segments).
+      for (const auto& other : c.stages)
+        if (other.sink.schema == s.sink.schema && other.sink.table == s.sink.table)
+          fail(where + ".sink", "table " + detail::quoted(s.sink.table) + " is also stage " +
+                                    detail::quoted(other.name) + "'s sink");
       c.stages.push_back(std::move(s));
     }
     if (j.contains("batch")) {

@@ -90,6 +90,9 @@ struct write_back_stage_config {
   std::vector<std::pair<std::string, std::string>> not_before;
   /// The dbt model this stage lands (default: the stage's name).
   std::string dbt_model;
+  /// Dead-letter a key's second row in a run (write_back.hpp, "Unique
+  /// keys"); default: on, except for a jsonl: source, a log of changes.
+  bool unique_keys = true;
 };
 
 struct write_back_config {

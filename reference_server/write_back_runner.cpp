@@ -53,7 +53,8 @@ result<std::vector<column>> duckdb_columns(duckdb_instance& db, const write_back
     return error{errc::connection_failed, "connecting to " + db.where()};
   std::string sql = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = " +
                     quote_literal(src.table);
-  if (!src.schema.empty()) sql += " AND table_schema = " + quote_literal(src.schema);
+  sql += " AND table_catalog = current_database() AND table_schema = " +
+         (src.schema.empty() ? std::string("current_schema()") : quote_literal(src.schema));
   sql += " ORDER BY ordinal_position";
   duckdb_result r;
   std::vector<column> out;
@@ -162,6 +163,7 @@ write_back_transform key_encoding(const write_back_stage_config& s) {
 write_back_stage_options stage_options(const write_back_stage_config& s, bool duckdb_source) {
   write_back_stage_options o;
   o.lookback = s.lookback;
+  o.unique_keys = s.unique_keys;
   if (!s.required.empty()) o.checks.push_back(checks::required_fields(s.required));
   const std::string& version_column = s.sink.mapping ? s.sink.mapping->version_column : s.source.version;
   for (const auto& [later, earlier] : s.not_before) {
@@ -257,13 +259,17 @@ result<write_back_outcome> run_with(const write_back_config& c, const write_back
   std::vector<Sink> sinks;
   sources.reserve(chosen.size());
   sinks.reserve(chosen.size());
+  // Sources first: a source that cannot be opened (a misspelt table) stops
+  // the run before any sink table is created.
+  for (const write_back_stage_config* s : chosen) {
+    auto source = open_source<Source>(c, files, *s);
+    if (!source) return opening(source.error(), "source", s->name);
+    sources.push_back(std::move(source).value());
+  }
   for (const write_back_stage_config* s : chosen) {
     auto sink = open_sink_table<Sink>(c.sink, files, s->sink.schema, s->sink.table, s->sink.mapping);
     if (!sink) return opening(sink.error(), "sink", s->name);
     sinks.push_back(std::move(sink).value());
-    auto source = open_source<Source>(c, files, *s);
-    if (!source) return opening(source.error(), "source", s->name);
-    sources.push_back(std::move(source).value());
   }
   auto runs = open_log<Sink>(c, files, c.runs_table);
   if (!runs) return error{runs.error().code(), "run log: " + runs.error().context()};

@@ -12,7 +12,8 @@
 //
 // Exit status: 0 everything landed (or nothing was due), 3 partial (some
 // entries went to dead letters), 4 interrupted (SIGINT/SIGTERM; a re-run
-// resumes), 1 failed (a store unreachable, a stage failed), 2 a bad
+// resumes; a second signal leaves at once with 130), 1 failed (a store
+// unreachable, a stage failed, an unexpected exception), 2 a bad
 // configuration or flag.
 #include <unistd.h>
 
@@ -116,7 +117,18 @@ int usage_error(const std::string& message) {
 
 }  // namespace
 
+int run_cli(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "storesync-writeback: unexpected error: " << e.what() << '\n';
+    return failed;
+  }
+}
+
+int run_cli(int argc, char** argv) {
   po::options_description flags("storesync-writeback flags (each STORESYNC_* variable is used when its flag is not given)");
   flags.add_options()
       ("help", "show this help")
@@ -185,6 +197,7 @@ int main(int argc, char** argv) {
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

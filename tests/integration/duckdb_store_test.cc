@@ -353,6 +353,21 @@ TEST_F(DuckdbStore, QuerySourceReadsWindowsWithoutSplittingAVersion) {
                                          {.window_rows = 0}));
 }
 
+// A row without a version (or a key) has no place in (version, key) order:
+// it is never read, never blocks a read, and is counted.
+TEST_F(DuckdbStore, QuerySourceCountsRowsItCannotOrder) {
+  auto db = memory_db();
+  exec(db, "CREATE TABLE src (id VARCHAR, rev BIGINT)");
+  exec(db, "INSERT INTO src VALUES ('a', 1), ('b', NULL), (NULL, 2), ('c', 3)");
+  auto source = duckdb_query_source::open(db, "SELECT id AS key, '1' AS value, rev AS version FROM src");
+  ASSERT_TRUE(source) << source.error().message();
+  EXPECT_EQ(source.value().unreadable_rows().value(), 2u);
+  auto rows = source.value().changes_after({}, 10);
+  ASSERT_TRUE(rows) << rows.error().message();
+  ASSERT_EQ(rows.value().size(), 2u);
+  EXPECT_EQ(rows.value()[1].key, "c");
+}
+
 TEST_F(DuckdbStore, QuerySourceRejectsBadQueriesAtOpen) {
   auto db = memory_db();
   auto missing = duckdb_query_source::open(db, "SELECT 'k' AS key, 1 AS version");

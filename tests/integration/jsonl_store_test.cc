@@ -36,9 +36,11 @@ std::string fresh_dir(const std::string& stem) {
 
 void put_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
+// The segments (and leftovers of segments) of a jsonl_store directory.
 std::vector<std::string> segment_files(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& f : fs::directory_iterator(dir)) out.push_back(f.path().filename().string());
+  for (const auto& f : fs::directory_iterator(dir))
+    if (f.path().filename().string().starts_with("segment-")) out.push_back(f.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -259,6 +261,40 @@ TEST(JsonlSource, WriteBackResumesAfterTheLastCommittedLine) {
   EXPECT_EQ(third.stages[0].counts.read, 1u);
   EXPECT_EQ(third.stages[0].counts.applied, 1u);
   EXPECT_EQ(sink.read("k7").value()->value, "\"seven\"");
+}
+
+TEST(JsonlStore, OneWriterPerDirectoryAndNoRawLineBreaks) {
+  const std::string dir = fresh_dir("one");
+  auto first = jsonl_store::open({.directory = dir});
+  ASSERT_TRUE(first);
+  auto second = jsonl_store::open({.directory = dir});
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error(), errc::busy);
+  const entry pretty = entry::put("p", "{\n  \"a\": 1\n}", 1);
+  ASSERT_TRUE(validate(pretty));  // valid JSON ...
+  EXPECT_FALSE(first.value().admits(pretty));  // ... but not one line
+  EXPECT_FALSE(first.value().write(std::vector<entry>{pretty}));
+  EXPECT_EQ(first.value().segments(), 0u);
+}
+
+TEST(JsonlSource, AnEarlierFilesLastLineNeedsNoNewlineAndAPositionInsideALineMovesOn) {
+  const std::string dir = fresh_dir("edges");
+  put_file(dir + "/1.jsonl", "{\"key\":\"a\",\"value\":1}\n{\"key\":\"b\",\"value\":2}");
+  put_file(dir + "/2.jsonl", "{\"key\":\"c\",\"value\":3}\n");
+  auto src = jsonl_source::open({.directory = dir});
+  ASSERT_TRUE(src);
+  auto all = src.value().changes_after({}, 10);
+  ASSERT_TRUE(all) << all.error().message();
+  ASSERT_EQ(all.value().size(), 3u);
+  EXPECT_EQ(all.value()[1].key, "b");
+  EXPECT_EQ(src.value().changes_after({all.value()[1].version, "b"}, 10).value().size(), 1u);
+  // A position before any file's, and one inside a line, as a watermark
+  // moved back would give.
+  EXPECT_EQ(src.value().changes_after({12345, ""}, 10).value().size(), 3u);
+  auto inside = src.value().changes_after({(version_type{1} << 40) | 5, ""}, 10);
+  ASSERT_TRUE(inside) << inside.error().message();
+  ASSERT_EQ(inside.value().size(), 2u);
+  EXPECT_EQ(inside.value()[0].key, "b");
 }
 
 }  // namespace

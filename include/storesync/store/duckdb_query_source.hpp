@@ -23,6 +23,8 @@
 /// (boolean; without it a NULL value is a tombstone) and `hash` (the 16-byte
 /// content hash, as `duckdb_store` stores it; without it the hash is computed
 /// client-side from the value). (version, key) should be unique in its output.
+/// A row whose key or version is NULL has no place in (version, key) order
+/// and is never read; `unreadable_rows` counts them.
 /// Other columns are ignored.
 ///
 /// Reading: the output is read in *windows* of about `window_rows` rows in
@@ -117,6 +119,14 @@ class duckdb_query_source {
     return state_->number(state_->sql_max_version, nullptr, "the newest version");
   }
 
+  /// Rows with a NULL key or a NULL version: no read returns them (they
+  /// have no place in (version, key) order). One pass.
+  result<std::uint64_t> unreadable_rows() {
+    std::lock_guard lock(state_->mutex);
+    BOOST_OUTCOME_TRY(auto n, state_->number(state_->sql_unreadable, nullptr, "rows without a key or version"));
+    return static_cast<std::uint64_t>(n);
+  }
+
   /// How many rows come after `mark`: what a consumer starting there has
   /// left to read. One pass over the version and key columns.
   result<std::uint64_t> count_after(const watermark& mark) {
@@ -162,16 +172,17 @@ class duckdb_query_source {
           std::string(has("tombstone") ? "coalesce(CAST(\"tombstone\" AS BOOLEAN), false)"
                                        : "(\"value\" IS NULL)") +
           " AS tombstone FROM (" + query + ") AS storesync_q";
-      const std::string after = "(version > $1 OR (version = $1 AND key > $2))";
+      const std::string after = "key IS NOT NULL AND (version > $1 OR (version = $1 AND key > $2))";
       sql_stream = "SELECT * FROM (" + normalised + ") AS storesync_n WHERE " + after +
                    " AND version <= $3 ORDER BY version, key";
       sql_bound = "SELECT CAST(\"version\" AS BIGINT) AS version FROM (" + query +
                   ") AS storesync_q WHERE CAST(\"version\" AS BIGINT) > $1 ORDER BY 1 LIMIT 1 OFFSET $2";
       sql_max_version = "SELECT coalesce(max(CAST(\"version\" AS BIGINT)), 0) FROM (" + query + ") AS storesync_q";
       sql_count_after = "SELECT count(*) FROM (" + normalised + ") AS storesync_n WHERE " + after;
+      sql_unreadable = "SELECT count(*) FROM (" + normalised + ") AS storesync_n WHERE key IS NULL OR version IS NULL";
       sql_read = "SELECT * FROM (" + normalised +
                  ") AS storesync_n WHERE key = $1 ORDER BY version DESC LIMIT 1";
-      for (const std::string* sql : {&sql_stream, &sql_bound, &sql_max_version, &sql_count_after}) {
+      for (const std::string* sql : {&sql_stream, &sql_bound, &sql_max_version, &sql_count_after, &sql_unreadable}) {
         BOOST_OUTCOME_TRY(cursor->prepare(*sql));
       }
       BOOST_OUTCOME_TRY(reader->prepare(sql_read));
@@ -303,7 +314,7 @@ class duckdb_query_source {
     std::unique_ptr<detail::duckdb_session> cursor;
     std::unique_ptr<detail::duckdb_session> reader;
     duckdb_query_source_options options;
-    std::string sql_stream, sql_read, sql_bound, sql_max_version, sql_count_after;
+    std::string sql_stream, sql_read, sql_bound, sql_max_version, sql_count_after, sql_unreadable;
     // The open window's last version.
     std::int64_t bound = 0;
     // The open cursor: its result, current chunk and the next row in it.

@@ -27,12 +27,15 @@
 /// `<name>.tmp`, fsynced, renamed into place, and the directory fsynced. A
 /// crash leaves at most a `.tmp` file, which `open` removes, never a partial
 /// segment. A write that applies nothing and has no checkpoint writes no
-/// segment.
+/// segment. A value holding a raw line break is refused (`admits`), never
+/// reflowed: what is read back is what was written.
 ///
 /// `open` reads every segment to rebuild an index: per key, its version,
 /// hash, deleted flag and place. That is what `read`, `lookup` and the
 /// version guard use, so memory grows with the number of distinct keys, not
-/// with what was written. A segment that does not parse fails `open` with
+/// with what was written. One `jsonl_store` writes a directory at a time
+/// (an exclusive `flock` on `.storesync.lock`; a second open fails with
+/// `errc::busy`). A segment that does not parse fails `open` with
 /// `errc::corrupt`, naming the file and the byte. The store models
 /// `checkpoint_store` and `metadata_store`. It suits exports of a size an
 /// index fits in memory; a database sink suits more.
@@ -45,7 +48,8 @@
 /// × 2^40 + the offset just past its line, so the watermark is a byte offset
 /// and a later line for a key is newer. Files must only grow, and new files
 /// must sort after the existing ones (a sequence or a timestamp in the
-/// name). A last line without its newline is not read until it has one. A
+/// name). The last line of the last file is not read until it has its
+/// newline (a writer may be appending); in an earlier file it is complete. A
 /// line that does not parse fails the read with `errc::corrupt`, naming the
 /// file and its byte offset; a line longer than `max_line` bytes likewise.
 ///
@@ -53,6 +57,7 @@
 /// (one mutex each).
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -226,6 +231,12 @@ class jsonl_store {
     std::filesystem::create_directories(options.directory, ec);
     if (ec) return error{ec, "creating " + options.directory};
     auto st = std::make_unique<state>(std::move(options));
+    // One writer per directory: segment numbers are only learnt at open.
+    const std::string lock_path = st->options.directory + "/.storesync.lock";
+    BOOST_OUTCOME_TRY(st->lock, detail::open_file(lock_path, O_RDWR | O_CREAT));
+    if (::flock(st->lock.get(), LOCK_EX | LOCK_NB) < 0)
+      return errno == EWOULDBLOCK ? error{errc::busy, st->options.directory + " is open for writing elsewhere"}
+                                  : errno_error("lock " + lock_path);
     BOOST_OUTCOME_TRY(st->load());
     return jsonl_store(std::move(st));
   }
@@ -234,6 +245,15 @@ class jsonl_store {
   jsonl_store& operator=(jsonl_store&&) noexcept = default;
 
   value_rules rules() const noexcept { return {.max_depth = state_->options.max_depth}; }
+
+  /// One entry is one line: a value with a raw line break (JSON whitespace
+  /// a pretty-printer puts between tokens) is refused, never reflowed.
+  result<void> admits(const entry& e) const {
+    if (e.value.find_first_of("\r\n") != std::string::npos)
+      return error{errc::invalid_value, "key " + detail::quoted(e.key) +
+                                            ": a JSON Lines file holds a value on one line; this one has a raw line break"};
+    return success();
+  }
 
   result<std::optional<entry>> read(std::string_view key) {
     std::lock_guard lock(state_->mutex);
@@ -290,9 +310,10 @@ class jsonl_store {
 
     result<void> load() {
       std::vector<std::pair<std::uint64_t, std::string>> found;
-      for (const auto& f : std::filesystem::directory_iterator(options.directory)) {
+      std::error_code ec;
+      for (const auto& f : std::filesystem::directory_iterator(options.directory, ec)) {
         const std::string name = f.path().filename().string();
-        if (name.ends_with(".tmp")) {
+        if (name.starts_with(detail::jsonl_segment_prefix) && name.ends_with(std::string(detail::jsonl_suffix) + ".tmp")) {
           std::error_code ignored;
           std::filesystem::remove(f.path(), ignored);  // a write a crash cut short
           continue;
@@ -306,6 +327,7 @@ class jsonl_store {
         if (ec != std::errc{} || end != digits.data() + digits.size() || n == 0) continue;
         found.emplace_back(n, f.path().string());
       }
+      if (ec) return error{ec, "listing " + options.directory};
       std::sort(found.begin(), found.end());
       for (const auto& [n, path] : found) {
         BOOST_OUTCOME_TRY(auto text, detail::read_whole_file(path));
@@ -346,6 +368,9 @@ class jsonl_store {
 
     result<write_report> write(std::span<const entry> batch, const checkpoint* cp) {
       BOOST_OUTCOME_TRY(validate_batch(batch, {.max_depth = options.max_depth}));
+      for (const entry& e : batch)
+        if (e.value.find_first_of("\r\n") != std::string::npos)
+          return error{errc::invalid_value, "key " + detail::quoted(e.key) + ": a raw line break in the value"};
       write_report report;
       // The guard against the index and the batch itself (newest of
       // duplicates wins, in batch order).
@@ -405,6 +430,7 @@ class jsonl_store {
     }
 
     jsonl_store_options options;
+    detail::unique_fd lock;
     mutable std::mutex mutex;
     std::unordered_map<std::string, place> index;
     std::map<std::string, std::string> checkpoints;
@@ -433,7 +459,8 @@ class jsonl_source {
   static constexpr int offset_bits = 40;
 
   static result<jsonl_source> open(jsonl_source_options options) {
-    if (!std::filesystem::is_directory(options.directory))
+    std::error_code ec;
+    if (!std::filesystem::is_directory(options.directory, ec))
       return error{errc::invalid_argument, "jsonl_source: " + detail::quoted(options.directory) + " is not a directory"};
     return jsonl_source(std::make_unique<state>(std::move(options)));
   }
@@ -469,14 +496,29 @@ class jsonl_source {
       if (limit == 0) return out;
       BOOST_OUTCOME_TRY(auto names, files());
       const std::uint64_t mask = (std::uint64_t{1} << offset_bits) - 1;
+      // A position before the first file's (a watermark moved back) starts
+      // at the beginning.
       const auto from = static_cast<std::uint64_t>(std::max<version_type>(0, mark.version));
-      std::size_t file = from == 0 ? 0 : static_cast<std::size_t>((from >> offset_bits) - 1);
-      std::uint64_t offset = from == 0 ? 0 : from & mask;
+      const bool at_start = (from >> offset_bits) == 0;
+      std::size_t file = at_start ? 0 : static_cast<std::size_t>((from >> offset_bits) - 1);
+      std::uint64_t offset = at_start ? 0 : from & mask;
       for (; file < names.size() && out.size() < limit; ++file, offset = 0) {
         const std::string path = options.directory + "/" + names[file];
         std::ifstream in(path, std::ios::binary);
         if (!in) return errno_error("open " + path);
+        if (offset > 0) {
+          // A position inside a line (not just past a newline) moves on to
+          // the next line.
+          in.seekg(static_cast<std::streamoff>(offset - 1));
+          char before = '\n';
+          if (in.get(before) && before != '\n') {
+            std::string rest;
+            if (!std::getline(in, rest)) continue;  // that line ends the file: on to the next
+            offset += rest.size() + 1;
+          }
+        }
         in.seekg(static_cast<std::streamoff>(offset));
+        const bool last_file = file + 1 == names.size();
         std::string line;
         while (out.size() < limit) {
           const std::uint64_t at = offset;
@@ -493,8 +535,10 @@ class jsonl_source {
                                               std::to_string(options.max_line) + " bytes"};
             line += c;
           }
-          if (!ended) break;  // the end, or a line still being written
-          offset = at + line.size() + 1;
+          // At the end: a last line without its newline is still being
+          // written in the last file, and complete in an earlier one.
+          if (!ended && (last_file || line.empty())) break;
+          offset = at + line.size() + (ended ? 1 : 0);
           if (offset > mask)
             return error{errc::corrupt, path + ": larger than a position can address (2^40 bytes)"};
           if (json_is_blank(line)) continue;

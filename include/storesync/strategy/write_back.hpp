@@ -56,9 +56,11 @@
 /// **Unique keys.** A key that comes twice in a run is dead-lettered the
 /// second time (`duplicate key`): twice in a batch, twice at one version,
 /// or held by the sink at a version this run wrote (above the stage's
-/// watermark, below the entry's). The last needs the stage to be its
-/// sink's only writer, and misses a duplicate whose first row the sink
-/// held already (it was skipped, not written). Memory stays one batch.
+/// watermark, below the entry's). Rows a lookback reads again (at or before
+/// the watermark) count for none of these. The last needs the stage to be
+/// its sink's only writer, and misses a duplicate whose first row the sink
+/// held already (it was skipped, not written). Turn `unique_keys` off for a
+/// source that is a log of changes, where a key comes once per change.
 ///
 /// **The run log and dead letters** live in two stores of type `Log` (a
 /// `scannable_store`: a table beside the sink, say), one JSON record per
@@ -67,6 +69,17 @@
 /// `running`, and the next run says it resumes it (`resumes`). Dead
 /// letters are keyed `<stage> <key>`; re-dead-lettering the same entry
 /// changes nothing.
+///
+/// **Threads and memory.** The next batch is read and judged (checks,
+/// transform, `store_admits` on the sink) on a second thread while one is
+/// looked up and written, so two batches are in memory at most, whatever
+/// the source's size. A check or transform that throws stops the stage
+/// with what it said.
+///
+/// **Health hooks.** A source with `max_version()` reports its newest
+/// version (and freshness); one with `unreadable_rows()` (rows no read
+/// returns, such as rows without a version) gets a warning in each run's
+/// report while there are any.
 ///
 /// Thread safety: one `run` at a time per object; `stop` and `on_batch`
 /// let another thread cancel and watch it.
@@ -272,13 +285,13 @@ struct write_back_run {
 
 namespace detail {
 
-// `text` with each byte that breaks UTF-8 replaced by U+FFFD (messages may
-// quote a backend's error, which may quote a value).
+// `text` with each NUL and each byte that breaks UTF-8 replaced by U+FFFD
+// (messages may quote a backend's error, which may quote a value).
 inline std::string readable(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   while (!text.empty()) {
-    const std::size_t bad = invalid_utf8_at(text);
+    const std::size_t bad = std::min(invalid_utf8_at(text), text.find('\0'));
     out += text.substr(0, bad);
     if (bad == std::string_view::npos) break;
     out += "\xEF\xBF\xBD";
@@ -592,6 +605,11 @@ class write_back {
       }
     }
 
+    if constexpr (requires { { s.source.unreadable_rows() } -> std::same_as<result<std::uint64_t>>; }) {
+      // Rows no read ever returns (no key, no version): say so, every run.
+      if (auto n = s.source.unreadable_rows(); n && n.value() > 0)
+        sr.warnings.push_back(std::to_string(n.value()) + " source rows have no key or no version and are never read");
+    }
     stage_delivery to_sink(s.sink, retry_, sizer_, clock_);
     watermark pos = sr.from;
     if (s.options.lookback > 0) pos = {std::max<version_type>(0, sr.from.version - s.options.lookback), {}};
@@ -600,8 +618,8 @@ class write_back {
     // a time.
     judge_state judging;
     const value_rules sink_rules = rules_of(s.sink);
-    auto fetch = [&, run_id = run.run_id](watermark from, std::size_t n) {
-      return prepare(s, from, n, judging, sink_rules, run_id);
+    auto fetch = [&, run_id = run.run_id, committed = sr.from](watermark from, std::size_t n) {
+      return prepare(s, from, n, judging, sink_rules, committed, run_id);
     };
     std::future<prepared> next = std::async(std::launch::async, fetch, pos, to_sink.batch_size());
     bool first_read = true;
@@ -656,9 +674,14 @@ class write_back {
 
   // A batch read and judged, waiting for its lookup and write.
   struct prepared {
-    // Entries read, and the (version, key) of the last: the next watermark.
+    // Entries read, and the (version, key) of the last: where the next read
+    // starts.
     std::size_t read = 0;
     watermark end;
+    // The last entry whose key a watermark can hold (`validate_key`): what
+    // the batch commits. A row after it is read again by the next run, and
+    // dead-lettered again, which changes nothing.
+    std::optional<watermark> commit_end;
     std::chrono::nanoseconds read_took{0};
     std::optional<error> failure;
     // What the sink gets, in order, with the source entry of each (itself
@@ -673,7 +696,21 @@ class write_back {
   // Reads the batch after `from` and judges it (no store is written). Runs
   // on the prefetching thread, one batch at a time, in order.
   prepared prepare(stage& s, const watermark& from, std::size_t n, judge_state& js, const value_rules& sink_rules,
-                   const std::string& run_id) {
+                   const watermark& committed, const std::string& run_id) {
+    // A check or transform of the user's may throw: the stage stops with
+    // what it said, like any other failure.
+    try {
+      return prepare_batch(s, from, n, js, sink_rules, committed, run_id);
+    } catch (const std::exception& e) {
+      prepared p;
+      p.failure = error{errc::invalid_argument, "stage " + detail::quoted(s.name) +
+                                                    ": a check or transform threw: " + detail::readable(e.what())};
+      return p;
+    }
+  }
+
+  prepared prepare_batch(stage& s, const watermark& from, std::size_t n, judge_state& js,
+                         const value_rules& sink_rules, const watermark& committed, const std::string& run_id) {
     prepared p;
     auto got = timed(p.read_took, [&] { return s.source.changes_after(from, n); });
     if (!got) {
@@ -684,6 +721,8 @@ class write_back {
     p.read = batch.size();
     if (batch.empty()) return p;
     p.end = {batch.back().version, batch.back().key};
+    for (auto it = batch.rbegin(); it != batch.rend() && !p.commit_end; ++it)
+      if (validate_key(it->key)) p.commit_end = watermark{it->version, it->key};
     p.judged.reserve(batch.size());
     if (s.options.transform) p.sources.reserve(batch.size());
     // First judge every entry (the key set views the batch's keys), then
@@ -696,7 +735,11 @@ class write_back {
       const entry& e = batch[i];
       const bool repeat = i > 0 ? batch[i - 1].version == e.version && batch[i - 1].key == e.key
                                 : js.last_read && js.last_read->version == e.version && js.last_read->key == e.key;
-      auto verdict = judge(s, e, repeat, keys, sink_rules, s.options.transform ? &transformed[i] : nullptr);
+      // Rows the lookback reads again (at or before the committed
+      // watermark) landed in an earlier run: they count for no uniqueness.
+      const bool new_in_run = e.version > committed.version || (e.version == committed.version && e.key > committed.key);
+      auto verdict = judge(s, e, repeat && new_in_run, new_in_run ? &keys : nullptr, sink_rules,
+                           s.options.transform ? &transformed[i] : nullptr);
       if (verdict) passed[i] = true;
       else p.rejects.push_back(letter(s.name, e, verdict.error(), run_id));
     }
@@ -776,7 +819,7 @@ class write_back {
     }
 
     // Write the rest with the watermark.
-    const watermark next = std::max(sr.to, p.end);
+    const watermark next = p.commit_end ? std::max(sr.to, *p.commit_end) : sr.to;
     if (options_.dry_run) {
       b.applied += send.size();
       sr.to = next;
@@ -803,12 +846,13 @@ class write_back {
   }
 
   // Why `e` must not reach the sink, if it must not. `repeat`: the entry
-  // before it had the same (version, key). With a transform, `out` gets
+  // before it had the same (version, key); `keys`: the keys seen in the
+  // batch, when `e` counts for uniqueness. With a transform, `out` gets
   // what the sink is to get instead.
-  result<void> judge(stage& s, const entry& e, bool repeat, std::unordered_set<std::string_view>& keys,
+  result<void> judge(stage& s, const entry& e, bool repeat, std::unordered_set<std::string_view>* keys,
                      const value_rules& sink_rules, std::optional<entry>* out) {
     BOOST_OUTCOME_TRY(validate_key(e.key));
-    if (s.options.unique_keys && (repeat || !keys.insert(e.key).second))
+    if (s.options.unique_keys && (repeat || (keys && !keys->insert(e.key).second)))
       return error{errc::invalid_value, "key " + detail::quoted(e.key) + ": duplicate key in this run"};
     // Checks read valid JSON; without a transform, the sink's rules are
     // checked at once.
@@ -824,48 +868,57 @@ class write_back {
     return success();
   }
 
-  // Text for a JSON record: as is when it is valid UTF-8, else as hex.
-  static void append_text(std::string& out, std::string_view field, std::string_view text) {
-    const bool plain = detail::invalid_utf8_at(text) == std::string_view::npos;
-    out += '"';
-    out += field;
-    out += plain ? "\":" : "_hex\":";
-    if (plain) {
-      detail::append_json_string(out, text);
-      return;
-    }
+  static void append_hex(std::string& out, std::string_view bytes) {
     static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
-    for (const char c : text) {
+    for (const char c : bytes) {
       out += hex[static_cast<unsigned char>(c) >> 4];
       out += hex[static_cast<unsigned char>(c) & 15];
     }
-    out += '"';
   }
 
-  // The dead-letter record of source entry `e` refused with `why`.
-  static entry letter(std::string_view stage_name, const entry& e, const error& why, const std::string& run_id) {
+  // Member `field` of a JSON record holding `text`: as a string when it is
+  // valid UTF-8 without NUL, else as `<field>_hex`.
+  static void append_text(std::string& out, std::string_view field, std::string_view text) {
+    const bool plain = detail::invalid_utf8_at(text) == std::string_view::npos &&
+                       text.find('\0') == std::string_view::npos;
+    out += '"';
+    out += field;
+    out += plain ? "\":" : "_hex\":\"";
+    if (plain) {
+      detail::append_json_string(out, text);
+    } else {
+      append_hex(out, text);
+      out += '"';
+    }
+  }
+
+  // The dead-letter record of source entry `e` refused with `why`, keyed
+  // `<stage> <key> <version>` (the version in 19 digits), so each refused
+  // entry keeps a record of its own and refusing it again changes nothing.
+  // The value is kept as JSON when the dead-letter store can hold it one
+  // level down, else as hex; the key as hex when it is not valid text.
+  entry letter(std::string_view stage_name, const entry& e, const error& why, const std::string& run_id) const {
     std::string key(stage_name);
     key += ' ';
     if (validate_key(e.key)) {
       key += e.key;
     } else {
       key += "hex:";
-      for (const char c : e.key.substr(0, max_key_size / 2)) {
-        static constexpr char hex[] = "0123456789abcdef";
-        key += hex[static_cast<unsigned char>(c) >> 4];
-        key += hex[static_cast<unsigned char>(c) & 15];
-      }
+      append_hex(key, e.key.substr(0, max_key_size / 2));
     }
-    if (key.size() > max_key_size) {
+    constexpr std::size_t version_part = 20;  // " " and 19 digits
+    if (key.size() + version_part > max_key_size) {
       // Cut on a character boundary, then tell cut keys apart by their hash.
       const content_hash h = hash_content(e.key);
-      std::size_t cut = max_key_size - 34;
+      std::size_t cut = max_key_size - version_part - 20;
       while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;
       key.resize(cut);
       key += '#';
       detail::append_padded(key, static_cast<std::int64_t>(h.lo >> 1), 19);
     }
+    key += ' ';
+    detail::append_padded(key, std::max<version_type>(0, e.version), 19);
+
     std::string value = "{\"stage\":";
     detail::append_json_string(value, stage_name);
     value += ',';
@@ -876,14 +929,18 @@ class write_back {
     value += ",\"run\":";
     detail::append_json_string(value, run_id);
     value += ',';
-    if (!e.tombstone && validate_value(e.key, e.value, any_json)) {
+    value_rules nested = rules_of(letters_);
+    if (nested.max_depth > 1) nested.max_depth -= 1;
+    if (!e.tombstone && validate_value(e.key, e.value, nested)) {
       value += "\"value\":";
       value += e.value;
     } else {
-      append_text(value, "value_text", e.value);
+      value += "\"value_hex\":\"";
+      append_hex(value, e.value);
+      value += '"';
     }
     value += '}';
-    return entry::put(std::move(key), std::move(value), std::max<version_type>(1, e.version));
+    return entry::put(std::move(key), std::move(value), 1);
   }
 
   result<void> log_run(const write_back_report& r, std::int64_t micros, bool finished) {

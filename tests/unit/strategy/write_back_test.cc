@@ -377,4 +377,58 @@ TEST(WriteBack, MalformedStagesAndACorruptCheckpointAreRefused) {
   EXPECT_EQ(r.value().status(), write_back_status::failed);
 }
 
+// A key a watermark cannot hold (a control character) that ends a batch is
+// dead-lettered, and the batch commits up to the last key it can hold; the
+// next run reads that row again, and its dead letter stays one record.
+TEST(WriteBack, AnInvalidKeyEndingABatchNeverReachesTheWatermark) {
+  rows_source src;
+  src.add(entry::put("a", "1", 5));
+  src.add(entry::put("b", "2", 6));
+  src.add(entry::put("c\tbad", "3", 7));
+  memory_store sink, runs, letters;
+  storesync::write_back<rows_source, memory_store, memory_store, no_retry, fixed_batch_sizer> w(
+      runs, letters, {}, {}, fixed_batch_sizer{10});
+  std::vector<decltype(w)::stage> stages{{.name = "s", .source = src, .sink = sink}};
+  auto first = w.run(stages);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value().status(), write_back_status::partial);
+  EXPECT_EQ(first.value().stages[0].to, (watermark{6, "b"}));
+  EXPECT_EQ(sink.load_checkpoint("write_back/s").value(), storesync::encode_watermark({6, "b"}));
+  auto second = w.run(stages);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second.value().stages[0].counts.read, 1u);
+  const auto dead = w.dead_letters(10).value();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].key, "c\tbad");
+  EXPECT_NE(dead[0].json.find(R"("key":"c\u0009bad")"), std::string::npos) << dead[0].json;
+}
+
+// Rows the lookback reads again landed in an earlier run: a newer version
+// of the same key in the same batch is an update, not a duplicate.
+TEST(WriteBack, ALookbackReReadIsNotADuplicateOfANewerVersion) {
+  memory_store src, sink;
+  fill(src, 3);  // versions 1000..1002
+  fixture<> f(100);
+  f.run(src, sink, {.lookback = 50});
+  ASSERT_TRUE(src.write(std::vector<entry>{entry::put("k100001", doc(1, 5), 1010)}));
+  const auto next = f.run(src, sink, {.lookback = 50});
+  EXPECT_EQ(next.stages[0].counts.dead_lettered, 0u);
+  EXPECT_EQ(next.stages[0].counts.applied, 1u);
+  EXPECT_EQ(sink.read("k100001").value()->version, 1010);
+}
+
+TEST(WriteBack, ACheckThatThrowsStopsTheStageWithWhatItSaid) {
+  memory_store src, sink;
+  fill(src, 10);
+  fixture<> f(4);
+  const auto r = f.run(src, sink, {.checks = {[](const entry& e) -> storesync::result<void> {
+                                     if (e.key == "k100006") throw std::runtime_error("boom");
+                                     return storesync::success();
+                                   }}});
+  EXPECT_EQ(r.status(), write_back_status::failed);
+  ASSERT_TRUE(r.stages[0].failure);
+  EXPECT_NE(r.stages[0].failure->message().find("boom"), std::string::npos);
+  EXPECT_EQ(r.stages[0].to.key, "k100003");  // the batches before it committed
+}
+
 }  // namespace
