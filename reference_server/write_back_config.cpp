@@ -259,22 +259,19 @@ result<write_back_config> parse_write_back_config(std::string_view body) {
                                     detail::quoted(other.name) + "'s sink");
       c.stages.push_back(std::move(s));
     }
-    if (j.contains("batch")) {
+    // A policy's config: its own JSON reader, then its own checks.
+    const auto policy = [&](const char* name, auto& out) {
+      if (!j.contains(name)) return;
+      const std::string where = std::string("config.") + name;
       try {
-        from_json(j["batch"], c.batch);
+        from_json(j[name], out);
       } catch (const std::exception& e) {
-        fail("config.batch", e.what());
+        fail(where, e.what());
       }
-      if (auto ok = c.batch.validate(); !ok) fail("config.batch", ok.error().context());
-    }
-    if (j.contains("retry")) {
-      try {
-        from_json(j["retry"], c.retry);
-      } catch (const std::exception& e) {
-        fail("config.retry", e.what());
-      }
-      if (auto ok = c.retry.validate(); !ok) fail("config.retry", ok.error().context());
-    }
+      if (auto ok = out.validate(); !ok) fail(where, ok.error().context());
+    };
+    policy("batch", c.batch);
+    policy("retry", c.retry);
     if (j.contains("duckdb_window_rows")) {
       const json& v = j["duckdb_window_rows"];
       if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > 100'000'000)

@@ -11,6 +11,7 @@
 #include "storesync/core/detail/text.hpp"
 #include "storesync/store/duckdb_instance.hpp"
 #include "storesync/store/duckdb_query_source.hpp"
+#include "storesync/store/detail/sql_text.hpp"
 #include "storesync/store/duckdb_store.hpp"
 #include "storesync/store/jsonl_store.hpp"
 #include "storesync/store/postgres_store.hpp"
@@ -21,23 +22,9 @@ namespace {
 
 using kind = write_back_endpoint::kind;
 
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (const char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + '"';
-}
-
-std::string quote_literal(std::string_view text) {
-  std::string out = "'";
-  for (const char c : text) {
-    out += c;
-    if (c == '\'') out += '\'';
-  }
-  return out + '\'';
-}
+// DuckDB's quoting is SQL's (the adapters' shared helper).
+using detail::sql_identifier;
+using detail::sql_literal;
 
 struct column {
   std::string name;
@@ -52,9 +39,9 @@ result<std::vector<column>> duckdb_columns(duckdb_instance& db, const write_back
   if (duckdb_connect(db.native(), &conn) != DuckDBSuccess)
     return error{errc::connection_failed, "connecting to " + db.where()};
   std::string sql = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = " +
-                    quote_literal(src.table);
+                    sql_literal(src.table);
   sql += " AND table_catalog = current_database() AND table_schema = " +
-         (src.schema.empty() ? std::string("current_schema()") : quote_literal(src.schema));
+         (src.schema.empty() ? std::string("current_schema()") : sql_literal(src.schema));
   sql += " ORDER BY ordinal_position";
   duckdb_result r;
   std::vector<column> out;
@@ -95,18 +82,18 @@ result<std::string> duckdb_table_query(duckdb_instance& db, const write_back_sta
   std::string key;
   if (s.source.key.size() == 1) {
     if (!find(s.source.key[0])) return missing(s.source.key[0]);
-    key = "CAST(" + quote_ident(s.source.key[0]) + " AS VARCHAR)";
+    key = "CAST(" + sql_identifier(s.source.key[0]) + " AS VARCHAR)";
   } else {
     key = "CAST(to_json([";
     for (std::size_t i = 0; i < s.source.key.size(); ++i) {
       if (!find(s.source.key[i])) return missing(s.source.key[i]);
-      key += (i ? ", " : "") + std::string("CAST(") + quote_ident(s.source.key[i]) + " AS VARCHAR)";
+      key += (i ? ", " : "") + std::string("CAST(") + sql_identifier(s.source.key[i]) + " AS VARCHAR)";
     }
     key += "]) AS VARCHAR)";
   }
   const column* version = find(s.source.version);
   if (!version) return missing(s.source.version);
-  const std::string v = quote_ident(version->name);
+  const std::string v = sql_identifier(version->name);
   const std::string version_expr = is_timestamp(version->type) ? "epoch_us(" + v + ")"
                                    : version->type == "DATE"   ? "epoch_us(CAST(" + v + " AS TIMESTAMP))"
                                                                : "CAST(" + v + " AS BIGINT)";
@@ -125,15 +112,15 @@ result<std::string> duckdb_table_query(duckdb_instance& db, const write_back_sta
   }
   std::string value = "CAST(json_object(";
   for (std::size_t i = 0; i < values.size(); ++i) {
-    const std::string c = quote_ident(values[i]->name);
+    const std::string c = sql_identifier(values[i]->name);
     std::string e = c;
     if (is_timestamp(values[i]->type)) e = "strftime(make_timestamp(epoch_us(" + c + ")), '%Y-%m-%dT%H:%M:%S.%fZ')";
     else if (values[i]->type == "DATE") e = "strftime(" + c + ", '%Y-%m-%d')";
-    value += (i ? ", " : "") + quote_literal(values[i]->name) + ", " + e;
+    value += (i ? ", " : "") + sql_literal(values[i]->name) + ", " + e;
   }
   value += ") AS VARCHAR)";
-  std::string from = quote_ident(s.source.table);
-  if (!s.source.schema.empty()) from = quote_ident(s.source.schema) + "." + from;
+  std::string from = sql_identifier(s.source.table);
+  if (!s.source.schema.empty()) from = sql_identifier(s.source.schema) + "." + from;
   return "SELECT " + key + " AS key, " + version_expr + " AS version, " + value + " AS value FROM " + from;
 }
 

@@ -8,6 +8,7 @@
 //   member that is not read (elapsed_time) leaves the file readable;
 // - load_dbt_run_results reads a file and names the path when it cannot.
 #include "reference_server/dbt_run_results.hpp"
+#include "tests/refusal_testing.hpp"
 
 #include <gtest/gtest.h>
 
@@ -381,46 +382,10 @@ constexpr std::string_view v6_file = R"json({
   }
 })json";
 
-/// `text` with the first `from` replaced by `to` (which must be there).
-std::string with(std::string_view text, std::string_view from, std::string_view to) {
-  std::string out(text);
-  const auto at = out.find(from);
-  EXPECT_NE(at, std::string::npos) << "fixture lacks " << from;
-  if (at != std::string::npos) out.replace(at, from.size(), to);
-  return out;
-}
+using storesync::testing::with;
 
-/// What parse_dbt_run_results makes of `text`, failing the test on a throw.
-storesync::result<dbt_run_results> parsed(std::string_view text) {
-  try {
-    return parse_dbt_run_results(text);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw: " << e.what();
-  } catch (...) {
-    ADD_FAILURE() << "threw something";
-  }
-  return storesync::error{errc::backend_failure, "threw"};
-}
-
-/// The message of the refusal of `text` as invalid_argument; fails the test
-/// if it was accepted.
-std::string refusal(std::string_view text) {
-  const auto r = parsed(text);
-  if (r) {
-    ADD_FAILURE() << "accepted a file with " << r.value().results.size() << " results";
-    return {};
-  }
-  EXPECT_TRUE(r.error() == errc::invalid_argument) << r.error().message();
-  return r.error().message();
-}
-
-/// Expects `part` in `text` (evaluated once).
-#define EXPECT_MENTIONS(text, part)                                                                       \
-  do {                                                                                                    \
-    const std::string mentions_text_ = (text);                                                            \
-    EXPECT_NE(mentions_text_.find(part), std::string::npos) << "message: " << mentions_text_              \
-                                                            << "\nexpected: " << (part);                  \
-  } while (0)
+storesync::result<dbt_run_results> parsed(std::string_view text) { return storesync::testing::parsed_by(parse_dbt_run_results, text); }
+std::string refusal(std::string_view text) { return storesync::testing::refusal_of(parsed(text)); }
 
 /// The six nodes of the jaffle fixtures, in order.
 void expect_jaffle_nodes(const dbt_run_results& run) {
@@ -696,8 +661,8 @@ TEST(DbtRunResults, RefusesMoreThan16MiB) {
 
 TEST(DbtRunResults, RefusesInvalidUtf8AnywhereInTheFile) {
   // In a member that is read, and in one that is not.
-  EXPECT_MENTIONS(refusal(with(v6_file, "SELECT 100", "SELECT \xff 100")), "is not valid JSON at byte");
-  EXPECT_MENTIONS(refusal(with(v6_file, "SELECT 100", "SELECT \xff 100")), "invalid UTF-8");
+  EXPECT_MENTIONS(refusal(with(v6_file, R"("message": "SELECT 100")", "\"message\": \"SELECT \xff 100\"")), "is not valid JSON at byte");
+  EXPECT_MENTIONS(refusal(with(v6_file, R"("message": "SELECT 100")", "\"message\": \"SELECT \xff 100\"")), "invalid UTF-8");
   EXPECT_MENTIONS(refusal(with(v6_file, "Thread-3 (worker)", "Thread-3 \xc3\x28")), "invalid UTF-8");
   EXPECT_MENTIONS(refusal(with(v6_file, "customers_snapshot\"", "customers_snapshot\xed\xa0\x80\"")), "invalid UTF-8");
   EXPECT_MENTIONS(refusal(with(v6_file, "division by zero", "division by \\udc00zero")), "unpaired UTF-16 surrogate");
@@ -706,7 +671,7 @@ TEST(DbtRunResults, RefusesInvalidUtf8AnywhereInTheFile) {
 
 TEST(DbtRunResults, RefusesANulByte) {
   // Raw, in a string and between tokens.
-  EXPECT_MENTIONS(refusal(with(v6_file, "SELECT 100", std::string_view("SELECT\0 100", 11))),
+  EXPECT_MENTIONS(refusal(with(v6_file, R"("message": "SELECT 100")", std::string_view("\"message\": \"SELECT\0 100\"", 24))),
                   "control character in a string");
   EXPECT_MENTIONS(refusal(with(v6_file, "\"results\"", std::string_view("\0\"results\"", 10))), "is not valid JSON");
   EXPECT_MENTIONS(refusal(std::string(v6_file) + std::string(1, '\0')), "unexpected text after the value");

@@ -10,6 +10,7 @@
 //   numbers, wrong top level) is refused without a throw;
 // - load_write_back_config names the path, and reads what parsing reads.
 #include "reference_server/write_back_config.hpp"
+#include "tests/refusal_testing.hpp"
 
 #include <gtest/gtest.h>
 
@@ -81,48 +82,10 @@ constexpr std::string_view sqlite_config = R"json({
   ]
 })json";
 
-/// `text` with its only occurrence of `from` replaced by `to`.
-std::string with(std::string_view text, std::string_view from, std::string_view to) {
-  const auto at = text.find(from);
-  EXPECT_NE(at, std::string_view::npos) << "not in the fixture: " << from;
-  if (at == std::string_view::npos) return std::string(text);
-  EXPECT_EQ(text.find(from, at + 1), std::string_view::npos) << "more than once in the fixture: " << from;
-  std::string out(text);
-  out.replace(at, from.size(), to);
-  return out;
-}
+using storesync::testing::with;
 
-/// parse_write_back_config, with a throw turned into a test failure.
-storesync::result<write_back_config> parsed(std::string_view text) {
-  try {
-    return parse_write_back_config(text);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw: " << e.what();
-  } catch (...) {
-    ADD_FAILURE() << "threw something";
-  }
-  return storesync::error{errc::backend_failure, "threw"};
-}
-
-/// The message of the refusal of `text` as invalid_argument; fails the test
-/// if it was accepted.
-std::string refusal(std::string_view text) {
-  const auto r = parsed(text);
-  if (r) {
-    ADD_FAILURE() << "accepted a config with " << r.value().stages.size() << " stages";
-    return {};
-  }
-  EXPECT_TRUE(r.error() == errc::invalid_argument) << r.error().message();
-  return r.error().message();
-}
-
-/// Expects `part` in `text` (evaluated once).
-#define EXPECT_MENTIONS(text, part)                                                                       \
-  do {                                                                                                    \
-    const std::string mentions_text_ = (text);                                                            \
-    EXPECT_NE(mentions_text_.find(part), std::string::npos) << "message: " << mentions_text_              \
-                                                            << "\nexpected: " << (part);                  \
-  } while (0)
+storesync::result<write_back_config> parsed(std::string_view text) { return storesync::testing::parsed_by(parse_write_back_config, text); }
+std::string refusal(std::string_view text) { return storesync::testing::refusal_of(parsed(text)); }
 
 void expect_same_mapping(const table_mapping& a, const table_mapping& b) {
   ASSERT_EQ(a.key.size(), b.key.size());
