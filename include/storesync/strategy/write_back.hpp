@@ -621,7 +621,9 @@ class write_back {
     auto fetch = [&, run_id = run.run_id, committed = sr.from](watermark from, std::size_t n) {
       return prepare(s, from, n, judging, sink_rules, committed, run_id);
     };
-    std::future<prepared> next = std::async(std::launch::async, fetch, pos, to_sink.batch_size());
+    // async, or (no thread to be had) deferred: read on this thread at `get`.
+    constexpr auto launch = std::launch::async | std::launch::deferred;
+    std::future<prepared> next = std::async(launch, fetch, pos, to_sink.batch_size());
     bool first_read = true;
     for (;;) {
       prepared p = next.get();
@@ -640,7 +642,7 @@ class write_back {
         break;
       }
       pos = p.end;
-      next = std::async(std::launch::async, fetch, pos, to_sink.batch_size());
+      next = std::async(launch, fetch, pos, to_sink.batch_size());
       ++sr.batches;
       transfer_report b;
       b.read = p.read;
