@@ -60,9 +60,9 @@ std::string redact_url(const std::string& url) {
 
 parsed_config parse_config(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   server_config c;
-  std::string listen, durability, backpressure, mapping_file;
+  std::string listen, durability, backpressure, mapping_file, write_back_file;
   std::int64_t retry_base_ms, retry_cap_ms, batch_target_ms, flush_interval_ms, write_delay_ms,
-      backpressure_ms, shutdown_ms, read_timeout_ms, reconcile_interval_s;
+      backpressure_ms, shutdown_ms, read_timeout_ms, reconcile_interval_s, write_back_interval_s;
 
   po::options_description flags(
       "storesync reference server\n"
@@ -79,6 +79,8 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("consistency", po::value(&c.consistency)->default_value(c.consistency), "dual-write: strict (undo the primary when the secondary fails) | best-effort (record the divergence) | primary-only (record every key for repair)")
       ("reconcile-interval-s", po::value(&reconcile_interval_s)->default_value(0), "dual-write: run a check job every this many seconds; 0: never")
       ("reconcile-repair", po::bool_switch(&c.reconcile_repair), "dual-write: scheduled runs also repair what they find (the primary wins)")
+      ("write-back-config", po::value(&write_back_file), "a storesync-writeback config file (docs/write-back.md): serve its runs as jobs at /v1/write-back/runs, in any mode")
+      ("write-back-interval-s", po::value(&write_back_interval_s)->default_value(0), "with --write-back-config: start a run every this many seconds; 0: never")
       ("journal-durability", po::value(&durability)->default_value("process"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
@@ -154,6 +156,15 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
         return fail("--" + std::string(flag) + " applies to --mode dual-write only");
     if (c.reconcile_repair) return fail("--reconcile-repair applies to --mode dual-write only");
   }
+  if (!write_back_file.empty()) {
+    auto loaded = load_write_back_config(write_back_file);
+    if (!loaded) return fail("--write-back-config: " + loaded.error().context());
+    c.write_back = std::move(loaded).value();
+  }
+  if (write_back_interval_s < 0 || write_back_interval_s > 366 * 24 * 3600)
+    return fail("--write-back-interval-s must be 0 (never) to 31622400 (a year)");
+  if (write_back_interval_s > 0 && !c.write_back) return fail("--write-back-interval-s needs --write-back-config");
+  c.write_back_interval = std::chrono::seconds(write_back_interval_s);
   auto d = parse_durability(durability);
   if (!d) return fail("--journal-durability: " + d.error().context());
   c.write_behind.journal.durability = d.value();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "reference_server/http_server.hpp"
+#include "reference_server/write_back_config.hpp"
 #include "storesync/policy/aimd_batch_sizer.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
 #include "storesync/store/table_mapping_json.hpp"
@@ -33,6 +34,10 @@ struct server_config {
   /// also repairs when `reconcile_repair`.
   std::chrono::seconds reconcile_interval{0};
   bool reconcile_repair = false;
+  /// Write-back runs as jobs (`--write-back-config`), in any mode, and how
+  /// often one starts on its own (`--write-back-interval-s`; zero: never).
+  std::optional<write_back_config> write_back;
+  std::chrono::seconds write_back_interval{0};
   /// The typed table of the durable store (`--durable-mapping`).
   std::optional<typed_table> durable_mapping;
   /// `write_behind.rules` also holds the value rules of direct mode.

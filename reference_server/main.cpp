@@ -174,7 +174,12 @@ int main(int argc, char** argv) {
     std::cerr << "storesync: " << service.error().message() << std::endl;
     return 1;
   }
-  http_server srv(c.http, std::make_shared<router>(service.value(), c.auth));
+  std::shared_ptr<write_back_jobs> write_back;
+  if (c.write_back) {
+    write_back = std::make_shared<write_back_jobs>(*c.write_back);
+    write_back->schedule(c.write_back_interval);
+  }
+  http_server srv(c.http, std::make_shared<router>(service.value(), c.auth, write_back));
   auto bound = srv.start();
   if (!bound) {
     std::cerr << "storesync: " << bound.error().message() << std::endl;
@@ -185,7 +190,8 @@ int main(int argc, char** argv) {
             << (c.mode == "dual-write" ? ", primary " + redact_url(c.primary) + ", secondary " + redact_url(c.secondary) +
                                              ", consistency " + c.consistency
                                        : ", durable " + redact_url(c.durable))
-            << ", data dir " << c.data_dir << ")" << std::endl;
+            << ", data dir " << c.data_dir << (write_back ? ", write-back at /v1/write-back/runs" : "") << ")"
+            << std::endl;
   srv.run_until_signal();
   const bool clean = !on_stop || on_stop();
   std::cout << "storesync: stopped" << std::endl;

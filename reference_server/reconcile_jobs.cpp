@@ -14,16 +14,8 @@ namespace {
 
 using json = nlohmann::json;
 
-/// Jobs kept after they finish.
-constexpr std::size_t kept_jobs = 16;
-
 /// Nesting a request body may have (it needs two levels).
 constexpr std::size_t max_request_depth = 32;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 error invalid(std::string message) { return error{errc::invalid_argument, std::move(message)}; }
 
@@ -131,168 +123,40 @@ json to_json(const reconcile_request& r) {
   return out;
 }
 
-struct reconcile_jobs::job {
-  std::string id;
-  reconcile_request request;
-  bool scheduled = false;
-  std::stop_source stop;
-  reconcile_progress progress;
-  std::int64_t started_ms = now_ms();
-  // Guarded by the jobs' mutex:
-  std::int64_t finished_ms = 0;
-  std::string state = "running";
-  json report;  // null until the job ends
-  json failure;
-};
-
 reconcile_jobs::reconcile_jobs(reconcile_runner run, metrics_registry& metrics)
     : run_(std::move(run)),
-      metrics_(metrics),
       last_differences_(metrics.gauge("reconcile_last_differences",
-                                      "Differences the last finished check found (its report's difference_count).")) {}
+                                      "Differences the last finished check found (its report's difference_count).")),
+      jobs_("reconcile", "/v1/reconcile/", metrics, [this](const json& report) {
+        if (const auto n = report.find("difference_count"); n != report.end() && n->is_number())
+          last_differences_.set(n->get<double>());
+      }) {}
 
-reconcile_jobs::~reconcile_jobs() {
-  scheduler_ = {};  // requests stop and joins: no job starts after this
-  {
-    std::lock_guard lock(mutex_);
-    if (running_) running_->stop.request_stop();
-  }
-  worker_ = {};
-}
-
-result<std::string> reconcile_jobs::start(const reconcile_request& request) { return start(request, false); }
-
-result<std::string> reconcile_jobs::start(const reconcile_request& request, bool scheduled) {
-  std::lock_guard starting(start_mutex_);
-  auto j = std::make_shared<job>();
-  {
-    std::lock_guard lock(mutex_);
-    if (running_)
-      return error{errc::version_conflict, "job " + running_->id + " (" + running_->request.operation +
-                                               ") is running; wait for it or DELETE /v1/reconcile/" + running_->id};
-    j->id = std::to_string(next_id_++);
-    j->request = request;
-    j->scheduled = scheduled;
-    running_ = j;
-  }
-  // The previous job's thread has finished its work (it cleared `running_`).
-  try {
-    worker_ = std::jthread([this, j] { run(j); });
-  } catch (const std::system_error& e) {
-    std::lock_guard lock(mutex_);
-    running_.reset();
-    return error{errc::resource_exhausted, "cannot start a thread for the job: " + std::string(e.what())};
-  }
-  return j->id;
-}
-
-void reconcile_jobs::run(std::shared_ptr<job> j) {
-  result<json> r = error{errc::invalid_argument, "not run"};
-  try {
-    r = run_(j->request, j->stop.get_token(), j->progress);
-  } catch (const std::exception& ex) {
-    r = error{errc::invalid_argument, std::string("the job threw: ") + ex.what()};
-  }
-  std::lock_guard lock(mutex_);
-  j->finished_ms = now_ms();
-  if (r) {
-    j->report = std::move(r).value();
-    // A cancel that came after the work was done changes nothing.
-    const auto complete = j->report.find("complete");
-    const bool finished = complete != j->report.end() && complete->is_boolean() && complete->get<bool>();
-    j->state = j->stop.stop_requested() && !finished ? "cancelled" : "done";
-    if (const auto n = j->report.find("difference_count"); n != j->report.end() && n->is_number())
-      last_differences_.set(n->get<double>());
-  } else {
-    j->state = "failed";
-    j->failure = {{"code", error_code_name(r.error())}, {"message", r.error().message()}};
-  }
-  metrics_.counter("reconcile_jobs_total", "Reconcile jobs finished, by operation and final state.",
-                   {{"operation", j->request.operation}, {"state", j->state}})
-      .inc();
-  finished_.push_back(j);
-  if (finished_.size() > kept_jobs) finished_.pop_front();
-  running_.reset();
-}
-
-json reconcile_jobs::describe(const job& j) {
-  json out = {{"id", j.id},
-              {"operation", j.request.operation},
-              {"request", to_json(j.request)},
-              {"scheduled", j.scheduled},
-              {"state", j.state},
-              {"started_at_ms", j.started_ms},
-              {"finished_at_ms", j.finished_ms ? json(j.finished_ms) : json()},
-              {"progress",
-               {{"ranges", j.progress.ranges.load()},
-                {"checksums", j.progress.checksums.load()},
-                {"rows_read", j.progress.rows_read.load()},
-                {"differences", j.progress.differences.load()},
-                {"repaired", j.progress.repaired.load()}}}};
-  if (!j.report.is_null()) out["report"] = j.report;
-  if (!j.failure.is_null()) out["error"] = j.failure;
-  return out;
-}
-
-std::optional<json> reconcile_jobs::describe(std::string_view id) const {
-  std::lock_guard lock(mutex_);
-  if (running_ && running_->id == id) return describe(*running_);
-  for (const auto& j : finished_)
-    if (j->id == id) return describe(*j);
-  return std::nullopt;
-}
-
-cancel_outcome reconcile_jobs::cancel(std::string_view id) {
-  std::lock_guard lock(mutex_);
-  if (running_ && running_->id == id) {
-    running_->stop.request_stop();
-    return cancel_outcome::cancelling;
-  }
-  for (const auto& j : finished_)
-    if (j->id == id) return cancel_outcome::finished;
-  return cancel_outcome::unknown;
+job_work reconcile_jobs::work_for(const reconcile_request& request) {
+  auto progress = std::make_shared<reconcile_progress>();
+  return {.operation = request.operation,
+          .request = to_json(request),
+          .run = [this, request, progress](std::stop_token stop) { return run_(request, stop, *progress); },
+          .progress = [progress] {
+            return json{{"ranges", progress->ranges.load()},
+                        {"checksums", progress->checksums.load()},
+                        {"rows_read", progress->rows_read.load()},
+                        {"differences", progress->differences.load()},
+                        {"repaired", progress->repaired.load()}};
+          }};
 }
 
 void reconcile_jobs::schedule(std::chrono::seconds interval, reconcile_request request) {
-  scheduler_ = {};
-  {
-    std::lock_guard lock(mutex_);
-    interval_ = std::max(interval, std::chrono::seconds{0});
-  }
-  if (interval.count() <= 0) return;
-  scheduler_ = std::jthread([this, interval, request = std::move(request)](std::stop_token stop) {
-    std::mutex m;
-    std::condition_variable_any wake;  // woken by nothing but `stop`
-    for (;;) {
-      {
-        std::unique_lock lock(m);
-        wake.wait_for(lock, stop, interval, [] { return false; });
-      }
-      if (stop.stop_requested()) return;
-      // A job already running (one a user started) makes this round a no-op.
-      const bool started = static_cast<bool>(start(request, true));
-      std::lock_guard jobs(mutex_);
-      if (started) ++scheduled_runs_;
-    }
-  });
+  jobs_.schedule(interval, [this, request = std::move(request)] { return work_for(request); });
 }
 
 json reconcile_jobs::summary() const {
-  std::lock_guard lock(mutex_);
-  json last;
-  if (!finished_.empty()) {
-    const job& j = *finished_.back();
-    last = {{"id", j.id},
-            {"operation", j.request.operation},
-            {"scheduled", j.scheduled},
-            {"state", j.state},
-            {"finished_at_ms", j.finished_ms},
-            {"differences", j.progress.differences.load()}};
+  json out = jobs_.summary();
+  if (out["last"].is_object()) {
+    if (const auto last = jobs_.describe(out["last"]["id"].get<std::string>()))
+      out["last"]["differences"] = (*last)["progress"]["differences"];
   }
-  return {{"running", running_ ? json(running_->id) : json()},
-          {"last", last},
-          {"interval_s", interval_.count()},
-          {"scheduled_runs", scheduled_runs_}};
+  return out;
 }
 
 }  // namespace storesync::server

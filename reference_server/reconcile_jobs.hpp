@@ -1,32 +1,28 @@
 #pragma once
-// Reconcile operations as jobs: a check of a large table must not hold one
-// HTTP request open, so `POST /v1/reconcile` starts a job on a thread of
-// its own and returns; `GET /v1/reconcile/{id}` reads its live progress and,
-// at the end, its report; `DELETE` cancels it. One job runs at a time. An
-// optional schedule starts a job every interval while none runs.
+// Reconcile operations as jobs (jobs.hpp): `POST /v1/reconcile` starts one,
+// `GET /v1/reconcile/{id}` reads its live progress and, at the end, its
+// report, `DELETE` cancels it; an optional schedule starts one every
+// interval while none runs.
 //
-// What a job does is the mode's business (a `runner`); this file owns the
-// request's JSON form, the job's lifecycle, its status JSON and its metrics.
+// What a job does is the mode's business (a `reconcile_runner`); this file
+// owns the request's JSON form, the job's progress and its metrics.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "storesync/core/key_split.hpp"
 #include "storesync/core/result.hpp"
 #include "storesync/metrics/registry.hpp"
+#include "reference_server/jobs.hpp"
 #include "storesync/strategy/reconciler.hpp"
 
 namespace storesync::server {
@@ -65,56 +61,40 @@ nlohmann::json to_json(const reconcile_request& r);
 using reconcile_runner =
     std::function<result<nlohmann::json>(const reconcile_request&, std::stop_token stop, reconcile_progress& progress)>;
 
-/// What `reconcile_jobs::cancel` found.
-enum class cancel_outcome { cancelling, finished, unknown };
-
+/// Reconcile requests as jobs (jobs.hpp): one at a time, the last 16 kept,
+/// progress from `reconcile_progress`, and the gauge
+/// `reconcile_last_differences`.
 class reconcile_jobs {
  public:
   /// Jobs run through `run`; their counts go into `metrics`
   /// (`reconcile_jobs_total{operation,state}`, `reconcile_last_differences`).
   reconcile_jobs(reconcile_runner run, metrics_registry& metrics);
-  /// Cancels the running job and the schedule, and waits for both.
-  ~reconcile_jobs();
-  reconcile_jobs(const reconcile_jobs&) = delete;
-  reconcile_jobs& operator=(const reconcile_jobs&) = delete;
 
   /// Starts a job for `request`: its id, or `errc::version_conflict`
   /// (condition `conflict`) naming the job that still runs.
-  result<std::string> start(const reconcile_request& request);
+  result<std::string> start(const reconcile_request& request) { return jobs_.start(work_for(request)); }
 
   /// The job's status JSON, while it runs or among the last 16; nothing for
   /// an id never given or forgotten.
-  std::optional<nlohmann::json> describe(std::string_view id) const;
+  std::optional<nlohmann::json> describe(std::string_view id) const { return jobs_.describe(id); }
 
   /// Asks a running job to stop; it ends in state "cancelled".
-  cancel_outcome cancel(std::string_view id);
+  cancel_outcome cancel(std::string_view id) { return jobs_.cancel(id); }
 
   /// Starts `request` every `interval` unless a job runs then (a second
   /// call replaces the schedule; a zero interval ends it).
   void schedule(std::chrono::seconds interval, reconcile_request request);
 
-  /// For /v1/status: the running job's id, the last finished job, the schedule.
+  /// For /v1/status: the running job's id, the last finished job (with the
+  /// differences it found), the schedule.
   nlohmann::json summary() const;
 
  private:
-  struct job;
-  result<std::string> start(const reconcile_request& request, bool scheduled);
-  void run(std::shared_ptr<job> j);
-  static nlohmann::json describe(const job& j);
+  job_work work_for(const reconcile_request& request);
 
   reconcile_runner run_;
-  metrics_registry& metrics_;
   gauge last_differences_;
-  std::mutex start_mutex_;  // one `start` at a time: it replaces `worker_`
-  mutable std::mutex mutex_;
-  std::uint64_t next_id_ = 1;
-  std::shared_ptr<job> running_;
-  std::deque<std::shared_ptr<job>> finished_;  // newest last
-  std::jthread worker_;
-
-  std::chrono::seconds interval_{0};
-  std::uint64_t scheduled_runs_ = 0;
-  std::jthread scheduler_;
+  job_runner jobs_;  // last: its threads stop before what they use goes
 };
 
 }  // namespace storesync::server

@@ -187,8 +187,8 @@ std::optional<std::vector<batch_item>> batch_items(std::string_view body) {
 
 }  // namespace
 
-router::router(std::shared_ptr<record_service> service, auth_options auth)
-    : service_(std::move(service)), auth_(std::move(auth)) {}
+router::router(std::shared_ptr<record_service> service, auth_options auth, std::shared_ptr<write_back_jobs> write_back)
+    : service_(std::move(service)), auth_(std::move(auth)), write_back_(std::move(write_back)) {}
 
 response router::handle(const request& req) noexcept {
   try {
@@ -238,7 +238,9 @@ std::optional<response> router::route(const request& req, calls allowed) {
   }
   if (path == "/v1/status") {
     if (!get) return method_not_allowed(req, "GET, HEAD");
-    return make_json(req, http::status::ok, service_->status());
+    json status = service_->status();
+    if (write_back_) status["write_back"] = write_back_->summary();
+    return make_json(req, http::status::ok, status);
   }
   if (path == "/metrics") {
     if (!get) return method_not_allowed(req, "GET, HEAD");
@@ -246,6 +248,7 @@ std::optional<response> router::route(const request& req, calls allowed) {
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.keep_alive(req.keep_alive());
     res.body() = service_->metrics();
+    if (write_back_) res.body() += write_back_->metrics();
     res.prepare_payload();
     return res;
   }
@@ -278,7 +281,23 @@ std::optional<response> router::route(const request& req, calls allowed) {
   if (path.starts_with(reconcile) && path[reconcile.size()] == '/') {
     if (!get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");
     if (auto denied = check_token(req, auth_.admin_token)) return *denied;
-    return job(req, path.substr(reconcile.size() + 1));
+    reconcile_jobs* jobs = service_->jobs();
+    if (!jobs) return not_in_mode(req, "reconciler");
+    return job(req, *jobs, "reconcile job", path.substr(reconcile.size() + 1));
+  }
+  constexpr std::string_view runs = "/v1/write-back/runs";
+  if (path == runs || (path.starts_with(runs) && path[runs.size()] == '/')) {
+    if (auto denied = check_token(req, auth_.admin_token)) return *denied;
+    if (!write_back_)
+      return make_error(req, http::status::not_found, "not_found",
+                        "write-back is not configured (start the server with --write-back-config FILE)");
+    if (path == runs) {
+      if (post) return start_write_back(req);
+      if (!get) return method_not_allowed(req, "GET, HEAD, POST");
+      return write_back_runs(req, query);
+    }
+    if (!get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");
+    return job(req, *write_back_, "write-back run", path.substr(runs.size() + 1));
   }
   return make_error(req, http::status::not_found, "not_found",
                     "no route for " + detail::quoted(path.substr(0, 200)));
@@ -498,15 +517,14 @@ response router::start_job(const request& req) {
   return res;
 }
 
-response router::job(const request& req, std::string_view id) {
-  reconcile_jobs* jobs = service_->jobs();
-  if (!jobs) return not_in_mode(req, "reconciler");
+template <class Jobs>
+response router::job(const request& req, Jobs& jobs, std::string_view what, std::string_view id) {
   auto unknown = [&] {
     return make_error(req, http::status::not_found, "not_found",
-                      "no reconcile job " + detail::quoted(id.substr(0, 100)) + " (the last 16 are kept)");
+                      "no " + std::string(what) + " " + detail::quoted(id.substr(0, 100)) + " (the last 16 are kept)");
   };
   if (req.method() == http::verb::delete_) {
-    switch (jobs->cancel(id)) {
+    switch (jobs.cancel(id)) {
       case cancel_outcome::cancelling:
         return make_json(req, http::status::accepted, {{"id", id}, {"state", "cancelling"}});
       case cancel_outcome::finished:
@@ -516,9 +534,43 @@ response router::job(const request& req, std::string_view id) {
     }
     return unknown();
   }
-  auto described = jobs->describe(id);
+  auto described = jobs.describe(id);
   if (!described) return unknown();
   return make_json(req, http::status::ok, *described);
+}
+
+response router::start_write_back(const request& req) {
+  if (!req.body().empty() && !is_json(req))
+    return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
+                      "send Content-Type: application/json");
+  auto parsed = parse_write_back_run_request(req.body(), write_back_->config());
+  if (!parsed) return make_error(req, http::status::bad_request, "invalid_input", parsed.error().context());
+  auto id = write_back_->start(parsed.value());
+  if (!id) return from_error(req, id.error());
+  auto res = make_json(req, http::status::accepted,
+                       {{"id", id.value()}, {"operation", parsed.value().dry_run ? "dry_run" : "run"}, {"state", "running"}});
+  res.set(http::field::location, "/v1/write-back/runs/" + id.value());
+  return res;
+}
+
+response router::write_back_runs(const request& req, std::string_view query) {
+  std::size_t limit = 20;
+  if (const auto given = query_param(query, "limit")) {
+    const auto v = positive_integer(*given);
+    if (!v || *v > 1000)
+      return make_error(req, http::status::bad_request, "invalid_input", "limit must be an integer from 1 to 1000");
+    limit = static_cast<std::size_t>(*v);
+  }
+  std::string before;
+  if (const auto b = query_param(query, "before")) {
+    const auto decoded = percent_decode(*b);
+    if (!decoded)
+      return make_error(req, http::status::bad_request, "invalid_input", "malformed percent-escape in before");
+    before = *decoded;
+  }
+  auto page = write_back_->runs(limit, before);
+  if (!page) return from_error(req, page.error());
+  return make_json(req, http::status::ok, page.value());
 }
 
 response router::retry_dead_letters(const request& req) {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "reference_server/record_service.hpp"
+#include "reference_server/write_back_jobs.hpp"
 
 namespace storesync::server {
 
@@ -23,7 +24,7 @@ using response = http::response<http::string_body>;
 
 struct auth_options {
   /// When set, admin routes (flush, dead letters, inconsistencies, reconcile
-  /// jobs) need `Authorization: Bearer <token>`.
+  /// jobs, write-back runs) need `Authorization: Bearer <token>`.
   std::string admin_token;
   /// When set, data routes (/v1/records...) need it too.
   std::string api_token;
@@ -31,7 +32,10 @@ struct auth_options {
 
 class router {
  public:
-  router(std::shared_ptr<record_service> service, auth_options auth);
+  /// Routes to `service`; with `write_back`, also the write-back routes
+  /// (`/v1/write-back/runs`), whatever the mode.
+  router(std::shared_ptr<record_service> service, auth_options auth,
+         std::shared_ptr<write_back_jobs> write_back = nullptr);
 
   /// Never throws: every failure becomes a JSON error response. May block
   /// on store calls: run it on a worker.
@@ -56,11 +60,15 @@ class router {
   response retry_dead_letters(const request& req);
   response inconsistencies(const request& req, std::string_view query);
   response start_job(const request& req);
-  response job(const request& req, std::string_view id);
+  template <class Jobs>
+  response job(const request& req, Jobs& jobs, std::string_view what, std::string_view id);
+  response start_write_back(const request& req);
+  response write_back_runs(const request& req, std::string_view query);
   response not_in_mode(const request& req, std::string_view what);
 
   std::shared_ptr<record_service> service_;
   auth_options auth_;
+  std::shared_ptr<write_back_jobs> write_back_;
 };
 
 }  // namespace storesync::server

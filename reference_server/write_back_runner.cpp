@@ -317,7 +317,25 @@ result<write_back_outcome> run_from(const write_back_config& c, const write_back
   return error{errc::invalid_argument, "unknown sink"};
 }
 
+template <class Sink>
+result<std::vector<write_back_run>> list_runs(const write_back_config& c, std::size_t limit, std::string_view before) {
+  duckdb_files files{c.duckdb_memory_limit, {}};
+  BOOST_OUTCOME_TRY(auto log, open_log<Sink>(c, files, c.runs_table));
+  return read_write_back_runs(log, limit, before);
+}
+
 }  // namespace
+
+result<std::vector<write_back_run>> list_write_back_runs(const write_back_config& config, std::size_t limit,
+                                                         std::string_view before) {
+  switch (config.sink.type) {
+    case kind::postgresql: return list_runs<postgres_store>(config, limit, before);
+    case kind::sqlite: return list_runs<sqlite_store>(config, limit, before);
+    case kind::duckdb: return list_runs<duckdb_store>(config, limit, before);
+    case kind::jsonl: return list_runs<jsonl_store>(config, limit, before);
+  }
+  return error{errc::invalid_argument, "unknown sink"};
+}
 
 result<write_back_outcome> run_write_back(const write_back_config& config, const write_back_request& request) {
   write_back_outcome out;

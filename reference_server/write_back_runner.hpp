@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,5 +45,10 @@ struct write_back_outcome {
 /// (naming it) or the run log cannot be read; a run's own failures are in
 /// the report.
 result<write_back_outcome> run_write_back(const write_back_config& config, const write_back_request& request);
+
+/// Up to `limit` records of `config`'s run log, newest first, older than
+/// run `before` when given.
+result<std::vector<write_back_run>> list_write_back_runs(const write_back_config& config, std::size_t limit,
+                                                         std::string_view before = {});
 
 }  // namespace storesync::server

@@ -373,6 +373,51 @@ inline std::string report_json(const write_back_report& r, bool finished = true)
   j += "]}";
   return j;
 }
+namespace detail {
+
+// The run log's records are keyed "run " and 19 digits that count down as
+// time goes on, so a scan in key order lists the newest first.
+inline key_range write_back_run_range() { return {"run ", std::string("run!")}; }
+
+inline std::string write_back_run_key(std::int64_t micros) {
+  std::string key = "run ";
+  append_padded(key, INT64_MAX - micros, 19);
+  return key;
+}
+
+inline write_back_run decode_write_back_run(const std::string& json) {
+  write_back_run r;
+  r.json = json;
+  json_members(json, [&](std::string_view name, std::string_view v) {
+    const std::string field = json_unescape(name);
+    if (field == "run" && v.starts_with('"')) r.run_id = json_unescape(v);
+    else if (field == "status" && v.starts_with('"')) r.status = json_unescape(v);
+  });
+  return r;
+}
+
+}  // namespace detail
+
+/// Up to `limit` records of the run log `runs` (what `write_back` records
+/// there), newest first, older than run `before` when given;
+/// `invalid_argument` for a `before` that is not a run id.
+template <scannable_store Log>
+result<std::vector<write_back_run>> read_write_back_runs(Log& runs, std::size_t limit, std::string_view before = {}) {
+  std::string after;
+  if (!before.empty()) {
+    std::string why;
+    const auto micros = detail::parse_timestamp(before, false, why);
+    if (!micros) return error{errc::invalid_argument, "run id " + detail::quoted(before) + " " + why};
+    after = detail::write_back_run_key(*micros);
+  }
+  BOOST_OUTCOME_TRY(auto rows, runs.scan(detail::write_back_run_range(), after, limit));
+  std::vector<write_back_run> out;
+  out.reserve(rows.size());
+  for (const entry& row : rows)
+    if (!row.tombstone) out.push_back(detail::decode_write_back_run(row.value));
+  return out;
+}
+
 template <change_source Source, checkpoint_store Sink, scannable_store Log,
           retry_policy Retry = exponential_backoff, batch_sizer Sizer = aimd_batch_sizer,
           clock Clock = system_clock>
@@ -440,20 +485,9 @@ class write_back {
   }
 
   /// Up to `limit` runs of the run log, newest first, older than run
-  /// `before` when given.
+  /// `before` when given (`read_write_back_runs`).
   result<std::vector<write_back_run>> runs(std::size_t limit, std::string_view before = {}) {
-    std::string after;
-    if (!before.empty()) {
-      std::string why;
-      const auto micros = detail::parse_timestamp(before, false, why);
-      if (!micros) return error{errc::invalid_argument, "run id " + detail::quoted(before) + " " + why};
-      after = run_key(*micros);
-    }
-    BOOST_OUTCOME_TRY(auto rows, runs_.scan(run_range(), after, limit));
-    std::vector<write_back_run> out;
-    out.reserve(rows.size());
-    for (const entry& row : rows) out.push_back(decode_run(row.value));
-    return out;
+    return read_write_back_runs(runs_, limit, before);
   }
 
   /// Up to `limit` dead letters, in key order after `after` (a record's
@@ -488,15 +522,6 @@ class write_back {
     std::int64_t micros = 0;
   };
 
-  static key_range run_range() { return {"run ", std::string("run!")}; }
-
-  // Newest first: the key counts down as time goes on.
-  static std::string run_key(std::int64_t micros) {
-    std::string key = "run ";
-    detail::append_padded(key, INT64_MAX - micros, 19);
-    return key;
-  }
-
   static result<void> check_names(std::span<const stage> stages) {
     for (std::size_t i = 0; i < stages.size(); ++i) {
       BOOST_OUTCOME_TRY(check_stage_name(stages[i].name));
@@ -507,21 +532,10 @@ class write_back {
     return success();
   }
 
-  static write_back_run decode_run(const std::string& json) {
-    write_back_run r;
-    r.json = json;
-    detail::json_members(json, [&](std::string_view name, std::string_view v) {
-      const std::string field = detail::json_unescape(name);
-      if (field == "run" && v.starts_with('"')) r.run_id = detail::json_unescape(v);
-      else if (field == "status" && v.starts_with('"')) r.status = detail::json_unescape(v);
-    });
-    return r;
-  }
-
   result<std::optional<previous_run>> latest_run() {
-    BOOST_OUTCOME_TRY(auto rows, runs_.scan(run_range(), {}, 1));
+    BOOST_OUTCOME_TRY(auto rows, runs_.scan(detail::write_back_run_range(), {}, 1));
     if (rows.empty() || rows.front().tombstone) return std::optional<previous_run>{};
-    previous_run p{decode_run(rows.front().value)};
+    previous_run p{detail::decode_write_back_run(rows.front().value)};
     std::int64_t inverted = 0;
     const std::string& key = rows.front().key;
     std::from_chars(key.data() + 4, key.data() + key.size(), inverted);
@@ -946,7 +960,7 @@ class write_back {
   }
 
   result<void> log_run(const write_back_report& r, std::int64_t micros, bool finished) {
-    const entry rec = entry::put(run_key(micros), report_json(r, finished), finished ? 2 : 1);
+    const entry rec = entry::put(detail::write_back_run_key(micros), report_json(r, finished), finished ? 2 : 1);
     BOOST_OUTCOME_TRY(with_retry([&] { return runs_.write(std::span(&rec, 1)); }).outcome);
     return success();
   }
