@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "reference_server/record_service.hpp"
+#include "storesync/core/detail/json_scan.hpp"
 
 namespace storesync::server {
 namespace {
@@ -20,6 +21,23 @@ std::int64_t now_ms() {
 }
 
 }  // namespace
+
+result<json> parse_job_body(std::string_view body, std::size_t max_size, std::size_t max_depth, bool nul_allowed) {
+  if (body.size() > max_size)
+    return error{errc::invalid_argument, "body is larger than " + std::to_string(max_size) + " bytes"};
+  if (const auto fault = detail::scan_json(body, {max_depth, nul_allowed, false})) {
+    const std::string at = " at byte " + std::to_string(fault.at) + ": " + std::string(fault.what);
+    if (!fault.rule) return error{errc::invalid_argument, "body is not valid JSON" + at};
+    if (std::string_view(fault.what).starts_with("nesting"))
+      return error{errc::invalid_argument, "body nests deeper than " + std::to_string(max_depth) + at};
+    return error{errc::invalid_argument, "body holds U+0000" + at};
+  }
+  try {
+    return json::parse(body);
+  } catch (const json::exception& e) {  // a number beyond a double's range
+    return error{errc::invalid_argument, std::string("body: ") + e.what()};
+  }
+}
 
 struct job_runner::job {
   std::string id;

@@ -29,6 +29,14 @@
 
 namespace storesync::server {
 
+/// A job request's body as JSON: at most `max_size` bytes and `max_depth`
+/// levels, checked first by storesync's scanner (which never recurses and
+/// refuses invalid UTF-8, and NUL unless `nul_allowed`), so nlohmann only
+/// ever reads a small, shallow, valid text. `invalid_argument` saying what
+/// is wrong (where, for JSON that does not parse) otherwise.
+result<nlohmann::json> parse_job_body(std::string_view body, std::size_t max_size, std::size_t max_depth,
+                                      bool nul_allowed);
+
 /// What one job runs.
 struct job_work {
   /// What the job does ("check", "run", ...), shown and counted.

@@ -56,21 +56,8 @@ result<key_range> range_of(const json& v) {
 }  // namespace
 
 result<reconcile_request> parse_reconcile_request(std::string_view body) {
-  if (body.size() > max_reconcile_body)
-    return invalid("body is larger than " + std::to_string(max_reconcile_body) + " bytes");
-  // storesync's scanner first: it never recurses, and it refuses invalid
-  // UTF-8, so nlohmann only ever sees a small, shallow, valid text. A NUL
-  // in a string passes here: a key holding one is refused by name below.
-  if (const auto fault = detail::scan_json(body, {max_request_depth, true, false}))
-    return invalid((fault.rule ? "body nests deeper than " + std::to_string(max_request_depth) + " at byte "
-                               : "body is not valid JSON at byte ") +
-                   std::to_string(fault.at) + ": " + std::string(fault.what));
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::exception& e) {  // a number beyond a double's range
-    return invalid(std::string("body: ") + e.what());
-  }
+  // A NUL in a string passes here: a key holding one is refused by name below.
+  BOOST_OUTCOME_TRY(const json j, parse_job_body(body, max_reconcile_body, max_request_depth, true));
   if (!j.is_object())
     return invalid(R"(body must be an object {"operation":"check"|"repair"|"full"|"rebuild", ...})");
   reconcile_request r;

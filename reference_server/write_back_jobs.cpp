@@ -23,21 +23,7 @@ error invalid(std::string message) { return error{errc::invalid_argument, std::m
 result<write_back_run_request> parse_write_back_run_request(std::string_view body, const write_back_config& config) {
   write_back_run_request r;
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return r;  // no body: every stage
-  if (body.size() > max_write_back_run_body)
-    return invalid("body is larger than " + std::to_string(max_write_back_run_body) + " bytes");
-  // storesync's scanner first: it never recurses and refuses invalid UTF-8
-  // and NUL, so nlohmann only ever sees a small, shallow, valid text.
-  if (const auto fault = detail::scan_json(body, {max_request_depth, false, false}))
-    return invalid((fault.rule ? "body breaks a rule (nesting deeper than " + std::to_string(max_request_depth) +
-                                     ", or \\u0000) at byte "
-                               : "body is not valid JSON at byte ") +
-                   std::to_string(fault.at) + ": " + std::string(fault.what));
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::exception& e) {  // a number beyond a double's range
-    return invalid(std::string("body: ") + e.what());
-  }
+  BOOST_OUTCOME_TRY(const json j, parse_job_body(body, max_write_back_run_body, max_request_depth, false));
   if (!j.is_object()) return invalid(R"(body must be an object {"dry_run": bool, "stages": ["name", ...]})");
   for (const auto& [name, v] : j.items()) {
     if (name == "dry_run") {
