@@ -70,15 +70,7 @@ job_work write_back_jobs::work_for(const write_back_run_request& request) {
             r.on_batch = [&](const write_back_report& run, const write_back_stage_report& s,
                              std::optional<std::uint64_t> total) {
               std::lock_guard lock(progress->mutex);
-              progress->batch = {{"run", run.run_id},
-                                 {"stage", s.stage},
-                                 {"batches", s.batches},
-                                 {"read", s.counts.read},
-                                 {"written", s.counts.applied},
-                                 {"unchanged", s.counts.unchanged + s.counts.same_content},
-                                 {"dead_lettered", s.counts.dead_lettered},
-                                 {"rows_per_s", static_cast<std::uint64_t>(s.rows_per_second())},
-                                 {"total", total ? json(*total) : json()}};
+              progress->batch = json(batch_progress_json(run, s, total));
             };
             BOOST_OUTCOME_TRY(auto outcome, run_write_back(config_, r));
             json report = outcome.report.run_id.empty() ? json{{"run", nullptr}, {"stages", json::array()}}

@@ -326,6 +326,21 @@ result<std::vector<write_back_run>> list_runs(const write_back_config& c, std::s
 
 }  // namespace
 
+nlohmann::ordered_json batch_progress_json(const write_back_report& run, const write_back_stage_report& s,
+                                           std::optional<std::uint64_t> total) {
+  return {{"run", run.run_id},
+          {"stage", s.stage},
+          {"batches", s.batches},
+          {"read", s.counts.read},
+          {"written", s.counts.applied},
+          {"unchanged", s.counts.unchanged + s.counts.same_content},
+          {"stale", s.counts.stale},
+          {"dead_lettered", s.counts.dead_lettered},
+          {"rows_per_s", static_cast<std::uint64_t>(s.rows_per_second())},
+          {"watermark", encode_watermark(s.to)},
+          {"total", total ? nlohmann::ordered_json(*total) : nlohmann::ordered_json()}};
+}
+
 result<std::vector<write_back_run>> list_write_back_runs(const write_back_config& config, std::size_t limit,
                                                          std::string_view before) {
   switch (config.sink.type) {

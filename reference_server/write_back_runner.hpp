@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dbt_run_results.hpp"
 #include "storesync/core/result.hpp"
 #include "storesync/strategy/write_back.hpp"
@@ -45,6 +47,13 @@ struct write_back_outcome {
 /// (naming it) or the run log cannot be read; a run's own failures are in
 /// the report.
 result<write_back_outcome> run_write_back(const write_back_config& config, const write_back_request& request);
+
+/// A stage's progress after a batch, as the CLI's JSON lines and the
+/// server's job status show it: `run`, `stage`, `batches`, `read`,
+/// `written`, `unchanged`, `stale`, `dead_lettered`, `rows_per_s`,
+/// `watermark`, and `total` when known (else null).
+nlohmann::ordered_json batch_progress_json(const write_back_report& run, const write_back_stage_report& stage,
+                                           std::optional<std::uint64_t> total);
 
 /// Up to `limit` records of `config`'s run log, newest first, older than
 /// run `before` when given.

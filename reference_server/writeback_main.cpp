@@ -69,18 +69,8 @@ struct progress_printer {
 
   void batch(const write_back_report& run, const write_back_stage_report& s, std::optional<std::uint64_t> total) {
     if (json) {
-      nlohmann::ordered_json line = {{"event", "batch"},
-                             {"run", run.run_id},
-                             {"stage", s.stage},
-                             {"batch", s.batches},
-                             {"read", s.counts.read},
-                             {"written", s.counts.applied},
-                             {"unchanged", s.counts.unchanged + s.counts.same_content},
-                             {"stale", s.counts.stale},
-                             {"dead_lettered", s.counts.dead_lettered},
-                             {"rows_per_s", static_cast<std::uint64_t>(s.rows_per_second())},
-                             {"watermark", encode_watermark(s.to)}};
-      if (total) line["total"] = *total;
+      nlohmann::ordered_json line = {{"event", "batch"}};
+      line.update(batch_progress_json(run, s, total));
       std::cerr << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n' << std::flush;
       return;
     }
