@@ -7,6 +7,7 @@
 // (tests/conformance/postgres_store_conformance_test.cc).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -185,6 +186,30 @@ TEST(PostgresTyped, StoresyncColumnsAreAddedToAnEmptyTableOfTheUsersAndNeverToAF
     ASSERT_TRUE(store.write(std::span(&e, 1)));
     EXPECT_EQ(count_rows(t.qualified(t.table), "community_id = 7 AND profile_id = 42 AND score = 10"), 1);
   }
+}
+
+// Each index costs every write: a table storesync creates has the key
+// columns' primary key, one unique index on the entry key and the version
+// index, and no twin of any.
+TEST(PostgresTyped, ACreatedTableHasOneIndexPerPurpose) {
+  scratch_table t("typed_indexes");
+  table_mapping m;
+  m.key = {{"id", column_type::bigint}};
+  m.fields = {{.field = "score", .type = column_type::integer}};
+  auto store = open_ok(typed_config(t, m));
+  pqxx::connection c(testing::test_pg_url());
+  pqxx::nontransaction tx(c);
+  const pqxx::result r = tx.exec_params(
+      "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexdef", t.schema,
+      t.table);
+  std::vector<std::string> found;
+  for (const auto& row : r) {
+    const std::string def = row[0].as<std::string>();
+    found.push_back(def.substr(def.find(" USING ")));
+  }
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (std::vector<std::string>{" USING btree (id)", " USING btree (storesync_key)",
+                                             " USING btree (version, storesync_key)"}));
 }
 
 TEST(PostgresTyped, ATimestamptzVersionHoldsMicrosecondsSinceTheEpoch) {

@@ -269,7 +269,9 @@ struct pg_statements {
     } else {
       create_table = "CREATE TABLE IF NOT EXISTS " + table + " (";
       for (const auto& k : l.key_parts) create_table += k.name + " " + k.type + " NOT NULL, ";
-      create_table += key + " text COLLATE \"C\" NOT NULL UNIQUE, ";
+      // Its unique index is made by the store (add_metadata_columns), for
+      // tables it creates and tables it adopts alike.
+      create_table += key + " text COLLATE \"C\" NOT NULL, ";
     }
     create_table += l.version + " " + (l.version_is_time ? "timestamp with time zone" : "bigint") + " NOT NULL,";
     create_table += " " + l.hash_lo + " bigint NOT NULL, " + l.hash_hi + " bigint NOT NULL, " + l.row_hash +
