@@ -190,6 +190,11 @@ TEST(ValueRules, ValueEndAndUnescapeWalkAcceptedText) {
   const std::string text = R"( {"a":[1,{"b":"x]}\""}],"c":2} , 3)";
   EXPECT_EQ(detail::json_value_end(text, 0), text.find(" , 3"));
   EXPECT_EQ(detail::json_value_end("-12.5e3,", 0), 7u);
+  // A quote after an even run of backslashes closes the string; after an
+  // odd one it is escaped.
+  EXPECT_EQ(detail::json_value_end(R"(["x\\",1] ,)", 0), 9u);
+  EXPECT_EQ(detail::json_value_end(R"("q\\\"" ,)", 0), 7u);
+  EXPECT_EQ(detail::json_value_end(R"({"\\":"\""} ,)", 0), 11u);
   EXPECT_EQ(detail::json_unescape(R"("a\"b\\c\/\n\u00e9\ud83d\ude00")"),
             "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80");
 }

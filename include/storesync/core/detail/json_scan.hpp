@@ -276,9 +276,15 @@ inline std::size_t json_value_end(std::string_view text, std::size_t at) noexcep
   do {
     const char c = text[at];
     if (c == '"') {
-      for (++at; text[at] != '"'; ++at)
-        if (text[at] == '\\') ++at;
-      ++at;
+      // The closing quote: the first one after an even run of backslashes.
+      for (++at;;) {
+        const auto* q = static_cast<const char*>(std::memchr(text.data() + at, '"', text.size() - at));
+        at = static_cast<std::size_t>(q - text.data());
+        std::size_t escapes = 0;
+        while (text[at - 1 - escapes] == '\\') ++escapes;
+        ++at;
+        if (escapes % 2 == 0) break;
+      }
     } else if (c == '{' || c == '[') {
       ++depth;
       ++at;

@@ -240,34 +240,41 @@ inline std::optional<std::int64_t> parse_timestamp(std::string_view s, bool roun
   return micros;
 }
 
+/// Appends `v` (not negative) in decimal, zero-padded to `width` digits.
 inline void append_padded(std::string& out, std::int64_t v, int width) {
-  std::string digits = std::to_string(v);
-  if (static_cast<int>(digits.size()) < width) out.append(static_cast<std::size_t>(width) - digits.size(), '0');
-  out += digits;
+  char digits[20];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  const auto n = static_cast<int>(end - digits);
+  if (n < width) out.append(static_cast<std::size_t>(width - n), '0');
+  out.append(digits, end);
 }
 
-inline std::string format_date(std::int64_t days) {
+inline void append_date(std::string& out, std::int64_t days) {
   using namespace std::chrono;
   const year_month_day ymd{sys_days{std::chrono::days{days}}};
-  std::string out;
   append_padded(out, static_cast<int>(ymd.year()), 4);
   out += '-';
   append_padded(out, static_cast<unsigned>(ymd.month()), 2);
   out += '-';
   append_padded(out, static_cast<unsigned>(ymd.day()), 2);
+}
+
+inline std::string format_date(std::int64_t days) {
+  std::string out;
+  append_date(out, days);
   return out;
 }
 
-/// `micros` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`; with `trim`, the fraction's
-/// trailing zeros (and the point, when all are) are cut.
-inline std::string format_timestamp(std::int64_t micros, bool trim) {
+/// Appends `micros` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`; with `trim`, the
+/// fraction's trailing zeros (and the point, when all are) are cut.
+inline void append_timestamp(std::string& out, std::int64_t micros, bool trim) {
   const std::int64_t per_day = seconds_per_day * micros_per_second;
   std::int64_t days = micros / per_day, in_day = micros % per_day;
   if (in_day < 0) {
     in_day += per_day;
     --days;
   }
-  std::string out = format_date(days);
+  append_date(out, days);
   out += 'T';
   const std::int64_t secs = in_day / micros_per_second;
   append_padded(out, secs / 3600, 2);
@@ -275,11 +282,21 @@ inline std::string format_timestamp(std::int64_t micros, bool trim) {
   append_padded(out, secs / 60 % 60, 2);
   out += ':';
   append_padded(out, secs % 60, 2);
-  std::string fraction;
-  append_padded(fraction, in_day % micros_per_second, 6);
-  if (trim) fraction.erase(fraction.find_last_not_of('0') + 1);
-  if (!fraction.empty()) out += '.' + fraction;
+  std::int64_t fraction = in_day % micros_per_second;
+  int width = 6;
+  if (trim)
+    for (; width > 0 && fraction % 10 == 0; --width) fraction /= 10;
+  if (width > 0) {
+    out += '.';
+    append_padded(out, fraction, width);
+  }
   out += 'Z';
+}
+
+inline std::string format_timestamp(std::int64_t micros, bool trim) {
+  std::string out;
+  out.reserve(27);
+  append_timestamp(out, micros, trim);
   return out;
 }
 
