@@ -8,9 +8,12 @@
 #   (n)  storesync-writeback again, nothing changed
 #   (c)  psql \copy of the same rows (a CSV DuckDB wrote beforehand, not
 #        timed) into a table of the same columns and primary key
+#   (t)  psql \copy of the rows (w) landed, storesync's columns included,
+#        into an empty table with the same columns and indexes: what that
+#        layout costs PostgreSQL alone
 #   (s)  storesync-writeback of the first tenth of the rows, for its memory
-# and prints the median and range of w/c in rows/s (target >= 0.5), n/w in
-# time (target <= 0.05) and the peak RSS of w over s (target <= 1.2).
+# and prints the median and range of w/c in rows/s (target >= 0.5), w/t,
+# n/w in time (target <= 0.05) and the peak RSS of w over s (target <= 1.2).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
