@@ -67,8 +67,8 @@
 /// run and per dead letter. A run is recorded as `running` when it starts
 /// and replaced by its report at the end, so a run that was killed stays
 /// `running`, and the next run says it resumes it (`resumes`). Dead
-/// letters are keyed `<stage> <key>`; re-dead-lettering the same entry
-/// changes nothing.
+/// letters are keyed `<stage> <key> <version>` (the version in 19 digits);
+/// re-dead-lettering the same entry changes nothing.
 ///
 /// **Threads and memory.** The next batch is read and judged (checks,
 /// transform, `store_admits` on the sink) on a second thread while one is
@@ -491,7 +491,7 @@ class write_back {
   }
 
   /// Up to `limit` dead letters, in key order after `after` (a record's
-  /// `<stage> <key>`), of every stage.
+  /// key, `<stage> <key> <version>`), of every stage.
   result<std::vector<write_back_dead_letter>> dead_letters(std::size_t limit, std::string_view after = {}) {
     BOOST_OUTCOME_TRY(auto rows, letters_.scan(key_range{}, after, limit));
     std::vector<write_back_dead_letter> out;
