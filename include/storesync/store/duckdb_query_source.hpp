@@ -156,8 +156,12 @@ class duckdb_query_source {
         return p.error();
       }
       std::vector<std::string> names;
-      for (idx_t i = 0; i < duckdb_prepared_statement_column_count(p.value()); ++i)
-        names.emplace_back(duckdb_prepared_statement_column_name(p.value(), i));
+      for (idx_t i = 0; i < duckdb_prepared_statement_column_count(p.value()); ++i) {
+        // DuckDB allocates the name; it is the caller's to free.
+        const char* name = duckdb_prepared_statement_column_name(p.value(), i);
+        names.emplace_back(name ? name : "");
+        duckdb_free(const_cast<char*>(name));
+      }
       auto has = [&](std::string_view n) {
         return std::find(names.begin(), names.end(), n) != names.end();
       };
