@@ -23,6 +23,13 @@
 /// - `<first lsn, 20 digits>.seg`: segments; the last one is appended to. A
 ///   segment is closed once the next frame would take it past
 ///   `segment_size_bytes` (a single larger record gets a segment of its own).
+///
+/// Disk use: a checkpoint deletes every segment that holds only records at
+/// or before it, and also the one being appended to when the checkpoint
+/// covers every record appended and that segment holds 1 MiB or more (the
+/// next append starts a new one). So the journal holds the records not yet
+/// checkpointed, plus less than one segment; after a checkpoint of
+/// everything, less than 1 MiB.
 /// - `checkpoint` (16 bytes: magic, CRC32C, lsn) and, during a commit,
 ///   `checkpoint.tmp`, which open() deletes.
 /// - `LOCK`: held with flock() while open, so two processes never share a journal.
@@ -135,9 +142,9 @@ class file_journal {
   }
 
   /// Everything <= `at` reached the slow store: persists `at` atomically and
-  /// deletes segments that hold only such records. A value at or below the
-  /// current checkpoint is a no-op; one past the last written record is
-  /// `invalid_argument`.
+  /// deletes segments that hold only such records (see "Disk use"). A value
+  /// at or below the current checkpoint is a no-op; one past the last
+  /// written record is `invalid_argument`.
   result<void> commit_checkpoint(lsn at) {
     if (!s_) return stopped();
     return s_->commit_checkpoint(at);

@@ -259,6 +259,45 @@ TEST(FileJournal, CheckpointDeletesFlushedSegmentsAndReopenContinues) {
   }
 }
 
+// A complete flush leaves the journal nearly empty: the segment being
+// appended to goes too once it holds 1 MiB, and numbering goes on in a new
+// one. Below 1 MiB it stays (no new file per quiet moment).
+TEST(FileJournal, ACheckpointOfEverythingRetiresTheActiveSegment) {
+  for (const durability d : {durability::process, durability::interval, durability::always}) {
+    const auto dir = fresh_dir("retire");
+    constexpr std::size_t size = 64u << 10;
+    constexpr std::uint64_t big_frame = detail::frame_header_size + size;
+    const std::uint64_t n = (1u << 20) / big_frame + 1;  // just past 1 MiB, in one 64 MiB segment
+    {
+      auto j = file_journal::open(options_for(dir, d));
+      ASSERT_TRUE(j) << j.error().message();
+      for (std::uint64_t i = 1; i <= n; ++i) ASSERT_TRUE(j.value().append(payload(i, size)));
+      ASSERT_TRUE(j.value().commit_checkpoint(n - 1));
+      EXPECT_EQ(segment_files(dir).size(), 1u) << "record n is not checkpointed yet";
+      ASSERT_TRUE(j.value().commit_checkpoint(n));
+      EXPECT_TRUE(segment_files(dir).empty());
+      EXPECT_EQ(j.value().size_bytes(), 0u);
+      EXPECT_EQ(j.value().stats().segments_deleted, 1u);
+      EXPECT_EQ(j.value().append(payload(n + 1, size)).value(), n + 1);
+      ASSERT_EQ(segment_files(dir).size(), 1u);
+      EXPECT_EQ(segment_files(dir).front().filename(), detail::segment_name(n + 1));
+      EXPECT_EQ(j.value().size_bytes(), big_frame);
+      // Below the threshold the active segment stays.
+      ASSERT_TRUE(j.value().commit_checkpoint(n + 1));
+      EXPECT_EQ(segment_files(dir).size(), 1u);
+      EXPECT_EQ(j.value().append(payload(n + 2, size)).value(), n + 2);
+      ASSERT_TRUE(j.value().close());
+    }
+    auto j = file_journal::open(options_for(dir, d));
+    ASSERT_TRUE(j) << j.error().message();
+    EXPECT_EQ(j.value().load_checkpoint().value(), n + 1);
+    const auto got = replay_all(j.value(), n + 1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got.begin()->second, payload(n + 2, size));
+    EXPECT_EQ(j.value().append(payload(n + 3, size)).value(), n + 3);
+  }
+}
+
 TEST(FileJournal, ReplayMayCommitFromInsideItsCallback) {
   const auto dir = fresh_dir("redrive");
   auto j = file_journal::open(options_for(dir, durability::process, 4096));

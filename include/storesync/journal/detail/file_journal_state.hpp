@@ -347,10 +347,23 @@ class file_journal_state {
       std::lock_guard lk(mu_);
       checkpoint_ = at;
       m_.checkpoint_lsn.set(static_cast<double>(at));
-      // Never the last segment: it may be the one being appended to.
+      // Never the last segment while it may be appended to ...
       while (segments_.size() >= 2 && segments_[1].first_lsn <= at + 1) {
         doomed.push_back(std::move(segments_.front()));
         segments_.erase(segments_.begin());
+      }
+      // ... unless the checkpoint covers every record allocated (so no
+      // write is under way) and it has grown to retire_active_bytes: then it
+      // goes too, and the next append starts a new segment. After a
+      // complete flush the journal holds less than that.
+      if (at == next_lsn_ - 1 && segments_.size() == 1 && have_segment_ && !writer_active_ &&
+          tail_bytes_ >= std::min(retire_active_bytes, opt_.segment_size_bytes)) {
+        doomed.push_back(std::move(segments_.back()));
+        segments_.pop_back();
+        fd_.reset();  // the interval syncer dups fd_ under the mutex
+        active_path_.clear();
+        tail_bytes_ = 0;
+        have_segment_ = false;
       }
     }
     if (doomed.empty()) return success();
@@ -647,6 +660,8 @@ class file_journal_state {
   bool stop_ = false;
   bool writer_active_ = false;
   bool have_segment_ = false;
+  // The size from which a fully checkpointed active segment is deleted.
+  static constexpr std::uint64_t retire_active_bytes = 1ull << 20;
   std::optional<error> broken_;
   std::vector<std::byte> pending_;
   std::vector<rotation_point> rotations_;
