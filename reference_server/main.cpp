@@ -16,6 +16,7 @@
 #include "reference_server/config.hpp"
 #include "reference_server/direct_service.hpp"
 #include "reference_server/dual_write_service.hpp"
+#include "reference_server/event_log.hpp"
 #include "reference_server/http_server.hpp"
 #include "reference_server/write_behind_service.hpp"
 #include "storesync/store/postgres_store.hpp"
@@ -63,8 +64,12 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
     }
     return open_durable();
   };
+  // State changes (store down and up, backpressure, dead letters) are
+  // logged as JSON lines.
+  write_behind_options options = c.write_behind;
+  options.on_event = [log = std::make_shared<event_log>(std::cout, name)](const write_behind_event& e) { (*log)(e); };
   BOOST_OUTCOME_TRY(auto wb, write_behind_service<Durable>::open(
-                                 std::move(opener), std::move(admits), std::move(name), c.write_behind,
+                                 std::move(opener), std::move(admits), std::move(name), std::move(options),
                                  c.fast_max_bytes,
                                  exponential_backoff(c.retry), aimd_batch_sizer(c.batch),
                                  block_for(c.backpressure_timeout), std::move(metrics)));

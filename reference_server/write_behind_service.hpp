@@ -95,7 +95,10 @@ class write_behind_service final : public record_service {
             {"fast_evicted", fast_.evicted()},
             {"batch_size", s.batch_size},
             {"lag_ms", s.lag.count()},
-            {"last_error", s.last_error}};
+            {"last_error", s.last_error},
+            {"last_error_at_ms", s.last_error.empty() ? nlohmann::json() : nlohmann::json(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                          s.last_error_at.time_since_epoch())
+                                                                          .count())}};
   }
 
   std::string metrics() override {

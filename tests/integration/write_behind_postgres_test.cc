@@ -245,6 +245,10 @@ TEST(WriteBehindPostgres, PostgresDownForTenSecondsLosesNothing) {
 
   const flush_report f = wb.flush(120s).value();
   ASSERT_TRUE(f.complete) << f.remaining << " still owed: " << f.last_error;
+  // The outage is over, and neither the flush nor the status still says
+  // otherwise.
+  EXPECT_EQ(f.last_error, "");
+  EXPECT_EQ(wb.status().last_error, "");
   for (const auto& [key, version] : last_acked) {
     auto got = slow.value().read(key);
     ASSERT_TRUE(got) << got.error().message();

@@ -74,6 +74,12 @@
 /// **Metrics**: counters move as events happen; the gauges are brought up to
 /// date whenever the metrics registry renders (`metrics_registry::on_render`).
 ///
+/// **Events**: `options.on_event` hears of each change of state: the slow
+/// store down and up again, backpressure on and off (off once what is owed
+/// fell to half the bounds, so it does not flap at the bound), and each
+/// dead letter. `status().last_error` holds the latest problem until a
+/// batch is delivered whole again.
+///
 /// Thread safety: every member may be called from many threads. The stores
 /// must outlive the object and be thread-safe themselves.
 
@@ -86,6 +92,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -118,6 +125,41 @@
 
 namespace storesync {
 
+/// A change in a `write_behind`'s state, for logs and alerts
+/// (`write_behind_options::on_event`).
+struct write_behind_event {
+  enum class kind {
+    /// A batch met the slow store unreachable through a whole retry
+    /// sequence; `detail` says why. Writes are still acknowledged.
+    slow_store_down,
+    /// The first batch after `slow_store_down` that reached the slow store.
+    slow_store_up,
+    /// A write found the pending bounds reached: writes now wait or are
+    /// refused, as the BackpressurePolicy says.
+    backpressure_on,
+    /// What is owed to the slow store fell to half the bounds again.
+    backpressure_off,
+    /// The slow store refused the entry `key`; it went to the dead letters,
+    /// and `detail` says why.
+    dead_lettered,
+  };
+  kind what;
+  std::string key = {};
+  std::string detail = {};
+};
+
+constexpr std::string_view to_string(write_behind_event::kind k) noexcept {
+  using enum write_behind_event::kind;
+  switch (k) {
+    case slow_store_down: return "slow_store_down";
+    case slow_store_up: return "slow_store_up";
+    case backpressure_on: return "backpressure_on";
+    case backpressure_off: return "backpressure_off";
+    case dead_lettered: return "dead_lettered";
+  }
+  return "unknown";
+}
+
 /// Run-time settings of a `write_behind` (policies carry their own).
 struct write_behind_options {
   /// What every value must meet, on top of what the two stores state (the
@@ -149,6 +191,10 @@ struct write_behind_options {
   /// After the slow store stayed down through a whole retry sequence, wait
   /// this long before the next batch.
   std::chrono::milliseconds outage_pause{200};
+  /// Called once per state change (see `write_behind_event`), on the thread
+  /// that saw it and outside write_behind's locks. Keep it short, and do not
+  /// call back into the write_behind. Empty: nobody is told.
+  std::function<void(const write_behind_event&)> on_event = {};
 };
 
 /// A snapshot of a `write_behind`'s state (also exported as metrics).
@@ -171,7 +217,12 @@ struct write_behind_status {
   std::size_t batch_size = 0;
   /// Age of the oldest acknowledged entry not yet in the slow store.
   std::chrono::milliseconds lag{0};
+  /// The latest problem (the slow store unreachable, a dead letter, a
+  /// failed journal checkpoint, a stale flush), until a later batch is
+  /// delivered whole with none: empty once delivery is healthy again.
   std::string last_error;
+  /// When `last_error` happened (wall-clock time); the epoch when empty.
+  std::chrono::system_clock::time_point last_error_at{};
   bool accepting = false;
 };
 
@@ -182,6 +233,7 @@ struct flush_report {
   bool complete = false;
   /// Entries acknowledged before the call and still owed to the slow store.
   std::size_t remaining = 0;
+  /// As `write_behind_status::last_error` when the flush returned.
   std::string last_error;
 };
 
@@ -398,6 +450,7 @@ class write_behind {
     s.batch_size = delivery_.batch_size();
     s.lag = lag_locked();
     s.last_error = last_error_;
+    s.last_error_at = last_error_at_;
     s.accepting = accepting_;
     return s;
   }
@@ -671,8 +724,8 @@ class write_behind {
       auto held = slow_.read(e.key);
       if (!held || !held.value()) {
         std::lock_guard lock(mutex_);
-        last_error_ = "reading back " + detail::quoted(e.key) + " after a flush: " +
-                      (held ? std::string("not found") : held.error().message());
+        note_error_locked("reading back " + detail::quoted(e.key) + " after a flush: " +
+                          (held ? std::string("not found") : held.error().message()));
         continue;
       }
       const entry& truth = *held.value();
@@ -683,7 +736,8 @@ class write_behind {
     std::lock_guard lock(mutex_);
     stale_at_flush_total_ += stale;
     instruments_.stale_at_flush.inc(stale);
-    last_error_ = std::to_string(stale) + " flushed entries were older than the slow store's; the fast store now holds its";
+    note_error_locked(std::to_string(stale) +
+                      " flushed entries were older than the slow store's; the fast store now holds its");
   }
 
   /// Room for one entry of `cost` bytes, held from the backpressure check
@@ -718,6 +772,7 @@ class write_behind {
   result<void> reserve_room(std::size_t cost, full_queue on_full) {
     if (!accepting_.load(std::memory_order_acquire)) return error{errc::stopped, "write_behind is stopped"};
     if (room_.try_reserve(cost)) return success();
+    if (!under_pressure_.exchange(true, std::memory_order_acq_rel)) tell({write_behind_event::kind::backpressure_on});
     std::unique_lock lock(mutex_);
     bool reserved = false;
     auto has_room = [&] { return reserved || !accepting_ || (reserved = room_.try_reserve(cost)); };
@@ -860,7 +915,7 @@ class write_behind {
       lock.lock();
       last_checkpoint_ = now;
       if (c) checkpointed_ = std::max(checkpointed_, safe);
-      else last_error_ = "journal checkpoint: " + c.error().message();
+      else note_error_locked("journal checkpoint: " + c.error().message());
     }
     lock.unlock();
     for (entry& e : b.entries)  // do not hold on to big values
@@ -887,6 +942,7 @@ class write_behind {
       });
       if (writer_exit_) return;
       next->at = batch_slot::stage::writing;
+      const std::uint64_t errors_before = errors_noted_;
       lock.unlock();
       (void)learn_floor();  // once, after the slow store was down at open
       const std::size_t n = next->order.size();
@@ -895,19 +951,57 @@ class write_behind {
       // Back into the map in the same critical section as the batch stops
       // being owed: nothing is counted twice or missed.
       for (std::size_t k = report.settled; k < n; ++k) pending_.restore(*next->order[k]);
+      std::vector<write_behind_event> events;
       if (report.stopped_by) {
         instruments_.outages.inc();
-        last_error_ = report.stopped_by->message();
+        note_error_locked(report.stopped_by->message());
+        if (!slow_store_down_) events.push_back({write_behind_event::kind::slow_store_down, {}, last_error_});
+        slow_store_down_ = true;
+      } else {
+        if (slow_store_down_) events.push_back({write_behind_event::kind::slow_store_up});
+        slow_store_down_ = false;
+        if (report.settled == n && errors_noted_ == errors_before) {
+          // A batch delivered whole, nothing dead-lettered or stale: whatever
+          // went wrong before is over.
+          last_error_.clear();
+          last_error_at_ = {};
+        }
       }
       next->at = batch_slot::stage::written;
       publish_held_locked();
+      if (under_pressure_.load(std::memory_order_acquire) && owed_under_half_locked() &&
+          under_pressure_.exchange(false, std::memory_order_acq_rel))
+        events.push_back({write_behind_event::kind::backpressure_off});
       drained_.notify_all();
       room_freed_.notify_all();
       work_.notify_all();
+      if (!events.empty()) {
+        lock.unlock();
+        for (const auto& e : events) tell(e);
+        lock.lock();
+      }
       if (report.settled < n && !stopping_)
         clock_.wait_until(lock, filled_, clock_.now() + options_.outage_pause,
                           [&] { return stopping_ || writer_exit_; });
     }
+  }
+
+  void tell(const write_behind_event& e) const {
+    if (options_.on_event) options_.on_event(e);
+  }
+
+  /// What is owed to the slow store is at most half of each bound.
+  bool owed_under_half_locked() const {
+    std::size_t bytes = pending_.bytes();
+    for_each_owed_batch([&](const item_set& set) { bytes += set.bytes(); });
+    return pending_.size() + in_flight_entries_locked() <= options_.max_pending_entries / 2 &&
+           bytes <= options_.max_pending_bytes / 2;
+  }
+
+  void note_error_locked(std::string message) {
+    last_error_ = std::move(message);
+    last_error_at_ = std::chrono::system_clock::now();
+    ++errors_noted_;
   }
 
   /// Hands `entries` (whose items `items` holds, side by side) to delivery;
@@ -925,9 +1019,12 @@ class write_behind {
         [&](std::size_t at, const error& why) -> result<void> {
           if (auto kept = letters_.add(entries[at], why); !kept)
             return error{kept.error().code(), "dead-letter journal: " + kept.error().context()};
-          std::lock_guard lock(mutex_);
-          last_error_ = "dead-lettered " + detail::quoted(entries[at].key) + ": " + why.message();
-          ++dead_lettered_total_;
+          {
+            std::lock_guard lock(mutex_);
+            note_error_locked("dead-lettered " + detail::quoted(entries[at].key) + ": " + why.message());
+            ++dead_lettered_total_;
+          }
+          tell({write_behind_event::kind::dead_lettered, entries[at].key, why.message()});
           return success();
         });
   }
@@ -971,6 +1068,10 @@ class write_behind {
   std::uint64_t dead_lettered_total_ = 0;
   std::uint64_t stale_at_flush_total_ = 0;
   std::string last_error_;
+  std::chrono::system_clock::time_point last_error_at_{};
+  std::uint64_t errors_noted_ = 0;  // note_error_locked calls, to tell a clean batch
+  bool slow_store_down_ = false;    // since a slow_store_down event
+  std::atomic<bool> under_pressure_{false};  // since a backpressure_on event
   typename Executor::task flusher_;
   typename Executor::task writer_;
   render_hook refresh_gauges_;  // last: unregistered before the state it reads goes

@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +60,24 @@ bool drain(auto& wb, manual_clock& clock) {
   }
   return false;
 }
+
+/// What `on_event` heard, from whichever thread.
+struct heard_events {
+  std::mutex mutex;
+  std::vector<write_behind_event> events;
+  std::function<void(const write_behind_event&)> hook() {
+    return [this](const write_behind_event& e) {
+      std::lock_guard lock(mutex);
+      events.push_back(e);
+    };
+  }
+  std::vector<write_behind_event::kind> kinds() {
+    std::lock_guard lock(mutex);
+    std::vector<write_behind_event::kind> out;
+    for (const auto& e : events) out.push_back(e.what);
+    return out;
+  }
+};
 
 std::optional<entry> read_ok(auto& s, std::string_view key) {
   auto r = s.read(key);
@@ -171,7 +192,10 @@ TEST(WriteBehind, OnePoisonEntryInAThousandIsDeadLetteredAndTheRestLand) {
   slow_store slow;
   manual_clock clock;
   slow.poison("k0500");
-  auto wb = open_wb<wb_type<>>(fast, slow, options_in(fresh_dir("poison")), clock, fixed_batch_sizer(1000));
+  heard_events heard;
+  auto o = options_in(fresh_dir("poison"));
+  o.on_event = heard.hook();
+  auto wb = open_wb<wb_type<>>(fast, slow, std::move(o), clock, fixed_batch_sizer(1000));
   for (int i = 0; i < 1000; ++i) {
     char key[8];
     std::snprintf(key, sizeof key, "k%04d", i);
@@ -188,7 +212,15 @@ TEST(WriteBehind, OnePoisonEntryInAThousandIsDeadLetteredAndTheRestLand) {
   EXPECT_EQ(letters.value()[0].item.version, 7);
   EXPECT_NE(letters.value()[0].error.find("poisoned"), std::string::npos);
   EXPECT_EQ(wb->status().dead_letters, 1u);
+  // The one batch held the dead letter: the problem is still the latest.
   EXPECT_NE(wb->status().last_error.find("k0500"), std::string::npos);
+  {
+    std::lock_guard lock(heard.mutex);
+    ASSERT_EQ(heard.events.size(), 1u);
+    EXPECT_EQ(heard.events[0].what, write_behind_event::kind::dead_lettered);
+    EXPECT_EQ(heard.events[0].key, "k0500");
+    EXPECT_NE(heard.events[0].detail.find("poisoned"), std::string::npos) << heard.events[0].detail;
+  }
 
   // Fixed downstream: re-drive lands it and empties the list.
   slow.clear_poison();
@@ -208,6 +240,8 @@ TEST(WriteBehind, AnOutageNeverDeadLettersAndBackpressureRejectsAtTheBound) {
   slow.set_faults({.unavailable_rate = 1.0});
   auto o = options_in(fresh_dir("outage"));
   o.max_pending_entries = 20;
+  heard_events heard;
+  o.on_event = heard.hook();
   auto wb = open_wb<wb_type<no_retry, fixed_batch_sizer, reject>>(fast, slow, o, clock, fixed_batch_sizer(5));
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), "1", 1)));
   auto over = wb->put(entry::put("one-too-many", "1", 1));
@@ -222,12 +256,26 @@ TEST(WriteBehind, AnOutageNeverDeadLettersAndBackpressureRejectsAtTheBound) {
   EXPECT_FALSE(stuck.complete);
   EXPECT_EQ(stuck.remaining, 20u);
   EXPECT_FALSE(stuck.last_error.empty());
+  EXPECT_NE(wb->status().last_error_at, std::chrono::system_clock::time_point{});
 
   // The flusher pauses between attempts on the outage; let manual time pass.
   slow.heal();
   ASSERT_TRUE(drain(*wb, clock));
   EXPECT_EQ(slow.inner().size(), 20u);
   EXPECT_TRUE(wb->put(entry::put("one-too-many", "1", 1))) << "room again after the drain";
+  // The outage is over: a flush and the status say nothing is wrong.
+  const flush_report after = wb->flush(0ms).value();
+  EXPECT_EQ(after.last_error, "");
+  EXPECT_EQ(wb->status().last_error, "");
+  EXPECT_EQ(wb->status().last_error_at, std::chrono::system_clock::time_point{});
+  // Each change was told once, in order: down before up, on before off.
+  using enum write_behind_event::kind;
+  const auto kinds = heard.kinds();
+  auto at = [&](write_behind_event::kind k) { return std::find(kinds.begin(), kinds.end(), k) - kinds.begin(); };
+  for (const auto k : {slow_store_down, slow_store_up, backpressure_on, backpressure_off})
+    EXPECT_EQ(std::count(kinds.begin(), kinds.end(), k), 1) << to_string(k);
+  EXPECT_LT(at(slow_store_down), at(slow_store_up));
+  EXPECT_LT(at(backpressure_on), at(backpressure_off));
 }
 
 // While one batch is written the flusher fills the next. When the first
