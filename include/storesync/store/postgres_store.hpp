@@ -58,6 +58,9 @@
 /// lookup fetches the stored versions of its keys and the version guard is
 /// counted client-side. Nothing newer: nothing is written (replays are cheap).
 /// Only new keys: the per-key winners are COPYed straight into the table.
+/// After lookups that kept finding no stored key (a bulk load) the next
+/// batch skips its lookup and is COPYed straight in; a key that exists
+/// then fails the COPY, and the batch is redone through staging.
 /// Rows to update: the batch is COPYed (`pqxx::stream_to`) into a
 /// per-connection temporary staging table and applied by one INSERT/UPDATE
 /// statement that re-checks `incoming version > stored version` in SQL.
@@ -775,7 +778,7 @@ class postgres_store {
                 // A key we took for new exists (written concurrently, or the
                 // optimistic guess was wrong): the whole transaction rolled
                 // back; redo it on the ON CONFLICT path.
-                expect_new_keys.store(false, std::memory_order_relaxed);
+                new_keys.guessed_wrong();
               } catch (const raced_update&) {
                 // Rolled back too; the ON CONFLICT path inserts removed rows.
               }
@@ -813,11 +816,11 @@ class postgres_store {
       const std::span<const entry> batch = source.batch;
       pqxx::work tx(c);
       write_report report;
-      if (!batch.empty() && expect_new_keys.load(std::memory_order_relaxed)) {
-        // The previous batch held only new keys (a bulk load): skip the
-        // lookup and COPY the winners straight in. A key that exists makes
-        // the COPY fail with unique_violation; the caller then redoes the
-        // batch on the ON CONFLICT path and this guess is dropped.
+      if (!batch.empty() && new_keys.expected()) {
+        // Lookups kept finding no stored key (a bulk load): skip the lookup
+        // and COPY the winners straight in. A key that exists makes the COPY
+        // fail with unique_violation; the caller then redoes the batch on
+        // the ON CONFLICT path, and the next guess waits longer.
         for (std::size_t i = 0; i < batch.size(); ++i) {
           report.count(version_guard(batch[i].version, prev_max[i] == 0
                                                            ? std::nullopt
@@ -848,7 +851,7 @@ class postgres_store {
           if (it == old.end()) to_insert.push_back(i);
           else needs_update = true;
         }
-        expect_new_keys.store(stored.empty(), std::memory_order_relaxed);
+        new_keys.looked_up(stored.empty());
         if (needs_update) {
           const std::size_t promised = report.applied;
           report = write_staged(tx, source, prev_max, winner, sql.upsert, streamed);
@@ -985,8 +988,29 @@ class postgres_store {
     std::string display_checkpoints;
     detail::pg_layout layout;
     detail::pg_statements sql;
-    /// Whether the last batch found none of its keys stored (see write_fast).
-    std::atomic<bool> expect_new_keys{false};
+    /// Whether to skip the next batch's lookup and COPY it straight in (see
+    /// write_fast): after a run of lookups that found none of their keys.
+    /// Each wrong guess costs a unique_violation (an ERROR line in the
+    /// server's log) and a redo, so it doubles the run needed next time
+    /// (up to 2^16 batches): a store whose keys come back guesses wrong a
+    /// few times, a bulk load keeps the saving.
+    struct new_keys_guess {
+      bool expected() const noexcept { return clean.load(std::memory_order_relaxed) >= needed(); }
+      void looked_up(bool none_stored) noexcept {
+        if (none_stored) clean.fetch_add(1, std::memory_order_relaxed);
+        else clean.store(0, std::memory_order_relaxed);
+      }
+      void guessed_wrong() noexcept {
+        clean.store(0, std::memory_order_relaxed);
+        if (wrong.load(std::memory_order_relaxed) < 16) wrong.fetch_add(1, std::memory_order_relaxed);
+      }
+
+     private:
+      std::uint64_t needed() const noexcept { return std::uint64_t{1} << wrong.load(std::memory_order_relaxed); }
+      std::atomic<std::uint64_t> clean{0};  // lookups in a row that found no key
+      std::atomic<unsigned> wrong{0};       // wrong guesses so far (at most 16)
+    };
+    new_keys_guess new_keys;
     detail::postgres_pool pool;
   };
 
