@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test suite under a sanitizer (.bazelrc: asan = AddressSanitizer with
+# LeakSanitizer and UndefinedBehaviorSanitizer; tsan = ThreadSanitizer),
+# against a throwaway PostgreSQL. It builds in a clone of this checkout's
+# HEAD under /tmp, with its own Bazel output base, so the ordinary build is
+# not recompiled (commit what you want checked). Ends with "N passed,
+# N failed", like scripts/test.sh.
+#
+#   scripts/sanitize.sh asan                 # unit, conformance, integration, examples
+#   scripts/sanitize.sh tsan //tests/unit/...
+set -uo pipefail
+
+config="${1:-}"
+if [[ "$config" != asan && "$config" != tsan ]]; then
+  echo "usage: scripts/sanitize.sh asan|tsan [TARGETS...]" >&2
+  exit 2
+fi
+shift
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+source scripts/pg.sh
+trap pg_stop EXIT
+pg_start || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
+
+targets=("$@")
+((${#targets[@]})) || targets=(//tests/unit/... //tests/conformance/... //tests/integration/... //examples/...)
+
+clone="/tmp/storesync-sanitize-$config"
+rm -rf "$clone"
+git clone -q "$root" "$clone"
+log="$(mktemp)"
+(
+  cd "$clone"
+  # DuckDB was fetched by setup into this checkout; the clone uses it.
+  STORESYNC_DUCKDB_DIR="$root/third_party/duckdb/dist" bazel test --config="$config" --keep_going "${targets[@]}" \
+    --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
+    --test_env=STORESYNC_TEST_PG_SCRIPT="$root/scripts/pg.sh" \
+    --test_env=LSAN_OPTIONS="suppressions=$clone/scripts/lsan.supp"
+  bazel shutdown
+) 2>&1 | tee "$log"
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log")
+echo "$passed passed, $failed failed"
+((failed == 0))
