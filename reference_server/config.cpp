@@ -81,7 +81,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("reconcile-repair", po::bool_switch(&c.reconcile_repair), "dual-write: scheduled runs also repair what they find (the primary wins)")
       ("write-back-config", po::value(&write_back_file), "a storesync-writeback config file (docs/write-back.md): serve its runs as jobs at /v1/write-back/runs, in any mode")
       ("write-back-interval-s", po::value(&write_back_interval_s)->default_value(0), "with --write-back-config: start a run every this many seconds; 0: never")
-      ("journal-durability", po::value(&durability)->default_value("process"), "process | interval | always (see docs/operations.md)")
+      ("journal-durability", po::value(&durability)->default_value("interval"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
       ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "bytes of such entries, at most")
