@@ -129,10 +129,11 @@ namespace storesync {
 /// (`write_behind_options::on_event`).
 struct write_behind_event {
   enum class kind {
-    /// A batch met the slow store unreachable through a whole retry
-    /// sequence; `detail` says why. Writes are still acknowledged.
+    /// Delivery stopped short: the slow store stayed unreachable through a
+    /// whole retry sequence (or the dead-letter journal failed); `detail`
+    /// says why. Writes are still acknowledged, up to the bounds.
     slow_store_down,
-    /// The first batch after `slow_store_down` that reached the slow store.
+    /// The first batch after `slow_store_down` that was delivered.
     slow_store_up,
     /// A write found the pending bounds reached: writes now wait or are
     /// refused, as the BackpressurePolicy says.
