@@ -788,9 +788,14 @@ class write_behind {
   /// Tells the room counter what pending and in-flight hold; called under
   /// the lock after they change, before a reservation is released.
   void publish_held_locked() noexcept {
+    room_.hold(pending_.size() + in_flight_entries_locked(), owed_bytes_locked());
+  }
+
+  /// Bytes of the entries owed to the slow store (pending and in flight).
+  std::size_t owed_bytes_locked() const noexcept {
     std::size_t bytes = pending_.bytes();
     for_each_owed_batch([&](const item_set& set) { bytes += set.bytes(); });
-    room_.hold(pending_.size() + in_flight_entries_locked(), bytes);
+    return bytes;
   }
 
   /// Entries owed to the slow store whose oldest obligation is <= `target`.
@@ -993,10 +998,8 @@ class write_behind {
 
   /// What is owed to the slow store is at most half of each bound.
   bool owed_under_half_locked() const {
-    std::size_t bytes = pending_.bytes();
-    for_each_owed_batch([&](const item_set& set) { bytes += set.bytes(); });
     return pending_.size() + in_flight_entries_locked() <= options_.max_pending_entries / 2 &&
-           bytes <= options_.max_pending_bytes / 2;
+           owed_bytes_locked() <= options_.max_pending_bytes / 2;
   }
 
   void note_error_locked(std::string message) {
