@@ -36,7 +36,8 @@ log="$(mktemp)"
   STORESYNC_DUCKDB_DIR="$root/third_party/duckdb/dist" bazel test --config="$config" --keep_going "${targets[@]}" \
     --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
     --test_env=STORESYNC_TEST_PG_SCRIPT="$root/scripts/pg.sh" \
-    --test_env=LSAN_OPTIONS="suppressions=$clone/scripts/lsan.supp"
+    --test_env=LSAN_OPTIONS="suppressions=$clone/scripts/lsan.supp" \
+    --test_env=TSAN_OPTIONS="halt_on_error=1:suppressions=$clone/scripts/tsan.supp"
   bazel shutdown
 ) 2>&1 | tee "$log"
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
