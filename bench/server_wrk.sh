@@ -22,7 +22,7 @@ for mode in write-behind direct; do
   psql -q "$STORESYNC_TEST_PG_URL" -c "CREATE DATABASE $db"
   url="${STORESYNC_TEST_PG_URL%/*}/$db"
   ./bazel-bin/reference_server/reference_server --listen 127.0.0.1:0 --mode "$mode" \
-    --data-dir "$work/$mode" --durable "$url" --workers 8 --max-pending 1000000 \
+    --data-dir "$work/$mode" --durable "$url" --journal-durability process --workers 8 --max-pending 1000000 \
     --max-pending-bytes 1073741824 >"$work/$mode.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do grep -q "serving on" "$work/$mode.log" && break; sleep 0.1; done

@@ -64,6 +64,7 @@ serve() {  # serve BINARY MODE: wrk for 10 s, then flush and count rows
   (cd / && psql -q "$STORESYNC_TEST_PG_URL" -c "CREATE DATABASE $db")
   url="${STORESYNC_TEST_PG_URL%/*}/$db"
   "$work/$1" --listen 127.0.0.1:0 --mode "$2" --data-dir "$work/data-$db" --durable "$url" --workers 8 \
+    --journal-durability process \
     --max-pending 1000000 --max-pending-bytes 1073741824 >"$log" 2>&1 &
   server=$!
   until grep -q "serving on" "$log"; do kill -0 "$server" 2>/dev/null || { echo "server exited"; return; }; sleep 0.1; done
