@@ -62,7 +62,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   server_config c;
   std::string listen, durability, backpressure, mapping_file, write_back_file;
   std::int64_t retry_base_ms, retry_cap_ms, batch_target_ms, flush_interval_ms, write_delay_ms,
-      backpressure_ms, shutdown_ms, read_timeout_ms, reconcile_interval_s, write_back_interval_s;
+      backpressure_ms, shutdown_ms, read_timeout_ms, write_timeout_ms, reconcile_interval_s, write_back_interval_s;
 
   po::options_description flags(
       "storesync reference server\n"
@@ -103,6 +103,8 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("workers", po::value(&c.http.worker_threads)->default_value(c.http.worker_threads), "threads running store calls")
       ("max-body-bytes", po::value(&c.http.max_body_bytes)->default_value(c.http.max_body_bytes), "largest request body (413 above)")
       ("read-timeout-ms", po::value(&read_timeout_ms)->default_value(c.http.read_timeout.count()), "a request must arrive within this; idle connections close after it")
+      ("write-timeout-ms", po::value(&write_timeout_ms)->default_value(c.http.write_timeout.count()), "a client must take a response within this, or it is disconnected")
+      ("max-connections", po::value(&c.http.max_connections)->default_value(c.http.max_connections), "open connections, at most; at the limit a new one closes the longest-idle one")
       ("shutdown-timeout-ms", po::value(&shutdown_ms)->default_value(c.shutdown_timeout.count()), "on SIGTERM, keep flushing write-behind this long");
 
   po::variables_map vm;
@@ -193,11 +195,12 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       return fail("--durable-mapping \"" + mapping_file + "\": \"schema\" applies to PostgreSQL; SQLite has none");
   }
   if (backpressure_ms < 0 || write_delay_ms < 0 || flush_interval_ms <= 0 || batch_target_ms <= 0 || retry_base_ms <= 0 ||
-      retry_cap_ms < retry_base_ms || shutdown_ms < 0 || read_timeout_ms <= 0)
+      retry_cap_ms < retry_base_ms || shutdown_ms < 0 || read_timeout_ms <= 0 || write_timeout_ms <= 0)
     return fail("durations must be positive (and --retry-cap-ms >= --retry-base-ms)");
   if (c.write_behind.max_pending_entries == 0 || c.write_behind.max_pending_bytes == 0)
     return fail("--max-pending and --max-pending-bytes must be positive");
-  if (c.http.worker_threads == 0 || c.http.io_threads == 0) return fail("--workers and --io-threads must be positive");
+  if (c.http.worker_threads == 0 || c.http.io_threads == 0 || c.http.max_connections == 0)
+    return fail("--workers, --io-threads and --max-connections must be positive");
   if (c.write_behind.rules.max_depth == 0 || c.write_behind.rules.max_depth > max_supported_depth)
     return fail("--max-json-depth must be 1 to " + std::to_string(max_supported_depth));
   if (auto ok = c.batch.validate(); !ok) return fail(ok.error().context().empty() ? ok.error().message() : ok.error().context());
@@ -210,6 +213,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   c.retry.cap = std::chrono::milliseconds(retry_cap_ms);
   c.shutdown_timeout = std::chrono::milliseconds(shutdown_ms);
   c.http.read_timeout = std::chrono::milliseconds(read_timeout_ms);
+  c.http.write_timeout = std::chrono::milliseconds(write_timeout_ms);
   return {std::move(c), 0};
 }
 

@@ -6,6 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -17,16 +22,62 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
+class session;
+
+}  // namespace
+
+// The open connections, and those among them that wait for a request, the
+// longest wait first. Shared by the acceptor and the sessions, which may run
+// on different I/O threads.
+class connection_table {
+ public:
+  explicit connection_table(std::size_t limit) : limit_(limit) {}
+
+  /// Room for one more connection: at once below the limit; at it, by
+  /// closing the connection that has waited longest for a request. False
+  /// when every open connection is busy with a request.
+  bool admit();
+  /// `s` is closed: its slot is free.
+  void release(session& s);
+  /// `s` waits for a request (from now on it may be closed for room).
+  void waiting(session& s);
+  /// A request arrived on `s`. False when `s` was closed for room first:
+  /// it must not be handled.
+  bool busy(session& s);
+
+ private:
+  std::mutex mutex_;
+  std::size_t limit_;
+  std::size_t open_ = 0;
+  std::list<session*> waiting_;
+};
+
+namespace {
+
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket socket, const http_options& options, std::shared_ptr<router> routes,
-          asio::thread_pool& workers)
-      : stream_(std::move(socket)), options_(options), routes_(std::move(routes)), workers_(workers) {}
+          asio::thread_pool& workers, std::shared_ptr<connection_table> table)
+      : stream_(std::move(socket)),
+        options_(options),
+        routes_(std::move(routes)),
+        workers_(workers),
+        table_(std::move(table)) {}
+  ~session() { table_->release(*this); }
 
   void start() { read(); }
 
+  /// Closes this connection for room (from any thread): the read it waits
+  /// on ends, on the connection's own executor.
+  void evict() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->stream_.cancel(); });
+  }
+
  private:
+  friend class server::connection_table;
+
   void read() {
+    table_->waiting(*this);
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
@@ -36,6 +87,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read(beast::error_code ec) {
+    if (!table_->busy(*this)) return close();
     if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
     if (ec == http::error::body_limit) return reject(http::status::payload_too_large, "body_too_large",
                                                      "request body exceeds the limit");
@@ -71,6 +123,7 @@ class session : public std::enable_shared_from_this<session> {
   // read after it is written), kept here until it is.
   void write(response res) {
     response_ = std::move(res);
+    stream_.expires_after(options_.write_timeout);
     http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec || !self->response_->keep_alive()) return self->close();
       self->read();
@@ -89,16 +142,77 @@ class session : public std::enable_shared_from_this<session> {
   const http_options& options_;
   std::shared_ptr<router> routes_;
   asio::thread_pool& workers_;
+  std::shared_ptr<connection_table> table_;
+  // Guarded by the table's mutex.
+  std::list<session*>::iterator waiting_at_;
+  bool is_waiting_ = false;
 };
 
+// Descriptors the process needs besides its connections: the journal's
+// segments, store connections, the data files, stdio.
+constexpr rlim_t descriptors_reserved = 128;
+
+// Raises the soft descriptor limit towards `connections` plus the reserve;
+// returns the connections that fit under the limit in force.
+std::size_t connections_that_fit(std::size_t connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return connections;
+  const rlim_t wanted = static_cast<rlim_t>(connections) + descriptors_reserved;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return connections;
+  return limit.rlim_cur > descriptors_reserved ? static_cast<std::size_t>(limit.rlim_cur - descriptors_reserved) : 1;
+}
+
 }  // namespace
+
+bool connection_table::admit() {
+  std::shared_ptr<session> oldest;
+  {
+    std::lock_guard lock(mutex_);
+    if (open_ >= limit_) {
+      if (waiting_.empty()) return false;
+      session* s = waiting_.front();
+      waiting_.pop_front();
+      s->is_waiting_ = false;
+      oldest = s->weak_from_this().lock();  // null: it is closing already
+    }
+    ++open_;  // over the limit until `oldest` has closed
+  }
+  if (oldest) oldest->evict();
+  return true;
+}
+
+void connection_table::release(session& s) {
+  std::lock_guard lock(mutex_);
+  if (s.is_waiting_) waiting_.erase(s.waiting_at_);
+  --open_;
+}
+
+void connection_table::waiting(session& s) {
+  std::lock_guard lock(mutex_);
+  s.waiting_at_ = waiting_.insert(waiting_.end(), &s);
+  s.is_waiting_ = true;
+}
+
+bool connection_table::busy(session& s) {
+  std::lock_guard lock(mutex_);
+  if (!s.is_waiting_) return false;
+  waiting_.erase(s.waiting_at_);
+  s.is_waiting_ = false;
+  return true;
+}
 
 http_server::http_server(http_options options, std::shared_ptr<router> routes)
     : options_(options),
       routes_(std::move(routes)),
       io_(static_cast<int>(options_.io_threads)),
       workers_(options_.worker_threads),
-      acceptor_(io_) {}
+      acceptor_(io_),
+      accept_retry_(io_) {}
 
 http_server::~http_server() {
   io_.stop();
@@ -106,6 +220,8 @@ http_server::~http_server() {
 }
 
 result<tcp::endpoint> http_server::start() {
+  options_.max_connections = connections_that_fit(options_.max_connections);
+  connections_ = std::make_shared<connection_table>(options_.max_connections);
   beast::error_code ec;
   acceptor_.open(options_.listen.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -126,7 +242,19 @@ void http_server::accept() {
       options_.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : io_.get_executor();
   acceptor_.async_accept(executor, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;  // acceptor closed: shutting down
-    if (!ec) std::make_shared<session>(std::move(socket), options_, routes_, workers_)->start();
+    if (ec) {
+      // Out of descriptors or buffers: try again shortly instead of
+      // spinning on the error; connections closing make room meanwhile.
+      accept_retry_.expires_after(std::chrono::milliseconds(50));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) accept();
+      });
+      return;
+    }
+    // Every connection busy with a request: this one is closed unserved
+    // (its socket's destructor) rather than queued without bound.
+    if (connections_->admit())
+      std::make_shared<session>(std::move(socket), options_, routes_, workers_, connections_)->start();
     accept();
   });
 }

@@ -190,6 +190,9 @@ int main(int argc, char** argv) {
     std::cerr << "storesync: " << bound.error().message() << std::endl;
     return 1;
   }
+  if (srv.max_connections() < c.http.max_connections)
+    std::cout << "storesync: --max-connections lowered to " << srv.max_connections()
+              << ": the file descriptor limit (ulimit -n) allows no more" << std::endl;
   std::cout << "storesync: serving on http://" << bound.value().address().to_string() << ":"
             << bound.value().port() << " (mode " << c.mode
             << (c.mode == "dual-write" ? ", primary " + redact_url(c.primary) + ", secondary " + redact_url(c.secondary) +
