@@ -61,9 +61,15 @@
 /// reported, never silently dropped. A checkpoint file that fails its CRC is
 /// `errc::corrupt` too.
 ///
-/// After a failed write or fsync the journal refuses further appends with
-/// that error (the page cache can no longer be trusted, as PostgreSQL
-/// learned); reopen it to recover what is on disk.
+/// A full disk (`ENOSPC`, `EDQUOT` from a write or a file creation) fails
+/// the appends of that write and of those buffered behind it, with that
+/// error (`condition::unavailable`), and changes nothing: the files are cut
+/// back to their last whole frame, and the next append tries again, so the
+/// journal recovers by itself once space is freed. Counted in
+/// `journal_stats::refused_batches`. After any other failed write, or any
+/// failed fsync, the journal refuses further appends with that error (the
+/// page cache can no longer be trusted, as PostgreSQL learned); reopen it to
+/// recover what is on disk.
 ///
 /// Thread safety: see `journal`. Replay reads records written up to the call
 /// and may run beside appends and checkpoint commits (also from inside its

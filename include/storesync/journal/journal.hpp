@@ -203,6 +203,9 @@ struct journal_stats {
   std::uint64_t writes = 0;
   /// fsync/fdatasync calls on segments (directory syncs not included).
   std::uint64_t fsyncs = 0;
+  /// Batches refused because the disk was full (their appends failed, and
+  /// the files were cut back to their last whole frame).
+  std::uint64_t refused_batches = 0;
   /// Torn or corrupt tails cut off during recovery.
   std::uint64_t truncated_tails = 0;
   /// Bytes cut off by those truncations.

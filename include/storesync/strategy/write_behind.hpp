@@ -27,7 +27,11 @@
 /// value is already durable); append to the journal; upsert into the per-key
 /// coalescing map (newest version wins), the one lock the put takes;
 /// acknowledge. An invalid or refused write changes nothing and journals
-/// nothing.
+/// nothing. When the journal append fails (a full disk), the fast store's
+/// write is taken back (`restorable_store::restore`): the newest value still
+/// owed goes back in its place, or else the key leaves the fast store (reads
+/// go to the slow store, and the floor rises as for an eviction), so no
+/// reader sees a write its caller was told failed.
 ///
 /// **Outcomes**: `applied` means the entry is newer than anything the slow
 /// store can hold for its key: its version is above the *floor*, the largest
@@ -238,7 +242,7 @@ struct flush_report {
   std::string last_error;
 };
 
-template <store Fast, store Slow, retry_policy Retry = exponential_backoff,
+template <restorable_store Fast, store Slow, retry_policy Retry = exponential_backoff,
           batch_sizer Sizer = aimd_batch_sizer, class Backpressure = block_for,
           waitable_clock Clock = system_clock, journal Journal = file_journal,
           executor Executor = thread_executor>
@@ -353,12 +357,7 @@ class write_behind {
     std::optional<entry> held;
     {
       std::lock_guard lock(mutex_);
-      const item* newest = pending_.find(key);
-      for_each_owed_batch([&](const item_set& set) {
-        const item* i = set.find(key);
-        if (i && (!newest || i->e.version > newest->e.version)) newest = i;
-      });
-      if (newest) held = newest->e;
+      held = newest_owed_locked(key);
     }
     if (held && (!fast || held->version > fast->version)) return held;
     if (fast) return fast;
@@ -617,8 +616,10 @@ class write_behind {
     // holds a version as new.
     bool unconfirmed = e.version <= floor();
     std::optional<guard_outcome> answered;
+    bool in_fast = false;  // this write is in the fast store
     if (!unconfirmed) {
       BOOST_OUTCOME_TRY(auto guarded, fast_.write(std::span(&e, 1)));
+      in_fast = guarded.applied > 0;
       if (guarded.applied == 0) answered = guarded.unchanged ? guard_outcome::unchanged : guard_outcome::stale;
       // The fast store may have evicted the key meanwhile, raising the floor:
       // then the verdict waits for the slow store after all.
@@ -648,7 +649,11 @@ class write_behind {
     encode_entry(e, frame);
     auto appended = journal_.append(frame);
     if (frame.capacity() > (1u << 20)) frame = {};  // do not keep a huge record's buffer
-    BOOST_OUTCOME_TRY(auto at, std::move(appended));
+    if (!appended) {
+      if (in_fast) take_back(e);
+      return appended.error();
+    }
+    const lsn at = appended.value();
     std::lock_guard lock(mutex_);
     if (pending_.upsert(e, at, clock_.now(), unconfirmed)) {
       ++coalesced_total_;
@@ -665,6 +670,35 @@ class write_behind {
     observe();
     ++(unconfirmed ? report.accepted : report.applied);
     return success();
+  }
+
+  /// The newest entry of `key` still owed to the slow store (pending or in a
+  /// batch on its way), or nothing.
+  std::optional<entry> newest_owed_locked(std::string_view key) const {
+    const item* newest = pending_.find(key);
+    for_each_owed_batch([&](const item_set& set) {
+      const item* i = set.find(key);
+      if (i && (!newest || i->e.version > newest->e.version)) newest = i;
+    });
+    return newest ? std::optional<entry>(newest->e) : std::nullopt;
+  }
+
+  /// Takes `e` back out of the fast store after its journal append failed:
+  /// the newest value still owed goes back in its place; with none, what the
+  /// key held before is in the slow store, so the key leaves the fast store
+  /// and the floor rises to `e`'s version, as an eviction would raise it. A
+  /// newer write that came in meanwhile stays (the restore finds a conflict).
+  void take_back(const entry& e) {
+    std::optional<entry> previous;
+    {
+      std::lock_guard lock(mutex_);
+      previous = newest_owed_locked(e.key);
+    }
+    if (previous && previous->version >= e.version) return;  // a newer write came in meanwhile
+    if (!fast_.restore(e.key, e.version, previous) || previous) return;
+    version_type f = floor_.load(std::memory_order_relaxed);
+    while (f != unknown_floor && f < e.version && !floor_.compare_exchange_weak(f, e.version, std::memory_order_relaxed)) {
+    }
   }
 
   /// Means "not known yet" in `floor_`.

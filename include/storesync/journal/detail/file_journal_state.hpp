@@ -44,7 +44,7 @@ namespace storesync::detail {
 
 /// The metric handles of one journal (no-ops without a registry).
 struct journal_metrics {
-  counter records, bytes, writes, fsyncs, truncated_tails, segments_created, segments_deleted;
+  counter records, bytes, writes, fsyncs, truncated_tails, refused_batches, segments_created, segments_deleted;
   gauge segments, size_bytes, last_lsn, checkpoint_lsn;
   histogram fsync_seconds;
 
@@ -56,6 +56,8 @@ struct journal_metrics {
     fsyncs = r.counter("journal_fsyncs_total", "fdatasync calls on journal segments.", l);
     truncated_tails = r.counter("journal_truncated_tails_total",
                                 "Torn or corrupt journal tails cut off during recovery.", l);
+    refused_batches = r.counter("journal_refused_batches_total",
+                                "Journal writes that found the disk full: their appends failed and were undone.", l);
     segments_created = r.counter("journal_segments_created_total", "Journal segments created.", l);
     segments_deleted =
         r.counter("journal_segments_deleted_total", "Journal segments deleted after a checkpoint.", l);
@@ -253,9 +255,13 @@ class file_journal_state {
     const std::uint32_t pcrc = crc32c(payload);
     const std::size_t frame = frame_header_size + payload.size();
     std::unique_lock lk(mu_);
+    // After a refused batch (see refuse_batch) its producers learn so before
+    // its lsns are handed out again.
+    cv_.wait(lk, [&] { return refused_waiting_ == 0; });
     if (!open_) return error{errc::stopped, "journal " + dir_ + " is closed"};
     if (broken_) return *broken_;
     const lsn at = next_lsn_++;
+    const std::uint64_t refusals_seen = refusals_;
     if (!have_segment_ || (tail_bytes_ > 0 && tail_bytes_ + frame > opt_.segment_size_bytes)) {
       rotations_.push_back({pending_.size(), at});
       tail_bytes_ = 0;
@@ -272,6 +278,10 @@ class file_journal_state {
     bool spun = false;
     for (;;) {
       if ((always ? durable_lsn_ : written_lsn_).load(std::memory_order_acquire) >= at) return at;
+      if (refusals_ != refusals_seen) {  // not written, and refused
+        if (--refused_waiting_ == 0) cv_.notify_all();
+        return *refusal_;
+      }
       if (broken_) return *broken_;
       if (!writer_active_) {
         write_batch(lk, always);
@@ -487,10 +497,14 @@ class file_journal_state {
 
   // Writes every pending frame with the writer role held; `sync` adds an
   // fdatasync before the batch is acknowledged. Called and returns with `lk`
-  // held; releases it during I/O.
+  // held; releases it during I/O. A write that finds the disk full is
+  // undone (refuse_batch); any other failure breaks the journal.
   void write_batch(std::unique_lock<std::mutex>& lk, bool sync) {
     if (broken_) return;  // never write after a failure: the file may end mid-frame
     writer_active_ = true;
+    // Where the batch starts: the active segment, if any, and its length.
+    const bool had_segment = static_cast<bool>(fd_);
+    const std::uint64_t active_bytes = had_segment ? segments_.back().bytes : 0;
     batch_.swap(pending_);
     batch_rotations_.swap(rotations_);
     const lsn batch_last = next_lsn_ - 1;
@@ -504,6 +518,7 @@ class file_journal_state {
     std::uint64_t to_active = 0;        // bytes written to the segment active before the batch
     std::uint64_t fsyncs = 0;
     result<void> r = success();
+    bool no_space = false;  // r failed writing or creating a file, not syncing
     std::size_t pos = 0;
     std::size_t next_rot = 0;
     auto account = [&](std::size_t n) {
@@ -515,7 +530,7 @@ class file_journal_state {
       if (next_rot < batch_rotations_.size()) {
         const auto& rp = batch_rotations_[next_rot];
         if (rp.offset == pos) {
-          r = start_segment(rp.first_lsn, sync_rotations, fsyncs, created);
+          r = start_segment(rp.first_lsn, sync_rotations, fsyncs, created, no_space);
           ++next_rot;
           continue;
         }
@@ -523,6 +538,7 @@ class file_journal_state {
       }
       r = write_all(fd_.get(), batch_.data() + pos, end - pos, active_path_);
       if (r) account(end - pos);
+      else no_space = is_no_space(r.error());
       pos = end;
     }
     if (r && next_rot < batch_rotations_.size()) r = error{errc::backend_failure, "journal rotation bookkeeping"};
@@ -534,6 +550,14 @@ class file_journal_state {
     }
 
     lk.lock();
+    if (!r && no_space && refuse_batch(r.error(), records, had_segment, active_bytes, created)) {
+      batch_.clear();
+      batch_rotations_.clear();
+      writer_active_ = false;
+      batches_written_.fetch_add(1, std::memory_order_release);
+      cv_.notify_all();
+      return;
+    }
     const std::uint64_t bytes = batch_.size();
     batch_.clear();
     batch_rotations_.clear();
@@ -571,7 +595,7 @@ class file_journal_state {
   // Closes the active segment (fsynced first when the mode syncs) and
   // creates the next, named by its first lsn. Writer role held, mutex not.
   result<void> start_segment(std::uint64_t first, bool sync, std::uint64_t& fsyncs,
-                             std::vector<segment_info>& created) {
+                             std::vector<segment_info>& created, bool& no_space) {
     if (fd_ && sync) {
       const auto t0 = std::chrono::steady_clock::now();
       BOOST_OUTCOME_TRY(datasync_fd(fd_.get(), active_path_));
@@ -579,7 +603,12 @@ class file_journal_state {
       ++fsyncs;
     }
     const std::string path = dir_ + "/" + segment_name(first);
-    BOOST_OUTCOME_TRY(auto fd, open_file(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND));
+    auto opened = open_file(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND);
+    if (!opened) {
+      no_space = is_no_space(opened.error());
+      return opened.error();
+    }
+    auto fd = std::move(opened).value();
     if (sync) {
       BOOST_OUTCOME_TRY(fsync_directory(dir_));
     }
@@ -593,12 +622,59 @@ class file_journal_state {
     return success();
   }
 
-  // Writes anything pending, then makes everything written durable.
+  static bool is_no_space(const error& e) {
+    return e.code().category() == std::system_category() && (e.code().value() == ENOSPC || e.code().value() == EDQUOT);
+  }
+
+  // Undoes a batch whose write found the disk full, with `lk` held: the
+  // files go back to where the batch started (segments it created are
+  // deleted, the active one is cut back to `active_bytes`), so the journal
+  // still ends on a whole frame, and the batch and every frame buffered
+  // behind it are refused with `why`. Nothing was fsynced since, so the page
+  // cache is still the truth (unlike after a failed fsync). Their lsns are
+  // handed out again once their producers have seen the refusal. The next
+  // append simply tries again: when space was freed, it succeeds. False
+  // when the files could not be put back.
+  bool refuse_batch(const error& why, std::uint64_t records, bool had_segment, std::uint64_t active_bytes,
+                    const std::vector<segment_info>& created) {
+    for (const auto& c : created)
+      if (::unlink(c.path.c_str()) < 0 && errno != ENOENT) return false;
+    if (!created.empty()) {
+      if (had_segment) {
+        auto reopened = open_file(segments_.back().path, O_WRONLY | O_APPEND);
+        if (!reopened) return false;
+        fd_ = std::move(reopened).value();
+        active_path_ = segments_.back().path;
+      } else {
+        fd_.reset();
+        active_path_.clear();
+      }
+    }
+    if (had_segment && ::ftruncate(fd_.get(), static_cast<off_t>(active_bytes)) < 0) return false;
+    refusal_ = error{why.code(), why.context() + " (journal " + dir_ + ": " +
+                                     std::to_string(records + pending_records_) +
+                                     " appends refused; the files end on their last whole frame)"};
+    if (log_) log_(refusal_->context());
+    ++refusals_;
+    ++stats_.refused_batches;
+    m_.refused_batches.inc();
+    refused_waiting_ += records + pending_records_;
+    pending_.clear();
+    rotations_.clear();
+    pending_records_ = 0;
+    next_lsn_ = written_lsn_.load() + 1;
+    tail_bytes_ = active_bytes;
+    have_segment_ = had_segment;
+    return true;
+  }
+
+  // Writes anything pending, then makes everything written durable (a
+  // refused batch is owed nothing).
   result<void> sync_locked(std::unique_lock<std::mutex>& lk) {
     const lsn target = next_lsn_ - 1;
     for (;;) {
       if (broken_) return *broken_;
-      if (durable_lsn_.load() >= target) return success();
+      if (durable_lsn_.load() >= std::min(target, next_lsn_ - 1)) return success();
       if (!writer_active_) {
         write_batch(lk, true);
         continue;
@@ -660,6 +736,11 @@ class file_journal_state {
   bool stop_ = false;
   bool writer_active_ = false;
   bool have_segment_ = false;
+  // Refused batches so far, the error their producers get, and how many of
+  // those producers have not returned yet (see refuse_batch).
+  std::uint64_t refusals_ = 0;
+  std::optional<error> refusal_;
+  std::uint64_t refused_waiting_ = 0;
   // The size from which a fully checkpointed active segment is deleted.
   static constexpr std::uint64_t retire_active_bytes = 1ull << 20;
   std::optional<error> broken_;
