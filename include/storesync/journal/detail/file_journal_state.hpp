@@ -581,6 +581,11 @@ class file_journal_state {
     if (!r) {
       if (!broken_) broken_ = r.error();
     } else {
+      if (refusing_ && bytes > 0) {
+        refusing_ = false;
+        log("journal " + dir_ + ": writing again, after " + std::to_string(stats_.refused_batches) +
+            " refused batches since open");
+      }
       written_lsn_.store(batch_last, std::memory_order_release);
       if (need_sync) {
         durable_lsn_.store(batch_last, std::memory_order_release);
@@ -654,7 +659,9 @@ class file_journal_state {
     refusal_ = error{why.code(), why.context() + " (journal " + dir_ + ": " +
                                      std::to_string(records + pending_records_) +
                                      " appends refused; the files end on their last whole frame)"};
-    if (log_) log_(refusal_->context());
+    // One line when the disk fills, one when writes go through again.
+    if (!refusing_) log("journal " + dir_ + ": the disk is full (" + why.message() + "); appends fail until space is freed");
+    refusing_ = true;
     ++refusals_;
     ++stats_.refused_batches;
     m_.refused_batches.inc();
@@ -741,6 +748,7 @@ class file_journal_state {
   std::uint64_t refusals_ = 0;
   std::optional<error> refusal_;
   std::uint64_t refused_waiting_ = 0;
+  bool refusing_ = false;  // the last write found the disk full
   // The size from which a fully checkpointed active segment is deleted.
   static constexpr std::uint64_t retire_active_bytes = 1ull << 20;
   std::optional<error> broken_;
