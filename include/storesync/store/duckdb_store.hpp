@@ -497,8 +497,10 @@ class duckdb_store {
       const std::string t = detail::sql_identifier(options.table);
       std::optional<bool> empty;
       for (const auto& [name, type] : add) {
+        // Captured by an init-capture: clang before 16 cannot capture a
+        // structured binding.
         if (std::any_of(found.begin(), found.end(),
-                        [&](const detail::found_column& f) { return f.name == *name; }))
+                        [&name = name](const detail::found_column& f) { return f.name == *name; }))
           continue;
         if (!empty) {
           BOOST_OUTCOME_TRY(auto rows, query_int64s(*writer, "SELECT count(*) FROM (SELECT 1 FROM " + t +

@@ -334,7 +334,9 @@ class jsonl_store {
         if (!text.empty() && text.back() != '\n')
           return error{errc::corrupt, path + ": the last line has no newline (a segment is written whole)"};
         std::optional<error> bad;
-        detail::for_each_jsonl_line(text, [&](std::string_view line, std::size_t at, std::size_t) {
+        // `n` and `path` by init-capture: clang before 16 cannot capture a
+        // structured binding.
+        detail::for_each_jsonl_line(text, [&, &n = n, &path = path](std::string_view line, std::size_t at, std::size_t) {
           auto parsed = detail::parse_jsonl_line(line, options.max_depth);
           if (!parsed.fault.empty() || (parsed.item && !parsed.stored_form)) {
             bad = error{errc::corrupt, path + " at byte " + std::to_string(at) + ": " +

@@ -648,8 +648,11 @@ class postgres_store {
       const pqxx::result cols = tx.exec_params(std::string(detail::pg_columns_query), table);
       std::string missing;
       for (const auto& [name, type] : add) {
-        const bool present = std::any_of(cols.begin(), cols.end(),
-                                         [&](const pqxx::row& c) { return c[0].as<std::string>() == name; });
+        // Captured by an init-capture: clang before 16 cannot capture a
+        // structured binding.
+        const bool present = std::any_of(cols.begin(), cols.end(), [&name = name](const pqxx::row& c) {
+          return c[0].as<std::string>() == name;
+        });
         if (present) continue;
         if (rows[0][0].as<std::int64_t>() > 0)
           return error{errc::schema_mismatch,

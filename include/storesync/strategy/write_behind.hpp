@@ -381,7 +381,7 @@ class write_behind {
     const bool done = clock_.wait_until(lock, drained_, clock_.now() + timeout,
                                         [&] { return owed_through(target) == 0; });
     --flush_waiters_;
-    return {done, owed_through(target), last_error_};
+    return flush_report{done, owed_through(target), last_error_};
   }
 
   /// Stops accepting writes (they fail with `errc::stopped`), flushes until
