@@ -24,16 +24,21 @@
 ///
 /// `type` is a `column_type` name (`text`, `integer`, `bigint`, `numeric`,
 /// `double_precision`, `boolean`, `timestamptz`, `date`, `jsonb`); a field's
-/// `default` is any JSON value; `round` and `from_string` are booleans. The
-/// version's `type` is `bigint` or `timestamptz`.
+/// `default` is any JSON value nested at most `default_max_depth` (256)
+/// deep; `round` and `from_string` are booleans. The version's `type` is
+/// `bigint` or `timestamptz`.
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "storesync/core/result.hpp"
+#include "storesync/core/value_rules.hpp"
 #include "storesync/store/table_mapping.hpp"
 
 namespace storesync {
@@ -48,6 +53,20 @@ struct typed_table {
 };
 
 namespace detail {
+/// Whether `j` nests arrays and objects more than `limit` deep, found
+/// without recursion (nlohmann's dump recurses once per level).
+inline bool nests_deeper_than(const nlohmann::json& j, std::size_t limit) {
+  std::vector<std::pair<const nlohmann::json*, std::size_t>> todo{{&j, 0}};  // (value, containers above it)
+  while (!todo.empty()) {
+    const auto [v, above] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    if (above == limit) return true;
+    for (const nlohmann::json& child : *v) todo.emplace_back(&child, above + 1);
+  }
+  return false;
+}
+
 struct mapping_reader {
   std::string error_text;
 
@@ -128,7 +147,12 @@ inline result<typed_table> parse_typed_table(const nlohmann::json& j) try {
            r.text(f, "field", c.field, where, true) && r.text(f, "column", c.column, where) &&
            r.type(f, c.type, where) && r.flag(f, "required", c.required, where) &&
            r.flag(f, "round", c.round, where) && r.flag(f, "from_string", c.from_string, where);
-      if (const auto d = f.find("default"); ok && d != f.end()) c.default_value = d->dump();
+      if (const auto d = f.find("default"); ok && d != f.end()) {
+        if (detail::nests_deeper_than(*d, default_max_depth))
+          ok = r.fail(where, "\"default\" nests deeper than " + std::to_string(default_max_depth));
+        else
+          c.default_value = d->dump();
+      }
       m.fields.push_back(std::move(c));
     }
   }
