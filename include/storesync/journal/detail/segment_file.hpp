@@ -174,8 +174,12 @@ class segment_reader {
   result<void> open(const std::string& path) {
     path_ = path;
     BOOST_OUTCOME_TRY(auto fd, open_file(path, O_RDONLY));
+    BOOST_OUTCOME_TRY(auto size, file_size(fd.get(), path));
     fd_ = std::move(fd);
-    buf_.resize(1u << 20);
+    // Up to 1 MiB, but no more than the file holds: zeroing a buffer costs
+    // a page fault per 4 KiB, and most segments opened at recovery are
+    // small. `fill` grows it for a larger frame, or a file that grew.
+    buf_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(size, 1u << 20)));
     begin_ = end_ = 0;
     base_ = 0;
     eof_ = false;
