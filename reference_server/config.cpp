@@ -1,12 +1,16 @@
 #include "reference_server/config.hpp"
 
+#include <unistd.h>  // environ
+
 #include <boost/program_options.hpp>
 
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <ostream>
+#include <string_view>
 
 namespace storesync::server {
 namespace {
@@ -39,6 +43,15 @@ std::string same_store_form(const std::string& url) {
     if (!ec) return "sqlite:" + path.string();
   }
   return url;
+}
+
+/// The placeholder of Boost.ProgramOptions' error messages that `text`
+/// holds, if any. Boost (1.81) fills each one in until none is left, so an
+/// error about a flag whose name or value holds one never ends.
+std::optional<std::string_view> message_placeholder(std::string_view text) {
+  for (const std::string_view p : {"%canonical_option%", "%prefix_option%", "%original_token%", "%option%", "%value%"})
+    if (text.find(p) != std::string_view::npos) return p;
+  return std::nullopt;
 }
 
 /// Whether `url` names a store the server opens.
@@ -106,6 +119,19 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("write-timeout-ms", po::value(&write_timeout_ms)->default_value(c.http.write_timeout.count()), "a client must take a response within this, or it is disconnected")
       ("max-connections", po::value(&c.http.max_connections)->default_value(c.http.max_connections), "open connections, at most; at the limit a new one closes the longest-idle one")
       ("shutdown-timeout-ms", po::value(&shutdown_ms)->default_value(c.shutdown_timeout.count()), "on SIGTERM, keep flushing write-behind this long");
+
+  // Refused before parsing, so no error message is built around one.
+  const auto placeholder_error = [&](std::string_view where, std::string_view p) -> parsed_config {
+    err << "storesync: " << where << " holds \"" << p << "\", which no flag takes\n";
+    return {std::nullopt, 2};
+  };
+  for (int i = 1; i < argc; ++i)
+    if (const auto p = message_placeholder(argv[i])) return placeholder_error("argument " + std::to_string(i), *p);
+  for (char** env = environ; *env; ++env) {
+    const std::string_view var(*env);
+    if (!var.starts_with("STORESYNC_")) continue;
+    if (const auto p = message_placeholder(var)) return placeholder_error(var.substr(0, var.find('=')), *p);
+  }
 
   po::variables_map vm;
   try {
