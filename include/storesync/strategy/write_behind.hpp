@@ -885,7 +885,7 @@ class write_behind {
       auto ready = [&] {
         written = batch_at(batch_slot::stage::written);
         idle = batch_at(batch_slot::stage::idle);
-        return written || (idle && batch_due_locked()) || may_exit_locked();
+        return written || (idle && !winding_down_locked() && batch_due_locked()) || may_exit_locked();
       };
       while (!ready()) {
         const auto oldest = pending_.oldest_since();
@@ -895,19 +895,26 @@ class write_behind {
       }
       if (written) recycle_written(*written, lock);
       else if (may_exit_locked()) break;
-      else fill(*idle, lock);
+      else if (!winding_down_locked()) fill(*idle, lock);
     }
     // A batch filled but not yet written stays in the journal for the next open.
     writer_exit_ = true;
     filled_.notify_all();
   }
 
-  /// Stopping, no batch is being written, and no flush waits for more.
+  /// Stopping, and no flush waits for more: no new batch is filled (with a
+  /// batch always on its way during an outage, the flusher would otherwise
+  /// keep filling the next one and never exit).
+  bool winding_down_locked() const {
+    return stopping_ && (flush_waiters_ == 0 || (pending_.empty() && in_flight_entries_locked() == 0));
+  }
+
+  /// Winding down, and no batch is being written.
   bool may_exit_locked() const {
-    if (!stopping_) return false;
+    if (!winding_down_locked()) return false;
     for (const batch_slot& b : batches_)
       if (b.at == batch_slot::stage::writing || b.at == batch_slot::stage::written) return false;
-    return flush_waiters_ == 0 || (pending_.empty() && in_flight_entries_locked() == 0);
+    return true;
   }
 
   /// Moves the oldest pending entries into `b` (a few at a time, letting

@@ -348,6 +348,32 @@ TEST(WriteBehind, BlockForWaitsForRoomOnTheClockButTryWriteNeverWaits) {
   EXPECT_TRUE(r.error() == condition::overloaded);
 }
 
+TEST(WriteBehind, StopDuringAnOutageWithABacklogReturnsAndKeepsItInTheJournal) {
+  const std::string dir = fresh_dir("stop-outage");
+  slow_store slow;
+  manual_clock clock;
+  // Each failed write takes a moment, so a batch is nearly always on its way.
+  slow.set_faults({.unavailable_rate = 1.0, .latency = 50ms});
+  {
+    memory_store fast;
+    auto wb = open_wb<wb_type<>>(fast, slow, options_in(dir), clock, fixed_batch_sizer(10));
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(wb->put(entry::put("k" + std::to_string(i), "1", 1)));
+    // With a batch always on its way, the flusher used to fill the next one
+    // for ever, and stop never returned. The limit only guards the suite
+    // against that hang.
+    auto stopped = std::async(std::launch::async, [&] { return wb->stop(0ms); });
+    ASSERT_EQ(stopped.wait_for(120s), std::future_status::ready) << "stop hangs during an outage";
+    auto report = stopped.get();
+    ASSERT_TRUE(report) << report.error().message();
+    EXPECT_FALSE(report.value().complete);
+  }
+  slow.heal();
+  memory_store fast;
+  auto wb = open_wb<wb_type<>>(fast, slow, options_in(dir), clock, fixed_batch_sizer(10));
+  ASSERT_TRUE(drain(*wb, clock));
+  EXPECT_EQ(slow.inner().size(), 1000u) << "the backlog was not kept in the journal";
+}
+
 TEST(WriteBehind, RestartReplaysTheJournalSoNothingAcknowledgedIsLost) {
   const std::string dir = fresh_dir("restart");
   slow_store slow;
