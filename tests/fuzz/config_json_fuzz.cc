@@ -71,7 +71,7 @@ void check_write_back_config(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace storesync;
   using namespace storesync::fuzz;
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const std::string_view text = as_text(data, size);
 
   if (auto c = load_config<exponential_backoff::config>(text); !c) check_refusal(c.error(), "policy text");
   check_write_back_config(text);

@@ -26,7 +26,7 @@ bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace storesync;
   const auto in = std::as_bytes(std::span(data, size));
-  const std::string_view shown(reinterpret_cast<const char*>(data), size);
+  const std::string_view shown = fuzz::as_text(data, size);
 
   if (auto e = decode_entry(in)) {
     STORESYNC_FUZZ_CHECK(same_bytes(encode_entry(e.value()), in),

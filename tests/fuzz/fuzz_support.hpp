@@ -61,12 +61,17 @@ inline std::string fresh_dir(std::string_view name) {
   return dir.string();
 }
 
+/// A fuzz input as the text most targets parse.
+inline std::string_view as_text(const std::uint8_t* data, std::size_t size) noexcept {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
 /// Reads fields off the front of a fuzz input; past its end, numbers are 0
 /// and texts empty, so every input means something.
 class input {
  public:
   input(const std::uint8_t* data, std::size_t size) noexcept
-      : rest_(reinterpret_cast<const char*>(data), size) {}
+      : rest_(as_text(data, size)) {}
 
   std::uint8_t u8() noexcept { return static_cast<std::uint8_t>(take(1).empty() ? 0 : taken_[0]); }
 

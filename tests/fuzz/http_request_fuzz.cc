@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const storesync::server::server_config config = server_defaults(fresh_dir("http"));
   static const std::shared_ptr<storesync::server::router> routes = write_behind_router(config);
 
-  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  std::string_view bytes = as_text(data, size);
   for (int i = 0; i < 4; ++i) {
     const std::string_view before = bytes;
     const auto req = next_request(bytes, config.http);

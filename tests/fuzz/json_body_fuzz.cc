@@ -160,7 +160,7 @@ void check_batch(server::router& r, const json& j, const server::response& res) 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace storesync;
   using namespace storesync::fuzz;
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const std::string_view text = as_text(data, size);
   const std::string shown = testing::printable(text);
 
   const detail::json_fault fault = detail::scan_json(text, {max_supported_depth, true, false});

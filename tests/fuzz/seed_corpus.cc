@@ -169,22 +169,22 @@ void http_request_seeds(corpus& c) {
     c.add("http_request", name, bytes);
 }
 
-std::string as_text(const std::vector<std::byte>& bytes) {
+std::string record_text(const std::vector<std::byte>& bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 void entry_codec_seeds(corpus& c) {
   std::vector<std::pair<std::string, std::string>> records{
-      {"put", as_text(encode_entry(entry::put("user:1", R"({"name":"Ada"})", 7)))},
-      {"erase", as_text(encode_entry(entry::erase("user:1", 8)))},
-      {"empty_key_and_value", as_text(encode_entry(entry::put("", "", 1)))},
-      {"odd_bytes", as_text(encode_entry(entry::put("k\0\xff"s, "\"\xed\xa0\x80\""s, max_entry_version)))},
+      {"put", record_text(encode_entry(entry::put("user:1", R"({"name":"Ada"})", 7)))},
+      {"erase", record_text(encode_entry(entry::erase("user:1", 8)))},
+      {"empty_key_and_value", record_text(encode_entry(entry::put("", "", 1)))},
+      {"odd_bytes", record_text(encode_entry(entry::put("k\0\xff"s, "\"\xed\xa0\x80\""s, max_entry_version)))},
       {"dead_letter_storesync",
-       as_text(encode_dead_letter(make_dead_letter(entry::put("k", "1", 2), error{errc::invalid_value, "refused"})))},
+       record_text(encode_dead_letter(make_dead_letter(entry::put("k", "1", 2), error{errc::invalid_value, "refused"})))},
       {"dead_letter_system",
-       as_text(encode_dead_letter(make_dead_letter(entry::erase("k", 3), error{std::error_code(5, std::system_category()), "EIO"})))},
+       record_text(encode_dead_letter(make_dead_letter(entry::erase("k", 3), error{std::error_code(5, std::system_category()), "EIO"})))},
       {"dead_letter_generic",
-       as_text(encode_dead_letter(make_dead_letter(entry::put("k", "[]", 4), error{std::make_error_code(std::errc::io_error), "io"})))},
+       record_text(encode_dead_letter(make_dead_letter(entry::put("k", "[]", 4), error{std::make_error_code(std::errc::io_error), "io"})))},
   };
   // Kind 2, written before dead letters kept their code: no category, no value.
   std::vector<std::byte> kind2;
@@ -192,7 +192,7 @@ void entry_codec_seeds(corpus& c) {
   detail::append_entry_fields(kind2, entry::put("old", "true", 9));
   detail::append_u64(kind2, 1'700'000'000'000'000'000ull);
   detail::append_text(kind2, "refused long ago");
-  records.emplace_back("dead_letter_kind2", as_text(kind2));
+  records.emplace_back("dead_letter_kind2", record_text(kind2));
   for (const auto& [name, bytes] : records) {
     c.add("entry_codec", name, bytes);
     c.add("entry_codec", name + "_truncated", bytes.substr(0, bytes.size() / 2));

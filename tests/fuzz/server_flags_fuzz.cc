@@ -42,7 +42,7 @@ std::string argument(std::string_view arg) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace storesync;
   using namespace storesync::fuzz;
-  std::string_view rest(reinterpret_cast<const char*>(data), size);
+  std::string_view rest = as_text(data, size);
   std::vector<std::string> args{"reference_server"};
   while (!rest.empty()) {
     const std::size_t nul = rest.find('\0');
@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::ostringstream out, err;
   const server::parsed_config parsed = server::parse_config(static_cast<int>(args.size()), argv.data(), out, err);
-  const std::string context = "\n  argv: " + testing::printable(std::string_view(reinterpret_cast<const char*>(data), size)) +
+  const std::string context = "\n  argv: " + testing::printable(as_text(data, size)) +
                               "\n  stderr: " + testing::printable(err.str());
   if (!parsed.config) {
     STORESYNC_FUZZ_CHECK((parsed.exit_code == 0 && !out.str().empty()) ||
