@@ -1087,5 +1087,18 @@ TEST(ParseTypedTable, NamesWhatIsWrong) {
       << "a default out of its column's range";
 }
 
+// A default is written out with nlohmann's dump, which recurses once per
+// level: one deep enough overflowed the stack (the config_json fuzz target).
+TEST(ParseTypedTable, RefusesADefaultNestedDeeperThanTheDefaultDepth) {
+  const auto with_default = [](std::size_t depth) {
+    return R"({"table": "t", "key": [{"column": "id", "type": "bigint"}], "fields": [{"field": "doc", "type": "jsonb", "default": )" +
+           std::string(depth, '[') + std::string(depth, ']') + "}]}";
+  };
+  EXPECT_EQ(json_refusal(with_default(default_max_depth)), "accepted");
+  EXPECT_EQ(json_refusal(with_default(default_max_depth + 1)),
+            "table mapping: fields[0]: \"default\" nests deeper than " + std::to_string(default_max_depth));
+  EXPECT_NE(json_refusal(with_default(100'000)), "accepted");
+}
+
 }  // namespace
 }  // namespace storesync
