@@ -97,7 +97,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("journal-durability", po::value(&durability)->default_value("interval"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
-      ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "bytes of such entries, at most")
+      ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "memory such entries hold (values, keys and bookkeeping), at most")
       ("fast-max-bytes", po::value(&c.fast_max_bytes)->default_value(c.fast_max_bytes), "bytes the memory fast store keeps of values already durable (least recently used go first; pending ones are never evicted); 0: no bound")
       ("max-json-depth", po::value(&c.write_behind.rules.max_depth)->default_value(c.write_behind.rules.max_depth), "deepest nesting of arrays and objects a value may have (400 above; at most 4096)")
       ("backpressure-timeout-ms", po::value(&backpressure_ms)->default_value(c.backpressure_timeout.count()), "how long a write waits for room before 429; 0 rejects at once")
