@@ -9,7 +9,8 @@ most PUTs overwrite), COUNT requests in all. A 200
 appends "key version" to ACKFILE, written and flushed before that thread's
 next request, so a line exists only for a write the server acknowledged (a
 kill between the response and the line only makes the check weaker). Any
-other status appends the code to ACKFILE.rejected. When the connection fails
+other status appends "code retry-after" to ACKFILE.rejected (retry-after
+"-" when the header is missing). When the connection fails
 (the server was killed or is shutting down) the thread reconnects and goes
 on, so the load survives a restart; stop it with SIGTERM.
 """
@@ -52,7 +53,7 @@ def run(base, prefix, count, keys, acks, rejected, connections, me):
         if res.status == 200:
             acks(f"{key} {json.loads(payload)['version']}")
         else:
-            rejected(str(res.status))
+            rejected(f"{res.status} {res.getheader('Retry-After') or '-'}")
         if res.will_close:
             conn.close()
             conn = None

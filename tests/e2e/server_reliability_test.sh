@@ -30,60 +30,10 @@ start_server_pg() {  # start_server_pg LOGFILE [flags...]: on the data dir and P
 
 # load PREFIX COUNT ACKFILE [CONNECTIONS [KEYS]]: keep-alive PUTs (put_load.py,
 # 4 connections, 300 keys by default); each 200 appends "key version" to
-# ACKFILE, other codes go to ACKFILE.rejected.
+# ACKFILE, other codes (and Retry-After) go to ACKFILE.rejected.
 load() {
   exec python3 "$loader_py" "$base" "$@"
 }
-
-lines() { wc -l 2>/dev/null <"$1" || echo 0; }  # lines FILE: 0 when FILE is missing
-
-# stop_loader: ends the loader of the current step (if it still runs).
-stop_loader() {
-  [[ -n "$loader" ]] || return 0
-  kill "$loader" 2>/dev/null
-  wait "$loader" 2>/dev/null
-  loader=""
-}
-
-# wait_until WHAT CHECK [ARGS...]: polls CHECK until it returns 0. When CHECK
-# returns 2 (it explains why in $why), when the server ($pid) or the loader
-# ($loader) exits first, or after the hang guard, it records a failure naming
-# WHAT and the PUTs acknowledged so far (in $acks), and returns 1.
-wait_until() {
-  local what="$1" start=$SECONDS rc
-  shift
-  while :; do
-    why=""
-    "$@"
-    rc=$?
-    ((rc == 0)) && return 0
-    if ((rc >= 2)); then fail "$what: $why ($(so_far))"; return 1; fi
-    if ! alive "$pid"; then fail "$what: the server exited first ($(so_far))"; return 1; fi
-    if [[ -n "$loader" ]] && ! alive "$loader"; then fail "$what: the loader exited first ($(so_far))"; return 1; fi
-    if ((SECONDS - start >= hang_guard_s)); then
-      fail "$what: not reached after ${hang_guard_s}s, a hang ($(so_far))"
-      return 1
-    fi
-    sleep 0.02
-  done
-}
-
-so_far() { echo "$(lines "$acks") PUTs acknowledged, $(lines "$acks.rejected") rejected so far"; }
-acked_at_least() { (($(lines "$acks") >= $1)); }  # acked_at_least N: $acks has N lines
-
-
-# verify ACKFILE: every acknowledged key is in PostgreSQL at >= its last acked version.
-verify() {
-  local acks="$1" missing
-  sort -k1,1 -k2,2n "$acks" | awk '{last[$1] = $2} END {for (k in last) print k, last[k]}' >"$acks.last"
-  # From "/": psql must not start in a directory it cannot enter (runfiles).
-  (cd / && psql -qAt -F ' ' "$url" -c "SELECT key, version FROM storesync_entries") >"$acks.pg" ||
-    fail "psql could not read storesync_entries"
-  missing="$(awk 'NR == FNR {pg[$1] = $2; next} !($1 in pg) || pg[$1] + 0 < $2 + 0 {print}' "$acks.pg" "$acks.last" | head -5)"
-  [[ -z "$missing" ]] || fail "acknowledged writes missing from PostgreSQL ($acks): $missing"
-  echo "verified $(wc -l <"$acks.last") keys from $(wc -l <"$acks") acknowledged PUTs"
-}
-
 
 # 1. SIGKILL under load at three kill points, each a number of acknowledged
 # PUTs, then restart on the same data dir.
@@ -135,7 +85,7 @@ during=0
 outage_progress() {
   during=$(($(lines "$acks") - acked_at_pause))
   local rejected
-  rejected="$(tail -n "+$((rejected_at_pause + 1))" "$acks.rejected" 2>/dev/null | grep -cE '^(429|503)$')"
+  rejected="$(tail -n "+$((rejected_at_pause + 1))" "$acks.rejected" 2>/dev/null | grep -cE '^(429|503) ')"
   ((rejected > 0 && during > 0)) && return 0
   if ((during == 0 && rejected >= 2000)); then
     why="$rejected PUTs rejected and none acknowledged since PostgreSQL stopped"
