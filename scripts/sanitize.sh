@@ -6,7 +6,7 @@
 # not recompiled (commit what you want checked). Ends with "N passed,
 # N failed", like scripts/test.sh.
 #
-#   scripts/sanitize.sh asan                 # unit, conformance, integration, examples
+#   scripts/sanitize.sh asan                 # every test (//tests/...) and the examples
 #   scripts/sanitize.sh tsan //tests/unit/...
 set -uo pipefail
 
@@ -24,7 +24,7 @@ trap pg_stop EXIT
 pg_start || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 targets=("$@")
-((${#targets[@]})) || targets=(//tests/unit/... //tests/conformance/... //tests/integration/... //examples/...)
+((${#targets[@]})) || targets=(//tests/... //examples/...)
 
 clone="/tmp/storesync-sanitize-$config"
 rm -rf "$clone"

@@ -57,7 +57,7 @@ evicted="$(status_value fast_evicted)"
 echo "after $keys PUTs of $size bytes ($((keys * size / 1000000)) MB) and a flush: VmRSS ${rss_kb} kB" \
   "($((rss_kb - baseline_kb)) kB above baseline), VmHWM $(proc_kb "$pid" VmHWM) kB, fast_bytes $fast_bytes," \
   "fast_evicted $evicted"
-((rss_kb <= bound_kb)) || fail "VmRSS ${rss_kb} kB after the flush is above the bound ${bound_kb} kB"
+rss_within "$rss_kb" "$bound_kb" || fail "VmRSS ${rss_kb} kB after the flush is above the bound ${bound_kb} kB"
 # One entry's footprint in the store's estimate: 2 x key + value + its
 # per-entry overhead (a few hundred bytes), under 2 KiB here.
 [[ -n "$fast_bytes" ]] && ((fast_bytes <= cap + 2048)) ||
@@ -71,7 +71,7 @@ rss_kb="$(proc_kb "$pid" VmRSS)"
 peak_kb="$(proc_kb "$pid" VmHWM)"
 echo "after reading every key back: VmRSS ${rss_kb} kB, peak VmHWM ${peak_kb} kB (bound ${bound_kb} kB)," \
   "fast_bytes $(status_value fast_bytes), fast_evicted $(status_value fast_evicted)"
-((peak_kb <= bound_kb)) || fail "peak VmHWM ${peak_kb} kB is above the bound ${bound_kb} kB"
+rss_within "$peak_kb" "$bound_kb" || fail "peak VmHWM ${peak_kb} kB is above the bound ${bound_kb} kB"
 fast_bytes="$(status_value fast_bytes)"
 [[ -n "$fast_bytes" ]] && ((fast_bytes <= cap + 2048)) ||
   fail "fast_bytes '$fast_bytes' after the reads is above the cap $cap plus one entry"
