@@ -9,7 +9,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -27,8 +26,9 @@ class session;
 }  // namespace
 
 // The open connections, and those among them that wait for a request, the
-// longest wait first. Shared by the acceptor and the sessions, which may run
-// on different I/O threads.
+// longest wait first (a list through the sessions themselves: no allocation
+// per request). Shared by the acceptor and the sessions, which may run on
+// different I/O threads.
 class connection_table {
  public:
   explicit connection_table(std::size_t limit) : limit_(limit) {}
@@ -46,10 +46,13 @@ class connection_table {
   bool busy(session& s);
 
  private:
+  void unlink_locked(session& s);
+
   std::mutex mutex_;
   std::size_t limit_;
   std::size_t open_ = 0;
-  std::list<session*> waiting_;
+  session* oldest_ = nullptr;
+  session* newest_ = nullptr;
 };
 
 namespace {
@@ -143,8 +146,9 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<router> routes_;
   asio::thread_pool& workers_;
   std::shared_ptr<connection_table> table_;
-  // Guarded by the table's mutex.
-  std::list<session*>::iterator waiting_at_;
+  // The table's list of waiting sessions, guarded by its mutex.
+  session* older_ = nullptr;
+  session* newer_ = nullptr;
   bool is_waiting_ = false;
 };
 
@@ -174,10 +178,9 @@ bool connection_table::admit() {
   {
     std::lock_guard lock(mutex_);
     if (open_ >= limit_) {
-      if (waiting_.empty()) return false;
-      session* s = waiting_.front();
-      waiting_.pop_front();
-      s->is_waiting_ = false;
+      if (!oldest_) return false;
+      session* s = oldest_;
+      unlink_locked(*s);
       oldest = s->weak_from_this().lock();  // null: it is closing already
     }
     ++open_;  // over the limit until `oldest` has closed
@@ -188,22 +191,31 @@ bool connection_table::admit() {
 
 void connection_table::release(session& s) {
   std::lock_guard lock(mutex_);
-  if (s.is_waiting_) waiting_.erase(s.waiting_at_);
+  if (s.is_waiting_) unlink_locked(s);
   --open_;
 }
 
 void connection_table::waiting(session& s) {
   std::lock_guard lock(mutex_);
-  s.waiting_at_ = waiting_.insert(waiting_.end(), &s);
+  s.older_ = newest_;
+  s.newer_ = nullptr;
+  (newest_ ? newest_->newer_ : oldest_) = &s;
+  newest_ = &s;
   s.is_waiting_ = true;
 }
 
 bool connection_table::busy(session& s) {
   std::lock_guard lock(mutex_);
   if (!s.is_waiting_) return false;
-  waiting_.erase(s.waiting_at_);
-  s.is_waiting_ = false;
+  unlink_locked(s);
   return true;
+}
+
+void connection_table::unlink_locked(session& s) {
+  (s.older_ ? s.older_->newer_ : oldest_) = s.newer_;
+  (s.newer_ ? s.newer_->older_ : newest_) = s.older_;
+  s.older_ = s.newer_ = nullptr;
+  s.is_waiting_ = false;
 }
 
 http_server::http_server(http_options options, std::shared_ptr<router> routes)
