@@ -14,13 +14,13 @@ other status appends "code retry-after" to ACKFILE.rejected (retry-after
 (the server was killed or is shutting down) the thread reconnects and goes
 on, so the load survives a restart; stop it with SIGTERM.
 """
-import http.client
 import json
 import os
 import sys
 import threading
-import time
 from urllib.parse import urlsplit
+
+from keepalive import KeepAlive
 
 
 def appender(path):
@@ -31,32 +31,17 @@ def appender(path):
 
 
 def run(base, prefix, count, keys, acks, rejected, connections, me):
-    where = urlsplit(base)
-    conn = None
+    conn = KeepAlive(urlsplit(base), timeout=120)
     for i in range(me, count, connections):
         key = f"{prefix}{i % keys}"
-        body = json.dumps({"i": i, "pad": f"{i:0150d}"})
-        try:
-            if conn is None:
-                # Only against a hung server: a slow answer on a loaded
-                # machine must still count, not be dropped as a failure.
-                conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
-            conn.request("PUT", f"/v1/records/{key}", body, {"Content-Type": "application/json"})
-            res = conn.getresponse()
-            payload = res.read()
-        except (OSError, http.client.HTTPException):
-            if conn is not None:
-                conn.close()
-            conn = None
-            time.sleep(0.02)
+        answer = conn.send("PUT", f"/v1/records/{key}", json.dumps({"i": i, "pad": f"{i:0150d}"}))
+        if answer is None:
             continue
+        res, payload = answer
         if res.status == 200:
             acks(f"{key} {json.loads(payload)['version']}")
         else:
             rejected(f"{res.status} {res.getheader('Retry-After') or '-'}")
-        if res.will_close:
-            conn.close()
-            conn = None
 
 
 def main():

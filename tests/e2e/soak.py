@@ -23,15 +23,15 @@ key whose last sent operation was not acknowledged (in flight at a kill)
 may instead hold that operation's effect, at a newer version. Prints the
 counts (lost, older, resurrected, wrong value) and exits 1 if any is not 0.
 """
-import http.client
 import json
 import os
 import random
 import signal
 import sys
 import threading  # the stop flag
-import time
 from urllib.parse import urlsplit
+
+from keepalive import KeepAlive
 
 stopping = threading.Event()
 
@@ -42,36 +42,22 @@ def value_of(key, seq):
 
 def run(where, log, me, keys, first_seq):
     rng = random.Random(first_seq + me)
-    conn = None
+    conn = KeepAlive(where, timeout=600)
     seq = first_seq
     while not stopping.is_set():
         key = f"c{me}-{rng.randrange(keys)}"
         op = "D" if rng.random() < 0.1 else "P"
         seq += 1
         log(f"S {key} {op} {seq}")
-        try:
-            if conn is None:
-                # Only against a hung server: a slow answer still counts.
-                conn = http.client.HTTPConnection(where.hostname, where.port, timeout=600)
-            if op == "P":
-                conn.request("PUT", f"/v1/records/{key}", value_of(key, seq), {"Content-Type": "application/json"})
-            else:
-                conn.request("DELETE", f"/v1/records/{key}")
-            res = conn.getresponse()
-            payload = res.read()
-        except (OSError, http.client.HTTPException):
-            if conn is not None:
-                conn.close()
-            conn = None
-            time.sleep(0.02)
+        path = f"/v1/records/{key}"
+        answer = conn.send("PUT", path, value_of(key, seq)) if op == "P" else conn.send("DELETE", path)
+        if answer is None:
             continue
+        res, payload = answer
         if res.status == 200:
             log(f"A {key} {op} {seq} {json.loads(payload)['version']}")
         elif res.status not in (429, 503):
             print(f"unexpected {res.status} for {op} {key}: {payload[:200]!r}", flush=True)
-        if res.will_close:
-            conn.close()
-            conn = None
 
 
 def load(base, path, connections, keys, run_number):
