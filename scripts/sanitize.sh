@@ -33,7 +33,10 @@ log="$(mktemp)"
 (
   cd "$clone"
   # DuckDB was fetched by setup into this checkout; the clone uses it.
+  # Instrumented code runs several times slower: four times the usual test
+  # timeouts (the loaded 2-core machine included).
   STORESYNC_DUCKDB_DIR="$root/third_party/duckdb/dist" bazel test --config="$config" --keep_going "${targets[@]}" \
+    --test_timeout=240,1200,3600,14400 \
     --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
     --test_env=STORESYNC_TEST_PG_SCRIPT="$root/scripts/pg.sh" \
     --test_env=LSAN_OPTIONS="suppressions=$clone/scripts/lsan.supp" \
