@@ -6,14 +6,17 @@
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <ostream>
 #include <string_view>
 
+#include "reference_server/config_file.hpp"
+
 namespace storesync::server {
 namespace {
+
+/// Largest `--durable-mapping` file read: a mapping lists columns, not data.
+constexpr std::size_t max_mapping_file_size = 1024 * 1024;
 
 namespace po = boost::program_options;
 
@@ -200,9 +203,9 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
   if (!store_url(c.durable))
     return fail("--durable must be sqlite:PATH or a postgresql:// URL, got \"" + redact_url(c.durable) + "\"");
   if (!mapping_file.empty()) {
-    std::ifstream in(mapping_file);
-    if (!in) return fail("--durable-mapping: cannot read \"" + mapping_file + "\"");
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    auto read = read_config_file(mapping_file, max_mapping_file_size);
+    if (!read) return fail("--durable-mapping \"" + mapping_file + "\": " + read.error().context());
+    const std::string& text = read.value();
     // Checked first by storesync's own scanner, which never recurses: a
     // mapping nests a few levels, and a deeper file is refused before
     // nlohmann (whose dump recurses) holds it.

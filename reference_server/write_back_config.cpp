@@ -1,9 +1,7 @@
 #include "write_back_config.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <initializer_list>
-#include <iterator>
 #include <set>
 #include <stdexcept>
 
@@ -14,6 +12,8 @@
 #include "storesync/policy/config.hpp"
 #include "storesync/store/table_mapping_json.hpp"
 #include "storesync/strategy/write_back.hpp"
+
+#include "config_file.hpp"
 
 namespace storesync::server {
 namespace {
@@ -295,13 +295,9 @@ result<write_back_config> load_write_back_config(const std::string& path) {
   const bool plain = detail::invalid_utf8_at(path) == std::string::npos &&
                      std::none_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
   const std::string shown = plain ? "\"" + path + "\"" : detail::quoted(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error{errc::invalid_argument, "write-back config " + shown + ": cannot be read"};
-  std::string body;
-  body.resize(max_write_back_config_size + 1);
-  in.read(body.data(), static_cast<std::streamsize>(body.size()));
-  body.resize(static_cast<std::size_t>(in.gcount()));
-  auto c = parse_write_back_config(body);
+  auto body = read_config_file(path, max_write_back_config_size);
+  if (!body) return error{body.error().code(), "write-back config " + shown + ": " + body.error().context()};
+  auto c = parse_write_back_config(body.value());
   if (!c) return error{c.error().code(), shown + ": " + c.error().context()};
   return c;
 }

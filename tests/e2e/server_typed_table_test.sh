@@ -78,8 +78,12 @@ printf '{"table":"sc\xff\xfeores","key":[{"column":"id","type":"bigint"}]}' >"$w
 refused_at_start 'durable-mapping'
 python3 -c 'import sys; sys.stdout.write("{\"table\":\"s\",\"key\":[{\"column\":\"id\",\"type\":\"bigint\"}],\"fields\":[{\"field\":\"a\",\"type\":\"jsonb\",\"default\":" + "[" * 200000 + "]" * 200000 + "}]}")' >"$work/bad.json"
 refused_at_start 'nesting deeper than'
-python3 -c 'import sys; sys.stdout.write("{\"table\":\"" + "t" * (1 << 22) + "\",\"key\":[{\"column\":\"id\",\"type\":\"bigint\"}],\"zz\":1}")' >"$work/bad.json"
+python3 -c 'import sys; sys.stdout.write("{\"table\":\"" + "t" * (1 << 19) + "\",\"key\":[{\"column\":\"id\",\"type\":\"bigint\"}],\"zz\":1}")' >"$work/bad.json"
 refused_at_start 'zz'
+python3 -c 'import sys; sys.stdout.write("{\"table\":\"" + "t" * (1 << 22) + "\",\"key\":[{\"column\":\"id\",\"type\":\"bigint\"}]}")' >"$work/bad.json"
+refused_at_start 'more than 1048576 bytes; the limit is 1048576'
+ln -sf /dev/zero "$work/bad.json"  # endless
+refused_at_start 'more than 1048576 bytes'
 
 ((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
 echo "PASS"

@@ -795,4 +795,11 @@ TEST_F(LoadWriteBackConfig, RefusesAFileLargerThan1MiB) {
   EXPECT_MENTIONS(r.error().context(), "the limit is 1048576");
 }
 
+TEST_F(LoadWriteBackConfig, RefusesAnEndlessFileAfterReadingOnlyTheLimit) {
+  const auto r = load_write_back_config("/dev/zero");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error() == errc::invalid_argument) << r.error().message();
+  EXPECT_MENTIONS(r.error().context(), "\"/dev/zero\": more than 1048576 bytes");
+}
+
 }  // namespace
