@@ -30,9 +30,14 @@ class version_clock {
 
   /// A version greater than every one handed out or observed so far.
   version_type next() noexcept {
-    const version_type now = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+    return next(std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count());
+  }
+
+  /// As `next()`, with `now` read from another wall clock (microseconds since
+  /// the epoch): a test's or a simulation's, which may step back.
+  version_type next(version_type now) noexcept {
     version_type last = last_.load(std::memory_order_relaxed);
     version_type next;
     do {

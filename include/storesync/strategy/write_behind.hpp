@@ -72,7 +72,9 @@
 ///
 /// **Reads** see the newest acknowledged value: the fast store and the
 /// coalescing map (the newer of the two), then the slow store, whose answer
-/// warms the fast store. After a restart the journal is replayed into the
+/// warms the fast store. An `accepted` write still owed is compared with the
+/// slow store's version first (a read then fails while the slow store is
+/// unreachable, rather than risk an older value). After a restart the journal is replayed into the
 /// map (and the fast store) before the first write is accepted.
 ///
 /// **Metrics**: counters move as events happen; the gauges are brought up to
@@ -178,7 +180,10 @@ struct write_behind_options {
   /// `<directory>/journal`; the dead letters take the same settings in
   /// `<directory>/dead-letters`.
   journal_options journal{};
-  /// Bounds on what is acknowledged but not yet in the slow store.
+  /// Bounds on what is acknowledged but not yet in the slow store. After a
+  /// restart the journal's replay may start above them (entries delivered
+  /// since the last checkpoint are replayed too, see `checkpoint_interval`);
+  /// writes then wait for room as at the bounds.
   std::size_t max_pending_entries = 100'000;
   std::size_t max_pending_bytes = 256ull << 20;
   /// A partial batch is flushed once its oldest entry has waited this long.
@@ -200,6 +205,10 @@ struct write_behind_options {
   /// that saw it and outside write_behind's locks. Keep it short, and do not
   /// call back into the write_behind. Empty: nobody is told.
   std::function<void(const write_behind_event&)> on_event = {};
+  /// The wall clock `next_version()` reads, in microseconds since the epoch.
+  /// Empty (the default): the system clock. A test or a simulation steps
+  /// it back, as an NTP correction or a restored VM would. Must not throw.
+  std::function<version_type()> wall_clock = {};
 };
 
 /// A snapshot of a `write_behind`'s state (also exported as metrics).
@@ -346,7 +355,9 @@ class write_behind {
   /// A version for a write whose caller gives none: above everything
   /// acknowledged and the slow store's floor, even with the wall clock
   /// stepped back (see version_clock).
-  version_type next_version() noexcept { return versions_.next(); }
+  version_type next_version() noexcept {
+    return options_.wall_clock ? versions_.next(options_.wall_clock()) : versions_.next();
+  }
 
   /// The rules every written value must meet (see `write`).
   const value_rules& rules() const noexcept { return rules_; }
@@ -355,11 +366,21 @@ class write_behind {
   result<std::optional<entry>> read(std::string_view key) {
     BOOST_OUTCOME_TRY(auto fast, fast_.read(key));
     std::optional<entry> held;
+    bool unconfirmed = false;
     {
       std::lock_guard lock(mutex_);
-      held = newest_owed_locked(key);
+      if (const item* i = newest_owed_locked(key)) {
+        held = i->e;
+        unconfirmed = i->unconfirmed;
+      }
     }
-    if (held && (!fast || held->version > fast->version)) return held;
+    if (held && (!fast || held->version > fast->version)) {
+      if (!unconfirmed) return held;
+      // At or below the floor: the slow store may hold a newer version,
+      // which this write meets only at flush (see Outcomes).
+      BOOST_OUTCOME_TRY(auto slow, slow_.read(key));
+      return slow && slow->version > held->version ? slow : held;
+    }
     if (fast) return fast;
     BOOST_OUTCOME_TRY(auto slow, slow_.read(key));
     // Warm the fast store; the version guard keeps a newer value safe.
@@ -655,6 +676,8 @@ class write_behind {
     }
     const lsn at = appended.value();
     std::lock_guard lock(mutex_);
+    // The floor became known while this write went in (admit_above_floor_locked).
+    if (unconfirmed && e.version > floor()) (void)fast_.write(std::span(&e, 1));
     if (pending_.upsert(e, at, clock_.now(), unconfirmed)) {
       ++coalesced_total_;
       instruments_.coalesced.inc();
@@ -673,14 +696,14 @@ class write_behind {
   }
 
   /// The newest entry of `key` still owed to the slow store (pending or in a
-  /// batch on its way), or nothing.
-  std::optional<entry> newest_owed_locked(std::string_view key) const {
+  /// batch on its way), or null; valid while the lock is held.
+  const item* newest_owed_locked(std::string_view key) const {
     const item* newest = pending_.find(key);
     for_each_owed_batch([&](const item_set& set) {
       const item* i = set.find(key);
       if (i && (!newest || i->e.version > newest->e.version)) newest = i;
     });
-    return newest ? std::optional<entry>(newest->e) : std::nullopt;
+    return newest;
   }
 
   /// Takes `e` back out of the fast store after its journal append failed:
@@ -692,7 +715,7 @@ class write_behind {
     std::optional<entry> previous;
     {
       std::lock_guard lock(mutex_);
-      previous = newest_owed_locked(e.key);
+      if (const item* i = newest_owed_locked(e.key)) previous = i->e;
     }
     if (previous && previous->version >= e.version) return;  // a newer write came in meanwhile
     if (!fast_.restore(e.key, e.version, previous) || previous) return;
@@ -721,11 +744,30 @@ class write_behind {
       auto max = slow_.max_version();
       if (!max) return false;
       versions_.observe(max.value());
+      std::lock_guard lock(mutex_);
+      admit_above_floor_locked(max.value());
       floor_.store(max.value(), std::memory_order_relaxed);
       return true;
     } else {
       return false;
     }
+  }
+
+  /// While the floor is unknown no write goes into the fast store. Once it
+  /// is known (`floor`), the owed entries above it go in, as every write
+  /// above the floor does, so the fast store's guard, which gives the
+  /// verdict above the floor, has seen every acknowledged version there. Done
+  /// with the lock held and before the floor is published; a write that
+  /// journalled meanwhile admits itself (see write_one).
+  void admit_above_floor_locked(version_type floor) {
+    std::vector<const item*> owed;
+    const auto admit = [&](const item_set& set) {
+      set.items_into(owed);
+      for (const item* i : owed)
+        if (i->unconfirmed && i->e.version > floor) (void)fast_.write(std::span(&i->e, 1));
+    };
+    admit(pending_);
+    for_each_owed_batch(admit);
   }
 
   /// Puts `e` (read from the slow store) into the fast store, evictable.
@@ -758,6 +800,7 @@ class write_behind {
       }
       auto held = slow_.read(e.key);
       if (!held || !held.value()) {
+        forget_older(e);
         std::lock_guard lock(mutex_);
         note_error_locked("reading back " + detail::quoted(e.key) + " after a flush: " +
                           (held ? std::string("not found") : held.error().message()));
@@ -773,6 +816,18 @@ class write_behind {
     instruments_.stale_at_flush.inc(stale);
     note_error_locked(std::to_string(stale) +
                       " flushed entries were older than the slow store's; the fast store now holds its");
+  }
+
+  /// After `e` was delivered but its verdict could not be read back: the
+  /// slow store holds `e`'s version or a newer one, so an older version in
+  /// the fast store must not answer reads any more; the key leaves it, and
+  /// the next read asks the slow store. (An entry the fast store holds no
+  /// version of is unconfirmed, at or below the floor, so writes at or below
+  /// its version keep asking the slow store for their verdict.)
+  void forget_older(const entry& e) {
+    auto cached = fast_.read(e.key);
+    if (cached && cached.value() && cached.value()->version < e.version)
+      (void)fast_.restore(e.key, cached.value()->version, std::nullopt);  // a conflict: a newer write came in
   }
 
   /// Room for one entry of `cost` bytes, held from the backpressure check
@@ -888,9 +943,13 @@ class write_behind {
         return written || (idle && !winding_down_locked() && batch_due_locked()) || may_exit_locked();
       };
       while (!ready()) {
+        // Woken at the oldest entry's due time when it may fill a batch;
+        // otherwise (both batches away, or winding down and only waiting
+        // for the writer) by a notification, with a second's check.
         const auto oldest = pending_.oldest_since();
-        const auto wake = idle && oldest ? *oldest + std::max(options_.flush_interval, options_.write_delay)
-                                         : clock_.now() + std::chrono::seconds(1);
+        const auto wake = idle && oldest && !winding_down_locked()
+                              ? *oldest + std::max(options_.flush_interval, options_.write_delay)
+                              : clock_.now() + std::chrono::seconds(1);
         clock_.wait_until(lock, work_, wake, ready);
       }
       if (written) recycle_written(*written, lock);
@@ -981,12 +1040,14 @@ class write_behind {
     std::unique_lock lock(mutex_);
     for (;;) {
       batch_slot* next = nullptr;
-      filled_.wait(lock, [&] {
+      const auto ready = [&] {
         next = nullptr;
         for (batch_slot& b : batches_)
           if (b.at == batch_slot::stage::filled && (!next || b.ticket < next->ticket)) next = &b;
         return writer_exit_ || next;
-      });
+      };
+      while (!clock_.wait_until(lock, filled_, clock_.now() + std::chrono::seconds(1), ready)) {
+      }
       if (writer_exit_) return;
       next->at = batch_slot::stage::writing;
       const std::uint64_t errors_before = errors_noted_;
