@@ -73,8 +73,8 @@
 /// **Reads** see the newest acknowledged value: the fast store and the
 /// coalescing map (the newer of the two), then the slow store, whose answer
 /// warms the fast store. An `accepted` write still owed is compared with the
-/// slow store's version first (a read then fails while the slow store is
-/// unreachable, rather than risk an older value). After a restart the journal is replayed into the
+/// slow store's version first; while the slow store is unreachable it is
+/// the answer, its verdict pending (see Outcomes). After a restart the journal is replayed into the
 /// map (and the fast store) before the first write is accepted.
 ///
 /// **Metrics**: counters move as events happen; the gauges are brought up to
@@ -377,9 +377,10 @@ class write_behind {
     if (held && (!fast || held->version > fast->version)) {
       if (!unconfirmed) return held;
       // At or below the floor: the slow store may hold a newer version,
-      // which this write meets only at flush (see Outcomes).
-      BOOST_OUTCOME_TRY(auto slow, slow_.read(key));
-      return slow && slow->version > held->version ? slow : held;
+      // which this write meets only at flush (see Outcomes). While the slow
+      // store cannot tell, the answer is this write, its verdict pending.
+      auto slow = slow_.read(key);
+      return slow && slow.value() && slow.value()->version > held->version ? slow.value() : held;
     }
     if (fast) return fast;
     BOOST_OUTCOME_TRY(auto slow, slow_.read(key));
