@@ -1,0 +1,302 @@
+#include "tests/simulation/write_behind_world.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string_view>
+#include <utility>
+
+namespace storesync::sim {
+namespace {
+
+// The workload's key space: a few hot keys, many cold ones, and keys the
+// durable store refuses for good (they must end up as dead letters).
+constexpr std::uint64_t hot_keys = 8;
+constexpr std::uint64_t cold_keys = 300;
+constexpr std::uint64_t poison_keys = 3;
+
+// The wall clock server-assigned versions come from: microseconds since the
+// epoch, moving with simulated time, stepped back at some restarts.
+constexpr version_type wall_base = 1'780'000'000'000'000;
+
+std::string show(const std::optional<entry>& e) {
+  if (!e) return "nothing";
+  return (e->tombstone ? "tombstone v" : "value v") + std::to_string(e->version);
+}
+
+}  // namespace
+
+world::world(std::uint64_t seed, std::filesystem::path directory, bool trace)
+    : seed_(seed),
+      directory_(std::move(directory)),
+      trace_(trace),
+      sim_(seed, "seed " + std::to_string(seed)) {
+  std::filesystem::remove_all(directory_);
+  options_.directory = directory_.string();
+  options_.journal.durability = durability::process;  // `interval` would start a real syncer thread
+  options_.journal.segment_size_bytes = 16 * 1024;     // segments roll over and are retired
+  options_.max_pending_entries = 64;                   // backpressure is reached
+  options_.max_pending_bytes = 64 * 1024;
+  options_.flush_interval = 5ms;
+  options_.write_delay = std::chrono::milliseconds(draw(3));  // 0 to 2 ms of coalescing
+  options_.checkpoint_interval = 20ms;
+  options_.outage_pause = 10ms;
+  options_.wall_clock = [this] {
+    return wall_base + std::chrono::duration_cast<std::chrono::microseconds>(sim_.now().time_since_epoch()).count() -
+           wall_offset_;
+  };
+  for (std::uint64_t i = 0; i < poison_keys; ++i) {
+    poisoned_.insert("poison:" + std::to_string(i));
+    durable_.poison("poison:" + std::to_string(i));
+  }
+  set_durable_faults();
+  open();
+}
+
+world::~world() {
+  if (wb_) (void)wb_->stop(0ms);
+  std::filesystem::remove_all(directory_);
+}
+
+void world::log(const std::string& line) {
+  if (trace_) std::printf("[%llu] %s\n", static_cast<unsigned long long>(step_), line.c_str());
+}
+
+void world::fail(std::string what) {
+  if (!failed_) failed_ = failure{step_, std::move(what)};
+}
+
+void world::set_durable_faults() {
+  fault_config f;
+  f.seed = seed_ * 7919 + counts_.restarts + counts_.outages;
+  if (outage_) {
+    f.unavailable_rate = 1.0;
+  } else {
+    f.transient_rate = 0.05;
+    f.unavailable_rate = 0.02;
+  }
+  durable_.set_faults(f);
+}
+
+void world::open() {
+  fast_ = std::make_unique<memory_store>();  // a restart's cache is cold
+  exponential_backoff retry({.base = 1ms, .cap = 20ms, .max_attempts = 4, .max_elapsed = 100ms, .seed = seed_ + 1});
+  aimd_batch_sizer sizer({.min_size = 1, .max_size = 32, .initial_size = 8, .additive_step = 4});
+  auto opened = wb_type::open(*fast_, durable_, options_, std::move(retry), std::move(sizer),
+                              block_for(std::chrono::milliseconds(draw(3) * 10)), sim_.clock(), nullptr,
+                              sim_.executor());
+  if (!opened) {
+    fail("open: " + opened.error().message());
+    return;
+  }
+  wb_ = std::move(opened).value();
+  // The replay may start above the bounds (write_behind_options); no write
+  // may add to what is owed past them.
+  const write_behind_status s = wb_->status();
+  recovered_entries_ = s.pending + s.in_flight;
+  recovered_bytes_ = s.pending_bytes;
+}
+
+std::string world::pick_key() {
+  const std::uint64_t r = draw(100);
+  if (r < 2) return "poison:" + std::to_string(draw(poison_keys));
+  if (r < 50) return "hot:" + std::to_string(draw(hot_keys));
+  return "cold:" + std::to_string(draw(cold_keys));
+}
+
+entry world::make(const std::string& key, version_type v, bool tombstone) {
+  // Content follows from (key, version, kind), so a version written twice
+  // with the same kind is the same entry.
+  return tombstone ? entry::erase(key, v) : entry::put(key, R"({"k":")" + key + R"(","v":)" + std::to_string(v) + "}", v);
+}
+
+void world::write(bool server_version, bool erase, bool never_wait) {
+  const std::string key = pick_key();
+  // A poisoned key's writes end as dead letters, in no store: a later
+  // write's verdict cannot be held against them (check_end checks them).
+  const bool checked = !poisoned_.contains(key);
+  const auto known = model_.find(key);
+  version_type v = 0;
+  bool tombstone = erase;
+  if (server_version || known == model_.end()) {
+    v = server_version ? wb_->next_version() : wall_base / 2 + draw(1'000'000);
+  } else {
+    // A client's own version: newer, the same (re-sent as it was), or older.
+    const acked m = known->second;
+    const std::uint64_t r = draw(3);
+    if (r == 0) v = m.version + 1 + draw(1000);
+    if (r == 1) v = m.version, tombstone = m.tombstone;
+    if (r == 2) v = m.version > 1000 ? m.version - 1 - draw(1000) : m.version + 1;
+  }
+  const entry e = make(key, v, tombstone);
+  auto r = never_wait ? wb_->try_write(e) : wb_->write(std::span(&e, 1));
+  log((never_wait ? "try_write " : "write ") + key + " " + show(e) + " -> " +
+      (r ? "ok a" + std::to_string(r.value().applied) + " c" + std::to_string(r.value().accepted) + " u" +
+               std::to_string(r.value().unchanged) + " s" + std::to_string(r.value().stale)
+         : r.error().message()));
+  if (!r) {
+    if (r.error() != errc::queue_full) fail("write " + key + " v" + std::to_string(v) + ": " + r.error().message());
+    return;
+  }
+  ++counts_.acknowledged;
+  const write_report& w = r.value();
+  const bool had = known != model_.end();
+  const version_type newest = had ? known->second.version : 0;
+  const std::string what = key + " v" + std::to_string(v) + " (newest acknowledged: " +
+                           (had ? "v" + std::to_string(newest) : "none") + ")";
+  if (checked) {
+    if (w.applied && had && v <= newest) fail("applied, but not newer than what was acknowledged: " + what);
+    if (w.unchanged && (!had || v > newest)) fail("unchanged, but not a version acknowledged: " + what);
+    if (w.stale && (!had || v >= newest)) fail("stale, but not older than what was acknowledged: " + what);
+  }
+  if (!had || v > newest) model_[key] = acked{v, tombstone};
+}
+
+void world::read() {
+  const std::string key = pick_key();
+  if (poisoned_.contains(key)) return;  // dead-lettered: in no store, see check_end
+  const std::size_t faults_before = durable_.injected();
+  auto r = wb_->read(key);
+  log("read " + key + " -> " + (r ? show(r.value()) : r.error().message()));
+  if (!r) return;  // the durable store may be down on a cold key
+  // With the durable store unreachable, a read of an accepted write still
+  // owed answers with that write (its verdict pending): an entry written.
+  const bool durable_failed = durable_.injected() != faults_before;
+  if (durable_failed && r.value() && *r.value() == make(key, r.value()->version, r.value()->tombstone)) return;
+  const auto known = model_.find(key);
+  if (known == model_.end()) {
+    if (r.value()) fail("read " + key + ": " + show(r.value()) + ", but nothing was acknowledged");
+    return;
+  }
+  const acked& m = known->second;
+  if (!r.value() || r.value()->version != m.version || r.value()->tombstone != m.tombstone ||
+      *r.value() != make(key, m.version, m.tombstone))
+    fail("read " + key + ": " + show(r.value()) + ", but the newest acknowledged is " +
+         (m.tombstone ? "tombstone v" : "value v") + std::to_string(m.version));
+}
+
+void world::flush() {
+  const auto timeout = std::chrono::milliseconds(draw(4) * 50);
+  auto r = wb_->flush(timeout);
+  log("flush " + std::to_string(timeout.count()) + "ms -> " +
+      (r ? (r.value().complete ? "complete" : std::to_string(r.value().remaining) + " remaining")
+         : r.error().message()));
+  if (!r) {
+    fail("flush: " + r.error().message());
+    return;
+  }
+  if (r.value().complete) {
+    ++counts_.complete_flushes;
+    check_durable("after a complete flush");
+  }
+}
+
+void world::crash() {
+  // The process dies here: from now on it reaches no store, and what it held
+  // in memory is gone. Its threads are wound down against a durable store
+  // that refuses everything, so nothing they do after this moment lands.
+  log("crash");
+  ++counts_.crashes;
+  durable_.set_faults({.unavailable_rate = 1.0});
+  (void)wb_->stop(0ms);
+  wb_.reset();
+  if (chance(0.3)) wall_offset_ += static_cast<version_type>(draw(5'000'000));  // the clock steps back
+  ++counts_.restarts;
+  set_durable_faults();
+  open();
+}
+
+void world::restart_cleanly() {
+  const auto timeout = std::chrono::milliseconds(draw(3) * 100);
+  auto r = wb_->stop(timeout);
+  log("stop " + std::to_string(timeout.count()) + "ms -> " + (r ? "ok" : r.error().message()));
+  if (!r) fail("stop: " + r.error().message());
+  wb_.reset();
+  ++counts_.restarts;
+  open();
+}
+
+void world::check_bounds() {
+  const write_behind_status s = wb_->status();
+  if (s.pending > std::max(options_.max_pending_entries, recovered_entries_) ||
+      s.pending_bytes > std::max(options_.max_pending_bytes, recovered_bytes_))
+    fail("pending " + std::to_string(s.pending) + " entries, " + std::to_string(s.pending_bytes) +
+         " bytes: over the bounds");
+}
+
+void world::check_durable(const char* when) {
+  for (const auto& [key, m] : model_) {
+    if (poisoned_.contains(key)) continue;
+    auto held = durable_.inner().read(key);
+    if (!held || !held.value() || held.value()->version != m.version || held.value()->tombstone != m.tombstone ||
+        *held.value() != make(key, m.version, m.tombstone)) {
+      fail(std::string(when) + ": the durable store holds " + (held ? show(held.value()) : "an error") + " for " + key +
+           ", but the newest acknowledged is " + (m.tombstone ? "tombstone v" : "value v") +
+           std::to_string(m.version));
+      return;
+    }
+  }
+}
+
+void world::check_end() {
+  outage_ = false;
+  durable_.set_faults({});
+  auto r = wb_->flush(std::chrono::hours(1));
+  if (!r || !r.value().complete) {
+    fail("the final flush, with the durable store healed, did not complete: " +
+         (r ? r.value().last_error : r.error().message()));
+    return;
+  }
+  check_durable("at the end");
+  // The fast store agrees with the durable store on every key it holds.
+  for (const auto& [key, m] : model_) {
+    if (poisoned_.contains(key)) continue;
+    auto cached = fast_->read(key);
+    if (cached && cached.value() && durable_.inner().read(key).value() != cached.value())
+      fail("at the end the fast store holds " + show(cached.value()) + " for " + key +
+           ", the durable store " + show(durable_.inner().read(key).value()));
+  }
+  // Dead letters are exactly the poisoned keys' writes, the newest included.
+  auto letters = wb_->dead_letters();
+  if (!letters) {
+    fail("dead letters: " + letters.error().message());
+    return;
+  }
+  std::set<std::pair<std::string, version_type>> lettered;
+  for (const dead_letter& d : letters.value()) {
+    if (!poisoned_.contains(d.item.key)) fail("dead letter for " + d.item.key + ", which the durable store accepts");
+    lettered.insert({d.item.key, d.item.version});
+  }
+  for (const std::string& key : poisoned_) {
+    const auto known = model_.find(key);
+    if (known != model_.end() && !lettered.contains({key, known->second.version}))
+      fail("the newest write of " + key + " (v" + std::to_string(known->second.version) + ") is not a dead letter");
+  }
+}
+
+std::optional<failure> world::run(std::uint64_t steps) {
+  for (step_ = 0; step_ < steps && !failed_ && wb_; ++step_) {
+    const std::uint64_t r = draw(1000);
+    if (r < 350) write(true, false, false);
+    else if (r < 500) write(false, false, false);
+    else if (r < 560) write(true, true, false);
+    else if (r < 600) write(chance(0.5), false, true);
+    else if (r < 780) read();
+    else if (r < 900) sim_.yield();
+    else if (r < 970) sim_.run_for(std::chrono::milliseconds(draw(20)));
+    else if (r < 985) flush();
+    else if (r < 991) {
+      outage_ = !outage_;
+      ++counts_.outages;
+      log(outage_ ? "outage begins" : "outage ends");
+      set_durable_faults();
+    } else if (r < 996) crash();
+    else restart_cleanly();
+    if (wb_) check_bounds();
+  }
+  counts_.steps = step_;
+  if (!failed_ && wb_) check_end();
+  counts_.switches = sim_.switches();
+  return failed_;
+}
+
+}  // namespace storesync::sim

@@ -1,0 +1,100 @@
+#pragma once
+// One seeded run of write_behind under the simulation (policy/simulation.hpp):
+// the real write_behind, file journal and stores, with a seeded workload,
+// seeded faults in the durable store, crashes and restarts, and invariants
+// checked after every step. A run is a function of its seed.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+
+#include "storesync/storesync.hpp"
+
+namespace storesync::sim {
+
+using namespace std::chrono_literals;
+
+using durable_store = faulty_store<memory_store>;
+using wb_type = write_behind<memory_store, durable_store, exponential_backoff, aimd_batch_sizer, block_for,
+                             sim_clock, file_journal, sim_executor>;
+
+/// The first step that broke an invariant.
+struct failure {
+  std::uint64_t step = 0;
+  std::string what;
+};
+
+/// Counts over a run, for the figures.
+struct run_counts {
+  std::uint64_t steps = 0;
+  std::uint64_t acknowledged = 0;
+  std::uint64_t crashes = 0;
+  std::uint64_t restarts = 0;
+  std::uint64_t outages = 0;
+  std::uint64_t complete_flushes = 0;
+  std::uint64_t switches = 0;
+};
+
+class world {
+ public:
+  /// `directory` is emptied and holds the journals.
+  world(std::uint64_t seed, std::filesystem::path directory, bool trace = false);
+  ~world();
+
+  /// Runs `steps` steps, then heals the durable store, flushes and checks
+  /// the end state. The first broken invariant, or nothing.
+  std::optional<failure> run(std::uint64_t steps);
+
+  const run_counts& counts() const noexcept { return counts_; }
+
+ private:
+  /// The newest acknowledged write of a key.
+  struct acked {
+    version_type version = 0;
+    bool tombstone = false;
+  };
+
+  void open();
+  void crash();
+  void restart_cleanly();
+  void write(bool server_version, bool erase, bool never_wait);
+  void read();
+  void flush();
+  void check_bounds();
+  void check_durable(const char* when);
+  void check_end();
+  void fail(std::string what);
+
+  std::string pick_key();
+  std::uint64_t draw(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(sim_.random()); }
+  bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(sim_.random()) < p; }
+  static entry make(const std::string& key, version_type v, bool tombstone);
+  void set_durable_faults();
+  void log(const std::string& line);
+
+  std::uint64_t seed_;
+  std::filesystem::path directory_;
+  bool trace_;
+  simulation sim_;
+  durable_store durable_;
+  std::unique_ptr<memory_store> fast_;
+  std::unique_ptr<wb_type> wb_;
+  write_behind_options options_;
+  std::map<std::string, acked> model_;
+  std::set<std::string> poisoned_;
+  std::size_t recovered_entries_ = 0;
+  std::size_t recovered_bytes_ = 0;
+  bool outage_ = false;
+  version_type wall_offset_ = 0;
+  std::uint64_t step_ = 0;
+  std::optional<failure> failed_;
+  run_counts counts_;
+};
+
+}  // namespace storesync::sim
