@@ -33,6 +33,9 @@
 ///                i32 error value, u32 error size, error text. Records of
 ///                kind 2 (written before the code was kept) lack the category
 ///                and value; they decode as `errc::backend_failure`.
+/// - version mark: u8 4, i64 version: the highest version acknowledged when
+///                it was written (see `encode_version_mark`). A journal
+///                holding one cannot be replayed by a release before marks.
 ///
 /// The journal frame already carries a CRC32C, so the codec only checks
 /// structure: a short, oversized or unknown buffer is `errc::corrupt`.
@@ -76,6 +79,32 @@ inline result<entry> decode_entry(std::span<const std::byte> in) {
   BOOST_OUTCOME_TRY(auto e, detail::read_entry_fields(r));
   if (!r.at_end()) return detail::bad_record("trailing bytes", r);
   return e;
+}
+
+/// Encodes a version mark: write_behind journals the highest version
+/// acknowledged so far before each checkpoint, so the replay after that
+/// checkpoint still knows it (next_version() stays above every version
+/// acknowledged, even while the slow store cannot say its largest).
+inline void encode_version_mark(version_type v, std::vector<std::byte>& out) {
+  out.clear();
+  detail::append_u8(out, detail::record_kind_version_mark);
+  detail::append_u64(out, static_cast<std::uint64_t>(v));
+}
+
+/// Whether `in` is a version mark (by its first byte; it may still be malformed).
+inline bool is_version_mark(std::span<const std::byte> in) noexcept {
+  return !in.empty() && std::to_integer<std::uint8_t>(in[0]) == detail::record_kind_version_mark;
+}
+
+/// Decodes a version mark; `errc::corrupt` if `in` is not exactly one.
+inline result<version_type> decode_version_mark(std::span<const std::byte> in) {
+  detail::record_reader r(in);
+  BOOST_OUTCOME_TRY(detail::read_kind(r, detail::record_kind_version_mark));
+  std::uint64_t v = 0;
+  if (!r.u64(v)) return detail::bad_record("truncated version mark", r);
+  if (!r.at_end()) return detail::bad_record("trailing bytes", r);
+  if (v > static_cast<std::uint64_t>(max_entry_version)) return detail::bad_record("version mark out of range", r);
+  return static_cast<version_type>(v);
 }
 
 namespace detail {

@@ -587,6 +587,12 @@ class write_behind {
     checkpointed_ = from;
     const auto now = clock_.now();
     BOOST_OUTCOME_TRY(journal_.replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+      if (is_version_mark(rec)) {
+        BOOST_OUTCOME_TRY(auto mark, decode_version_mark(rec));
+        versions_.observe(mark);
+        registered_.add(at);
+        return success();
+      }
       BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
       versions_.observe(e.version);
       // As a write: an entry the slow store may have superseded stays out
@@ -1018,7 +1024,7 @@ class write_behind {
     const auto now = clock_.now();
     if (safe > checkpointed_ && (pending_.empty() || now - last_checkpoint_ >= options_.checkpoint_interval)) {
       lock.unlock();
-      auto c = journal_.commit_checkpoint(safe);
+      auto c = checkpoint(safe);
       lock.lock();
       last_checkpoint_ = now;
       if (c) checkpointed_ = std::max(checkpointed_, safe);
@@ -1031,6 +1037,22 @@ class write_behind {
     lock.lock();
     pending_.adopt(delivered_nodes_, b.capacity, 16 * move_step);
     b.at = batch_slot::stage::idle;
+  }
+
+  /// Moves the journal checkpoint to `safe`, after journalling a version
+  /// mark: the versions acknowledged up to `safe` leave the replay, and the
+  /// mark, after it, keeps next_version() above them after a restart even
+  /// while the slow store cannot say its largest (a wall clock stepped back
+  /// would otherwise hand out a version below an acknowledged one).
+  result<void> checkpoint(lsn safe) {
+    thread_local std::vector<std::byte> frame;
+    encode_version_mark(versions_.last(), frame);
+    BOOST_OUTCOME_TRY(auto at, journal_.append(frame));
+    {
+      std::lock_guard lock(mutex_);
+      registered_.add(at);  // owed to nobody: the checkpoint may pass it
+    }
+    return journal_.commit_checkpoint(safe);
   }
 
   /// The writer: writes filled batches in the order they were filled.

@@ -43,6 +43,28 @@ TEST(EntryCodec, RejectsATruncatedBuffer) {
   EXPECT_EQ(decode_entry(longer).error(), errc::corrupt);
 }
 
+TEST(EntryCodec, AVersionMarkRoundTripsAndRefusesWhatIsNotOne) {
+  std::vector<std::byte> mark;
+  encode_version_mark(max_entry_version, mark);
+  EXPECT_TRUE(is_version_mark(mark));
+  EXPECT_EQ(decode_version_mark(mark).value(), max_entry_version);
+  for (std::size_t n = 1; n < mark.size(); ++n)
+    EXPECT_EQ(decode_version_mark(std::span(mark).first(n)).error(), errc::corrupt) << n << " bytes";
+  auto longer = mark;
+  longer.push_back(std::byte{0});
+  EXPECT_EQ(decode_version_mark(longer).error(), errc::corrupt);
+  // A version beyond what an entry may carry is not a mark storesync wrote.
+  encode_version_mark(max_entry_version, mark);
+  mark[8] = std::byte{0x7f};
+  EXPECT_EQ(decode_version_mark(mark).error(), errc::corrupt);
+  const auto e = encode_entry(entry::put("k", "1", 1));
+  EXPECT_FALSE(is_version_mark(e));
+  EXPECT_FALSE(decode_version_mark(e));
+  EXPECT_FALSE(is_version_mark({}));
+  encode_version_mark(7, mark);
+  EXPECT_FALSE(decode_entry(mark));
+}
+
 TEST(EntryCodec, TellsEntriesAndDeadLettersApart) {
   const entry e = entry::put("k", "1", 1);
   EXPECT_FALSE(decode_dead_letter(encode_entry(e)));

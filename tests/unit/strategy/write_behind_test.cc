@@ -510,7 +510,11 @@ TEST(WriteBehind, MetricsRenderWithThePrefix) {
   EXPECT_NE(text.find("storesync_write_behind_acknowledged_total 1"), std::string::npos) << text;
   EXPECT_NE(text.find("storesync_write_behind_flushed_total 1"), std::string::npos);
   EXPECT_NE(text.find("storesync_write_behind_pending 0"), std::string::npos);
-  EXPECT_NE(text.find("storesync_journal_records_total{journal=\"main\"} 1"), std::string::npos);
+  // The entry's record, and the version mark journalled before the
+  // checkpoint if the flusher has written it by now.
+  const bool one = text.find("storesync_journal_records_total{journal=\"main\"} 1\n") != std::string::npos;
+  const bool two = text.find("storesync_journal_records_total{journal=\"main\"} 2\n") != std::string::npos;
+  EXPECT_TRUE(one || two) << text;
 }
 
 // --- Outcomes: never `applied` for a write the slow store then refuses -----
@@ -652,6 +656,33 @@ TEST(WriteBehind, EntriesReplayedBeforeTheFloorWasKnownJudgeLaterWrites) {
   ASSERT_TRUE(wb->status().floor_known);
   EXPECT_EQ(put_report(*wb, entry::put("k", "6", 6)).unchanged, 1u) << "k v6 again was not called unchanged";
   EXPECT_EQ(put_report(*wb, entry::put("k", "5", 5)).stale, 1u) << "an older version was not called stale";
+}
+
+// Found by the simulator: after a restart with the slow store down and the
+// wall clock stepped back, next_version() fell below a version acknowledged
+// before the last checkpoint (the replay no longer held it).
+TEST(WriteBehind, NextVersionStaysAboveWhatWasAcknowledgedAfterARestartWithTheClockBack) {
+  memory_store fast;
+  slow_store slow;
+  manual_clock clock;
+  const std::string dir = fresh_dir("versions-after-restart");
+  version_type wall = 5'000'000;
+  auto o = options_in(dir);
+  o.wall_clock = [&wall] { return wall; };
+  version_type acknowledged = 0;
+  {
+    auto wb = open_wb<wb_type<>>(fast, slow, o, clock);
+    acknowledged = wb->next_version();
+    ASSERT_TRUE(wb->put(entry::put("k", "1", acknowledged)));
+    ASSERT_TRUE(wb->flush(10s).value().complete);  // delivered and checkpointed: not replayed
+    ASSERT_TRUE(wb->stop(10s));
+  }
+  wall = 1'000;  // stepped back
+  slow.set_faults({.unavailable_rate = 1.0});
+  memory_store cold;
+  auto wb = open_wb<wb_type<>>(cold, slow, o, clock);
+  ASSERT_FALSE(wb->status().floor_known);
+  EXPECT_GT(wb->next_version(), acknowledged);
 }
 
 TEST(WriteBehind, EvictedKeysAreColdKeys) {

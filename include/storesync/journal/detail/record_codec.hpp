@@ -21,6 +21,7 @@ namespace storesync::detail {
 /// The first byte of a record: which record it is, and its format version.
 inline constexpr std::uint8_t record_kind_entry = 1;
 inline constexpr std::uint8_t record_kind_dead_letter = 2;
+inline constexpr std::uint8_t record_kind_version_mark = 4;
 
 inline void append_u8(std::vector<std::byte>& out, std::uint8_t v) { out.push_back(std::byte{v}); }
 inline void append_u32(std::vector<std::byte>& out, std::uint32_t v) {
