@@ -34,7 +34,6 @@
 #include "storesync/policy/consistency_policy.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
 #include "storesync/policy/manual_clock.hpp"
-#include "storesync/policy/simulation.hpp"
 #include "storesync/policy/primary_only_consistency.hpp"
 #include "storesync/policy/retry_budget.hpp"
 #include "storesync/policy/retry_policy.hpp"

@@ -5,11 +5,9 @@
 //   bazel run //tests/simulation:write_behind_sim -- --seed=1 --seeds=100000 --steps=1000
 //   ... --regressions=FILE    first runs each "SEED STEPS" line of FILE (# comments)
 
-#include <unistd.h>  // getpid
-
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
+#include <cstdlib>  // mkdtemp
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -83,7 +81,12 @@ int main(int argc, char** argv) {
   // keeps the files anyway (a process crash, not a power cut).
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : tmp ? tmp : "/tmp";
-  const auto directory = base / ("write_behind_sim." + std::to_string(::getpid()));
+  std::string made = (base / "write_behind_sim.XXXXXX").string();
+  if (!::mkdtemp(made.data())) {
+    std::perror(made.c_str());
+    return 2;
+  }
+  const auto directory = std::filesystem::path(made) / "journals";
   storesync::sim::run_counts total;
   std::uint64_t failed = 0;
   const auto started = std::chrono::steady_clock::now();
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
                   broken->what.c_str(), static_cast<unsigned long long>(seed), static_cast<unsigned long long>(steps));
     }
   }
+  std::filesystem::remove_all(made);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("%zu runs (regressions, then seeds x %llu steps): %llu failed; %llu steps, %llu writes acknowledged, %llu crashes, %llu restarts, "
               "%llu outage changes, %llu complete flushes, %llu thread hand-overs; %.1f s, %.0f steps/s\n",

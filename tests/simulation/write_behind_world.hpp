@@ -13,7 +13,9 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 
+#include "storesync/policy/simulation.hpp"
 #include "storesync/storesync.hpp"
 
 namespace storesync::sim {
@@ -88,8 +90,12 @@ class world {
   write_behind_options options_;
   std::map<std::string, acked> model_;
   std::set<std::string> poisoned_;
-  std::size_t recovered_entries_ = 0;
-  std::size_t recovered_bytes_ = 0;
+  /// Every acknowledged (key, version, tombstone), and those `accepted`.
+  std::set<std::tuple<std::string, version_type, bool>> written_;
+  std::set<std::tuple<std::string, version_type, bool>> accepted_;
+  std::size_t owed_allowance_ = 0;
+  std::size_t bytes_allowance_ = 0;
+  bool capped_fast_ = false;
   bool outage_ = false;
   version_type wall_offset_ = 0;
   std::uint64_t step_ = 0;

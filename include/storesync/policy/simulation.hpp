@@ -29,203 +29,38 @@
 /// `wait_until`. `write_behind` meets both with `durability::process` or
 /// `always` (`interval` starts a real syncer thread).
 ///
-/// A `simulation` is used from the thread that made it; it must outlive
-/// every task started on its executor, joined or not.
+/// The simulation ignores notifications: at every hand-over it checks the
+/// predicate of each thread waiting in `wait_until` (under that thread's
+/// mutex) and wakes the first that holds. A missing `notify` in the code
+/// under test is therefore not found here.
+///
+/// A seed replays exactly with the same standard library: the order comes
+/// from `std::mt19937_64` (fixed by the standard) through `std::shuffle`
+/// (whose algorithm is the library's), as a workload's draws through the
+/// `std::uniform_*_distribution`s do, and the code under test may iterate
+/// unordered containers.
+///
+/// A `simulation` is driven from the thread that made it (no other thread
+/// outside it may call into it), and every task started on its executor
+/// must be joined before the simulation is destroyed.
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
-#include <semaphore>
 #include <string>
-#include <thread>
 #include <utility>
-#include <vector>
 
 #include "storesync/policy/clock.hpp"
+#include "storesync/policy/detail/simulation_core.hpp"
 #include "storesync/policy/executor.hpp"
 
 namespace storesync {
-
-class sim_clock;
-class sim_executor;
-
-namespace detail {
-
-/// The scheduler behind a simulation, shared by its clock and executor.
-class sim_core {
- public:
-  using duration = std::chrono::steady_clock::duration;
-  using time_point = std::chrono::steady_clock::time_point;
-
-  sim_core(std::uint64_t seed, time_point start) : random_(seed), now_(start) {
-    actors_.push_back(std::make_unique<actor>());  // the driver
-  }
-
-  time_point now() const noexcept { return now_; }
-  std::mt19937_64& random() noexcept { return random_; }
-  std::uint64_t switches() const noexcept { return switches_; }
-
-  /// The caller waits `d` of simulated time while the others run.
-  void sleep_for(duration d) {
-    actor& self = me();
-    self.at = state::sleeping;
-    self.deadline = now_ + std::max(d, duration::zero());
-    park(self);
-  }
-
-  template <class Predicate>
-  bool wait_until(std::unique_lock<std::mutex>& lock, time_point deadline, Predicate& pred) {
-    if (pred()) return true;
-    actor& self = me();
-    self.at = state::waiting;
-    self.deadline = deadline;
-    self.mutex = lock.mutex();
-    self.check = [&pred] { return static_cast<bool>(pred()); };
-    self.satisfied = false;
-    lock.unlock();
-    park(self);
-    lock.lock();
-    self.check = nullptr;
-    self.mutex = nullptr;
-    // Picked because the predicate held (it ran once, under the lock, and
-    // may have claimed something): do not run it again.
-    return self.satisfied || pred();
-  }
-
-  /// Starts `fn` as a new actor, runnable; the caller goes on.
-  std::size_t start(std::function<void()> fn, std::shared_ptr<sim_core> self) {
-    const std::size_t id = actors_.size();
-    actors_.push_back(std::make_unique<actor>());
-    actor& a = *actors_.back();
-    a.at = state::runnable;
-    a.thread = std::thread([core = std::move(self), id, fn = std::move(fn)] {
-      current_ = id;
-      core->actors_[id]->go.acquire();
-      fn();
-      core->finish(id);
-    });
-    return id;
-  }
-
-  void join(std::size_t id) {
-    actor& task = *actors_[id];
-    if (task.at != state::finished) {
-      actor& self = me();
-      self.at = state::joining;
-      self.joined = id;
-      park(self);
-    }
-    task.thread.join();
-  }
-
-  bool joinable(std::size_t id) const { return actors_[id]->thread.joinable(); }
-
-  /// Gives way once: any actor that may go on, the caller included, runs next.
-  void yield() {
-    actor& self = me();
-    self.at = state::runnable;
-    park(self);
-  }
-
-  /// Prefixed to the message when no actor can ever run again.
-  std::string name;
-
- private:
-  enum class state { running, runnable, sleeping, waiting, joining, finished };
-
-  struct actor {
-    std::binary_semaphore go{0};
-    state at = state::running;
-    time_point deadline{};
-    std::mutex* mutex = nullptr;
-    std::function<bool()> check;
-    bool satisfied = false;
-    std::size_t joined = 0;
-    std::thread thread;
-  };
-
-  actor& me() { return *actors_[current_]; }
-
-  /// Hands the turn to the next actor and returns when it is the caller's again.
-  void park(actor& self) {
-    const std::size_t next = pick();
-    if (actors_[next].get() == &self) return;
-    ++switches_;
-    actors_[next]->go.release();
-    self.go.acquire();
-  }
-
-  void finish(std::size_t id) {
-    actors_[id]->at = state::finished;
-    const std::size_t next = pick();
-    ++switches_;
-    actors_[next]->go.release();
-  }
-
-  /// The actor that runs next, marked running: drawn among those that may
-  /// go on; time moves to the earliest deadline while none may.
-  std::size_t pick() {
-    for (;;) {
-      order_.clear();
-      for (std::size_t i = 0; i < actors_.size(); ++i)
-        if (actors_[i]->at != state::finished && actors_[i]->at != state::running) order_.push_back(i);
-      std::shuffle(order_.begin(), order_.end(), random_);
-      for (const std::size_t i : order_)
-        if (may_go(*actors_[i])) {
-          actors_[i]->at = state::running;
-          return i;
-        }
-      time_point earliest = time_point::max();
-      for (const std::size_t i : order_) {
-        const actor& a = *actors_[i];
-        if (a.at == state::sleeping || a.at == state::waiting) earliest = std::min(earliest, a.deadline);
-      }
-      if (earliest == time_point::max()) {
-        std::fprintf(stderr, "%s: simulation stuck: every thread waits and no deadline is set\n", name.c_str());
-        std::abort();
-      }
-      now_ = earliest;
-    }
-  }
-
-  bool may_go(actor& a) {
-    switch (a.at) {
-      case state::runnable: return true;
-      case state::sleeping: return now_ >= a.deadline;
-      case state::joining: return actors_[a.joined]->at == state::finished;
-      case state::waiting: {
-        if (now_ >= a.deadline) return true;
-        // Its owner released this mutex to wait; nobody else holds it while
-        // one actor runs, unless that actor waits holding it (a misuse).
-        std::unique_lock lock(*a.mutex, std::try_to_lock);
-        if (!lock.owns_lock()) return false;
-        a.satisfied = a.check();
-        return a.satisfied;
-      }
-      case state::running:
-      case state::finished: return false;
-    }
-    return false;
-  }
-
-  static inline thread_local std::size_t current_ = 0;
-
-  std::mt19937_64 random_;
-  time_point now_;
-  std::vector<std::unique_ptr<actor>> actors_;
-  std::vector<std::size_t> order_;
-  std::uint64_t switches_ = 0;
-};
-
-}  // namespace detail
 
 /// The simulation's `waitable_clock`: simulated time, and waits that hand
 /// the turn to another thread of the simulation. Copies share the simulation.
@@ -237,7 +72,11 @@ class sim_clock {
   sim_clock() = default;
   explicit sim_clock(std::shared_ptr<detail::sim_core> core) : core_(std::move(core)) {}
 
-  time_point now() const noexcept { return core_->now(); }
+  /// Aborts if this clock belongs to no simulation (default-constructed).
+  time_point now() const noexcept {
+    if (!core_) std::abort();
+    return core_->now();
+  }
   void sleep_for(duration d) { core_->sleep_for(d); }
   template <class Predicate>
   bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable&, time_point deadline,
@@ -255,10 +94,17 @@ static_assert(waitable_clock<sim_clock>);
 /// no simulation and must not start tasks.
 class sim_executor {
  public:
+  /// Joined once, like a `std::thread` (move-only).
   class task {
    public:
     task() = default;
+    task(task&&) noexcept = default;
+    task& operator=(task&&) noexcept = default;
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    /// Waits (in simulated time, other threads running) for the task to end.
     void join() {
+      if (!core_) std::abort();  // not a started task, or joined already
       core_->join(id_);
       core_ = nullptr;
     }
