@@ -1,9 +1,10 @@
 #pragma once
 /// \file
 /// The `executor` policy: where a strategy's background work runs (the
-/// write-behind flusher and its writer, with their retry waits). The
-/// default, `thread_executor`, gives each task a thread of its own. A
-/// simulator swaps in an executor that runs the tasks one step at a time;
+/// write-behind flusher and its writer, with their retry waits; write-back's
+/// read-ahead of the next batch). The default, `thread_executor`, gives each
+/// task a thread of its own. A simulator swaps in an executor that runs the
+/// tasks one step at a time;
 /// the tasks block only through the strategy's Clock (`wait_until`,
 /// `sleep_for`), so such an executor, paired with `manual_clock`, decides
 /// which task moves next.

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// `write_back<Source, Sink, Log, RetryPolicy, BatchSizer, Clock>`: lands
+/// `write_back<Source, Sink, Log, RetryPolicy, BatchSizer, Clock, Executor>`: lands
 /// what changed in a source (a DuckDB query, a table, any `change_source`)
 /// in a sink (PostgreSQL, any `checkpoint_store`) incrementally, exactly
 /// once in effect, in constant memory, resuming after a crash where the
@@ -71,10 +71,11 @@
 /// re-dead-lettering the same entry changes nothing.
 ///
 /// **Threads and memory.** The next batch is read and judged (checks,
-/// transform, `store_admits` on the sink) on a second thread while one is
-/// looked up and written, so two batches are in memory at most, whatever
-/// the source's size. A check or transform that throws stops the stage
-/// with what it said.
+/// transform, `store_admits` on the sink) on a task of the Executor (a
+/// thread of its own by default; a simulation's `sim_executor` runs it in
+/// a seeded order) while one is looked up and written, so two batches are
+/// in memory at most, whatever the source's size. A check or transform
+/// that throws stops the stage with what it said.
 ///
 /// **Health hooks.** A source with `max_version()` reports its newest
 /// version (and freshness); one with `unreadable_rows()` (rows no read
@@ -91,7 +92,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <optional>
 #include <span>
 #include <string>
@@ -113,6 +113,7 @@
 #include "storesync/policy/aimd_batch_sizer.hpp"
 #include "storesync/policy/batch_sizer.hpp"
 #include "storesync/policy/clock.hpp"
+#include "storesync/policy/executor.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
 #include "storesync/policy/retry_policy.hpp"
 #include "storesync/store/detail/typed_value.hpp"
@@ -420,7 +421,7 @@ result<std::vector<write_back_run>> read_write_back_runs(Log& runs, std::size_t 
 
 template <change_source Source, checkpoint_store Sink, scannable_store Log,
           retry_policy Retry = exponential_backoff, batch_sizer Sizer = aimd_batch_sizer,
-          clock Clock = system_clock>
+          clock Clock = system_clock, executor Executor = thread_executor>
 class write_back {
  public:
   /// A source, the sink it lands in, and how.
@@ -436,13 +437,14 @@ class write_back {
   /// Records runs in `runs` and dead letters in `dead_letters`, which must
   /// outlive this object (and may be one store).
   write_back(Log& runs, Log& dead_letters, write_back_options options = {}, Retry retry = {},
-             Sizer sizer = {}, Clock clock = {})
+             Sizer sizer = {}, Clock clock = {}, Executor executor = {})
       : runs_(runs),
         letters_(dead_letters),
         options_(std::move(options)),
         retry_(std::move(retry)),
         sizer_(std::move(sizer)),
-        clock_(std::move(clock)) {}
+        clock_(std::move(clock)),
+        executor_(std::move(executor)) {}
 
   write_back_options& options() noexcept { return options_; }
   Retry& retry_policy() noexcept { return retry_; }
@@ -635,9 +637,7 @@ class write_back {
     auto fetch = [&, run_id = run.run_id, committed = sr.from](watermark from, std::size_t n) {
       return prepare(s, from, n, judging, sink_rules, committed, run_id);
     };
-    // async, or (no thread to be had) deferred: read on this thread at `get`.
-    constexpr auto launch = std::launch::async | std::launch::deferred;
-    std::future<prepared> next = std::async(launch, fetch, pos, to_sink.batch_size());
+    read_ahead next(executor_, fetch, pos, to_sink.batch_size());
     bool first_read = true;
     for (;;) {
       prepared p = next.get();
@@ -656,7 +656,7 @@ class write_back {
         break;
       }
       pos = p.end;
-      next = std::async(launch, fetch, pos, to_sink.batch_size());
+      next.start(executor_, fetch, pos, to_sink.batch_size());
       ++sr.batches;
       transfer_report b;
       b.read = p.read;
@@ -664,10 +664,7 @@ class write_back {
       b.owed = b.read - std::min(b.read, b.settled());
       sr.counts += b;
       if (options_.on_batch) options_.on_batch(run, sr);
-      if (!ok) {
-        next.wait();  // the batch being read: let it finish, then drop it
-        break;
-      }
+      if (!ok) break;  // the batch being read is dropped when `next` joins it
     }
 
     if (previous_json != nullptr && options_.volume_warning_factor > 0 && !sr.failure && !sr.interrupted) {
@@ -707,6 +704,36 @@ class write_back {
     // Dead letters of the entries rejected.
     std::vector<entry> rejects;
     const entry& source_of(std::size_t i) const { return sources.empty() ? judged[i] : sources[i]; }
+  };
+
+  // The batch being read and judged on a task of the Executor; joined
+  // (and dropped, if not taken) when replaced or destroyed.
+  class read_ahead {
+   public:
+    template <class Fetch>
+    read_ahead(Executor& e, Fetch& fetch, const watermark& from, std::size_t n) {
+      start(e, fetch, from, n);
+    }
+    read_ahead(const read_ahead&) = delete;
+    read_ahead& operator=(const read_ahead&) = delete;
+    ~read_ahead() { join(); }
+
+    template <class Fetch>
+    void start(Executor& e, Fetch& fetch, watermark from, std::size_t n) {
+      join();
+      task_ = e.start([this, &fetch, from = std::move(from), n] { batch_ = fetch(from, n); });
+    }
+    prepared get() {
+      join();
+      return std::move(batch_);
+    }
+
+   private:
+    void join() {
+      if (task_.joinable()) task_.join();
+    }
+    typename Executor::task task_;
+    prepared batch_;
   };
 
   // Reads the batch after `from` and judges it (no store is written). Runs
@@ -971,6 +998,7 @@ class write_back {
   [[no_unique_address]] Retry retry_;
   [[no_unique_address]] Sizer sizer_;
   [[no_unique_address]] Clock clock_;
+  [[no_unique_address]] Executor executor_;
 };
 
 }  // namespace storesync
