@@ -25,11 +25,8 @@ std::string show(const std::optional<entry>& e) {
 
 }  // namespace
 
-world::world(std::uint64_t seed, std::filesystem::path directory, bool trace)
-    : seed_(seed),
-      directory_(std::move(directory)),
-      trace_(trace),
-      sim_(seed, "seed " + std::to_string(seed)) {
+write_behind_world::write_behind_world(std::uint64_t seed, std::filesystem::path directory, bool trace)
+    : world_base(seed, trace, "write_behind_sim"), directory_(std::move(directory)) {
   std::filesystem::remove_all(directory_);
   options_.directory = directory_.string();
   options_.journal.durability = durability::process;  // `interval` would start a real syncer thread
@@ -53,22 +50,14 @@ world::world(std::uint64_t seed, std::filesystem::path directory, bool trace)
   open();
 }
 
-world::~world() {
+write_behind_world::~write_behind_world() {
   if (wb_) (void)wb_->stop(0ms);
   std::filesystem::remove_all(directory_);
 }
 
-void world::log(const std::string& line) {
-  if (trace_) std::printf("[%llu] %s\n", static_cast<unsigned long long>(step_), line.c_str());
-}
-
-void world::fail(std::string what) {
-  if (!failed_) failed_ = failure{step_, std::move(what)};
-}
-
-void world::set_durable_faults() {
+void write_behind_world::set_durable_faults() {
   fault_config f;
-  f.seed = seed_ * 7919 + counts_.restarts + counts_.outages;
+  f.seed = seed_ * 7919 + counts_["restarts"] + counts_["outage changes"];
   if (outage_) {
     f.unavailable_rate = 1.0;
   } else {
@@ -78,7 +67,7 @@ void world::set_durable_faults() {
   durable_.set_faults(f);
 }
 
-void world::open() {
+void write_behind_world::open() {
   // A restart's cache is cold; in some worlds it is small, and evicts.
   fast_ = capped_fast_ ? std::make_unique<memory_store>(memory_store_options{.max_bytes = 4096})
                        : std::make_unique<memory_store>();
@@ -99,20 +88,20 @@ void world::open() {
   bytes_allowance_ = std::max(options_.max_pending_bytes, s.pending_bytes);
 }
 
-std::string world::pick_key() {
+std::string write_behind_world::pick_key() {
   const std::uint64_t r = draw(100);
   if (r < 2) return "poison:" + std::to_string(draw(poison_keys));
   if (r < 50) return "hot:" + std::to_string(draw(hot_keys));
   return "cold:" + std::to_string(draw(cold_keys));
 }
 
-entry world::make(const std::string& key, version_type v, bool tombstone) {
+entry write_behind_world::make(const std::string& key, version_type v, bool tombstone) {
   // Content follows from (key, version, kind), so a version written twice
   // with the same kind is the same entry.
   return tombstone ? entry::erase(key, v) : entry::put(key, R"({"k":")" + key + R"(","v":)" + std::to_string(v) + "}", v);
 }
 
-void world::write(bool server_version, bool erase, bool never_wait) {
+void write_behind_world::write(bool server_version, bool erase, bool never_wait) {
   const std::string key = pick_key();
   // A poisoned key's writes end as dead letters, in no store: a later
   // write's verdict cannot be held against them (check_end checks them).
@@ -141,7 +130,7 @@ void world::write(bool server_version, bool erase, bool never_wait) {
     if (r.error() != errc::queue_full) fail("write " + key + " v" + std::to_string(v) + ": " + r.error().message());
     return;
   }
-  ++counts_.acknowledged;
+  ++counts_["writes acknowledged"];
   const write_report& w = r.value();
   const bool had = known != model_.end();
   const version_type newest = had ? known->second.version : 0;
@@ -160,7 +149,7 @@ void world::write(bool server_version, bool erase, bool never_wait) {
   if (!had || v > newest) model_[key] = acked{v, tombstone};
 }
 
-void world::read() {
+void write_behind_world::read() {
   const std::string key = pick_key();
   if (poisoned_.contains(key)) return;  // dead-lettered: in no store, see check_end
   const std::size_t faults_before = durable_.injected();
@@ -184,7 +173,7 @@ void world::read() {
          (m.tombstone ? "tombstone v" : "value v") + std::to_string(m.version));
 }
 
-void world::flush() {
+void write_behind_world::flush() {
   const auto timeout = std::chrono::milliseconds(draw(4) * 50);
   auto r = wb_->flush(timeout);
   log("flush " + std::to_string(timeout.count()) + "ms -> " +
@@ -195,37 +184,37 @@ void world::flush() {
     return;
   }
   if (r.value().complete) {
-    ++counts_.complete_flushes;
+    ++counts_["complete flushes"];
     check_durable("after a complete flush");
   }
 }
 
-void world::crash() {
+void write_behind_world::crash() {
   // The process dies here: from now on it reaches no store, and what it held
   // in memory is gone. Its threads are wound down against a durable store
   // that refuses everything, so nothing they do after this moment lands.
   log("crash");
-  ++counts_.crashes;
+  ++counts_["crashes"];
   durable_.set_faults({.unavailable_rate = 1.0});
   (void)wb_->stop(0ms);
   wb_.reset();
   if (chance(0.3)) wall_offset_ += static_cast<version_type>(draw(5'000'000));  // the clock steps back
-  ++counts_.restarts;
+  ++counts_["restarts"];
   set_durable_faults();
   open();
 }
 
-void world::restart_cleanly() {
+void write_behind_world::restart_cleanly() {
   const auto timeout = std::chrono::milliseconds(draw(3) * 100);
   auto r = wb_->stop(timeout);
   log("stop " + std::to_string(timeout.count()) + "ms -> " + (r ? "ok" : r.error().message()));
   if (!r) fail("stop: " + r.error().message());
   wb_.reset();
-  ++counts_.restarts;
+  ++counts_["restarts"];
   open();
 }
 
-void world::check_bounds() {
+void write_behind_world::check_bounds() {
   const write_behind_status s = wb_->status();
   // Owed = pending + in flight. The allowance starts at the replay's level
   // and shrinks back to the bounds as the replay drains.
@@ -237,7 +226,7 @@ void world::check_bounds() {
   bytes_allowance_ = std::max(options_.max_pending_bytes, std::min(bytes_allowance_, s.pending_bytes));
 }
 
-void world::check_durable(const char* when) {
+void write_behind_world::check_durable(const char* when) {
   for (const auto& [key, m] : model_) {
     if (poisoned_.contains(key)) continue;
     auto held = durable_.inner().read(key);
@@ -251,7 +240,7 @@ void world::check_durable(const char* when) {
   }
 }
 
-void world::check_end() {
+void write_behind_world::check_end() {
   outage_ = false;
   durable_.set_faults({});
   auto r = wb_->flush(std::chrono::hours(1));
@@ -287,7 +276,7 @@ void world::check_end() {
   }
 }
 
-std::optional<failure> world::run(std::uint64_t steps) {
+std::optional<failure> write_behind_world::run(std::uint64_t steps) {
   for (step_ = 0; step_ < steps && !failed_ && wb_; ++step_) {
     const std::uint64_t r = draw(1000);
     if (r < 350) write(true, false, false);
@@ -300,16 +289,16 @@ std::optional<failure> world::run(std::uint64_t steps) {
     else if (r < 985) flush();
     else if (r < 991) {
       outage_ = !outage_;
-      ++counts_.outages;
+      ++counts_["outage changes"];
       log(outage_ ? "outage begins" : "outage ends");
       set_durable_faults();
     } else if (r < 996) crash();
     else restart_cleanly();
     if (wb_) check_bounds();
   }
-  counts_.steps = step_;
+  counts_["steps"] = step_;
   if (!failed_ && wb_) check_end();
-  counts_.switches = sim_.switches();
+  counts_["thread hand-overs"] = sim_.switches();
   return failed_;
 }
 

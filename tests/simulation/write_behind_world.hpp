@@ -10,13 +10,13 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <tuple>
 
 #include "storesync/policy/simulation.hpp"
 #include "storesync/storesync.hpp"
+#include "tests/simulation/sim_world.hpp"
 
 namespace storesync::sim {
 
@@ -26,34 +26,15 @@ using durable_store = faulty_store<memory_store>;
 using wb_type = write_behind<memory_store, durable_store, exponential_backoff, aimd_batch_sizer, block_for,
                              sim_clock, file_journal, sim_executor>;
 
-/// The first step that broke an invariant.
-struct failure {
-  std::uint64_t step = 0;
-  std::string what;
-};
-
-/// Counts over a run, for the figures.
-struct run_counts {
-  std::uint64_t steps = 0;
-  std::uint64_t acknowledged = 0;
-  std::uint64_t crashes = 0;
-  std::uint64_t restarts = 0;
-  std::uint64_t outages = 0;
-  std::uint64_t complete_flushes = 0;
-  std::uint64_t switches = 0;
-};
-
-class world {
+class write_behind_world : public world_base {
  public:
   /// `directory` is emptied and holds the journals.
-  world(std::uint64_t seed, std::filesystem::path directory, bool trace = false);
-  ~world();
+  write_behind_world(std::uint64_t seed, std::filesystem::path directory, bool trace = false);
+  ~write_behind_world();
 
   /// Runs `steps` steps, then heals the durable store, flushes and checks
   /// the end state. The first broken invariant, or nothing.
   std::optional<failure> run(std::uint64_t steps);
-
-  const run_counts& counts() const noexcept { return counts_; }
 
  private:
   /// The newest acknowledged write of a key.
@@ -71,19 +52,12 @@ class world {
   void check_bounds();
   void check_durable(const char* when);
   void check_end();
-  void fail(std::string what);
 
   std::string pick_key();
-  std::uint64_t draw(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(sim_.random()); }
-  bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(sim_.random()) < p; }
   static entry make(const std::string& key, version_type v, bool tombstone);
   void set_durable_faults();
-  void log(const std::string& line);
 
-  std::uint64_t seed_;
   std::filesystem::path directory_;
-  bool trace_;
-  simulation sim_;
   durable_store durable_;
   std::unique_ptr<memory_store> fast_;
   std::unique_ptr<wb_type> wb_;
@@ -98,9 +72,6 @@ class world {
   bool capped_fast_ = false;
   bool outage_ = false;
   version_type wall_offset_ = 0;
-  std::uint64_t step_ = 0;
-  std::optional<failure> failed_;
-  run_counts counts_;
 };
 
 }  // namespace storesync::sim
