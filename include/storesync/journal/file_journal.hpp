@@ -69,7 +69,12 @@
 /// `journal_stats::refused_batches`. After any other failed write, or any
 /// failed fsync, the journal refuses further appends with that error (the
 /// page cache can no longer be trusted, as PostgreSQL learned); reopen it to
-/// recover what is on disk.
+/// recover what is on disk. In `always` mode it first cuts the segment back
+/// to where its last successful fdatasync ended (none of the rest was
+/// acknowledged): a failed fsync leaves the pages readable but marked
+/// clean, so a reopen would replay, and append behind, records a power
+/// failure may then take away. `open` in `always` mode fdatasyncs what a
+/// killed process left unsynced before appending behind it.
 ///
 /// Thread safety: see `journal`. Replay reads records written up to the call
 /// and may run beside appends and checkpoint commits (also from inside its

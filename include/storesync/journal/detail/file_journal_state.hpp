@@ -225,6 +225,13 @@ class file_journal_state {
       active_path_ = segments_.back().path;
       tail_bytes_ = segments_.back().bytes;
       have_segment_ = true;
+      // What a killed process wrote without syncing is replayed; in `always`
+      // mode it is synced before anything is appended behind it, so the
+      // segment is durable up to here (see `cut_unsynced`).
+      if (opt_.durability == durability::always) {
+        BOOST_OUTCOME_TRY(datasync_fd(fd_.get(), active_path_));
+      }
+      synced_bytes_ = tail_bytes_;
     }
     written_lsn_.store(next_lsn_ - 1);
     durable_lsn_.store(next_lsn_ - 1);
@@ -512,6 +519,7 @@ class file_journal_state {
     pending_records_ = 0;
     const bool need_sync = sync && (batch_last > durable_lsn_.load() || !batch_.empty());
     const bool sync_rotations = opt_.durability != durability::process;
+    const std::uint64_t synced_before = synced_bytes_;
     lk.unlock();
 
     std::vector<segment_info> created;  // rare: only when a batch starts a segment
@@ -547,10 +555,12 @@ class file_journal_state {
       r = datasync_fd(fd_.get(), active_path_);
       m_.fsync_seconds.observe(std::chrono::steady_clock::now() - t0);
       ++fsyncs;
+      if (r) synced_bytes_ = created.empty() ? active_bytes + to_active : created.back().bytes;
     }
+    if (!r && !no_space && opt_.durability == durability::always && fd_) r = cut_unsynced(r.error());
 
     lk.lock();
-    if (!r && no_space && refuse_batch(r.error(), records, had_segment, active_bytes, created)) {
+    if (!r && no_space && refuse_batch(r.error(), records, had_segment, active_bytes, created, synced_before)) {
       batch_.clear();
       batch_rotations_.clear();
       writer_active_ = false;
@@ -623,8 +633,31 @@ class file_journal_state {
       fd_ = std::move(fd);
     }
     active_path_ = path;
+    synced_bytes_ = 0;
     created.push_back({first, path, 0});
     return success();
+  }
+
+  // After a write or fdatasync that failed in `always` mode (writer role
+  // held): cuts the active segment back to where its last successful
+  // fdatasync ended, and syncs the cut. Nothing after that point was
+  // acknowledged, and it must not be replayed: a failed fsync leaves those
+  // pages in the page cache marked clean, so a restart would read them while
+  // a later fsync would never write them, and after a power failure the
+  // segment would hold a hole with acknowledged records behind it. `why`,
+  // with the cut's own failure if it failed too.
+  error cut_unsynced(const error& why) {
+    int rc;
+    do rc = ::ftruncate(fd_.get(), static_cast<off_t>(synced_bytes_));
+    while (rc < 0 && errno == EINTR);
+    auto cut = rc < 0 ? result<void>(errno_error("truncate " + active_path_)) : fsync_fd(fd_.get(), active_path_);
+    if (!cut)
+      return error{why.code(), why.context() + "; cutting " + active_path_ + " back to its last synced byte (" +
+                                   std::to_string(synced_bytes_) + ") failed too (" + cut.error().message() +
+                                   "): a restart may replay records that are not on disk"};
+    log("journal " + dir_ + ": " + why.message() + "; " + active_path_ + " cut back to its last synced byte (" +
+        std::to_string(synced_bytes_) + "), so no restart replays what may not be on disk");
+    return why;
   }
 
   static bool is_no_space(const error& e) {
@@ -641,7 +674,7 @@ class file_journal_state {
   // append simply tries again: when space was freed, it succeeds. False
   // when the files could not be put back.
   bool refuse_batch(const error& why, std::uint64_t records, bool had_segment, std::uint64_t active_bytes,
-                    const std::vector<segment_info>& created) {
+                    const std::vector<segment_info>& created, std::uint64_t synced_before) {
     for (const auto& c : created)
       if (::unlink(c.path.c_str()) < 0 && errno != ENOENT) return false;
     if (!created.empty()) {
@@ -656,6 +689,7 @@ class file_journal_state {
       }
     }
     if (had_segment && ::ftruncate(fd_.get(), static_cast<off_t>(active_bytes)) < 0) return false;
+    synced_bytes_ = synced_before;
     refusal_ = error{why.code(), why.context() + " (journal " + dir_ + ": " +
                                      std::to_string(records + pending_records_) +
                                      " appends refused; the files end on their last whole frame)"};
@@ -770,6 +804,8 @@ class file_journal_state {
   // Owned by whoever holds the writer role (fd_ is also swapped under mu_):
   unique_fd fd_;
   std::string active_path_;
+  // The active segment's length at its last successful fdatasync (`always`).
+  std::uint64_t synced_bytes_ = 0;
   std::vector<std::byte> batch_;
   std::vector<rotation_point> batch_rotations_;
 
