@@ -29,9 +29,10 @@
 /// acknowledge. An invalid or refused write changes nothing and journals
 /// nothing. When the journal append fails (a full disk), the fast store's
 /// write is taken back (`restorable_store::restore`): the newest value still
-/// owed goes back in its place, or else the key leaves the fast store (reads
-/// go to the slow store, and the floor rises as for an eviction), so no
-/// reader sees a write its caller was told failed.
+/// owed goes back in its place, or else (none, or one still waiting for the
+/// slow store's verdict, which never enters the fast store) the key leaves
+/// the fast store (reads go to the slow store, and the floor rises as for an
+/// eviction), so no reader sees a write its caller was told failed.
 ///
 /// **Outcomes**: `applied` means the entry is newer than anything the slow
 /// store can hold for its key: its version is above the *floor*, the largest
@@ -716,15 +717,23 @@ class write_behind {
   /// Takes `e` back out of the fast store after its journal append failed:
   /// the newest value still owed goes back in its place; with none, what the
   /// key held before is in the slow store, so the key leaves the fast store
-  /// and the floor rises to `e`'s version, as an eviction would raise it. A
-  /// newer write that came in meanwhile stays (the restore finds a conflict).
+  /// and the floor rises to `e`'s version, as an eviction would raise it. An
+  /// owed value still unconfirmed (at or below the floor) is not put back:
+  /// the slow store may hold a newer one, which a read then finds (as
+  /// `write_one` keeps such a value out of the fast store). A newer write
+  /// that came in meanwhile stays (the restore finds a conflict).
   void take_back(const entry& e) {
     std::optional<entry> previous;
+    bool confirmed = true;
     {
       std::lock_guard lock(mutex_);
-      if (const item* i = newest_owed_locked(e.key)) previous = i->e;
+      if (const item* i = newest_owed_locked(e.key)) {
+        previous = i->e;
+        confirmed = !i->unconfirmed;
+      }
     }
     if (previous && previous->version >= e.version) return;  // a newer write came in meanwhile
+    if (!confirmed) previous.reset();
     if (!fast_.restore(e.key, e.version, previous) || previous) return;
     version_type f = floor_.load(std::memory_order_relaxed);
     while (f != unknown_floor && f < e.version && !floor_.compare_exchange_weak(f, e.version, std::memory_order_relaxed)) {
