@@ -26,10 +26,18 @@ std::string show(const std::optional<entry>& e) {
 }  // namespace
 
 write_behind_world::write_behind_world(std::uint64_t seed, std::filesystem::path directory, bool trace)
-    : world_base(seed, trace, "write_behind_sim"), directory_(std::move(directory)) {
-  std::filesystem::remove_all(directory_);
+    : world_base(seed, trace, "write_behind_sim"),
+      directory_(std::move(directory)),
+      disk_random_(seed * 0x9E3779B97F4A7C15ull + 1) {
+  disk_.attach(directory_.string(), seed + 17);
+  disk_.set_trace([this](const std::string& line) { log(line); });
   options_.directory = directory_.string();
-  options_.journal.durability = durability::process;  // `interval` would start a real syncer thread
+  // A journal that syncs each append may lose nothing to a power cut; one
+  // that does not only survives the process. (`interval` would start a real
+  // syncer thread.)
+  synced_journal_ = disk_chance(0.5);
+  options_.journal.durability = synced_journal_ ? durability::always : durability::process;
+  if (disk_chance(0.3)) disk_.set_fsync_failure_rate(0.002);
   options_.journal.segment_size_bytes = 16 * 1024;     // segments roll over and are retired
   options_.max_pending_entries = 64;                   // backpressure is reached
   options_.max_pending_bytes = 64 * 1024;
@@ -52,6 +60,8 @@ write_behind_world::write_behind_world(std::uint64_t seed, std::filesystem::path
 
 write_behind_world::~write_behind_world() {
   if (wb_) (void)wb_->stop(0ms);
+  wb_.reset();
+  disk_.detach();
   std::filesystem::remove_all(directory_);
 }
 
@@ -71,16 +81,27 @@ void write_behind_world::open() {
   // A restart's cache is cold; in some worlds it is small, and evicts.
   fast_ = capped_fast_ ? std::make_unique<memory_store>(memory_store_options{.max_bytes = 4096})
                        : std::make_unique<memory_store>();
-  exponential_backoff retry({.base = 1ms, .cap = 20ms, .max_attempts = 4, .max_elapsed = 100ms, .seed = seed_ + 1});
-  aimd_batch_sizer sizer({.min_size = 1, .max_size = 32, .initial_size = 8, .additive_step = 4});
-  auto opened = wb_type::open(*fast_, durable_, options_, std::move(retry), std::move(sizer),
-                              block_for(std::chrono::milliseconds(draw(3) * 10)), sim_.clock(), nullptr,
-                              sim_.executor());
+  const auto wait = std::chrono::milliseconds(draw(3) * 10);
+  const auto try_open = [&] {
+    exponential_backoff retry({.base = 1ms, .cap = 20ms, .max_attempts = 4, .max_elapsed = 100ms, .seed = seed_ + 1});
+    aimd_batch_sizer sizer({.min_size = 1, .max_size = 32, .initial_size = 8, .additive_step = 4});
+    return wb_type::open(*fast_, durable_, options_, std::move(retry), std::move(sizer), block_for(wait), sim_.clock(),
+                         nullptr, sim_.executor());
+  };
+  auto opened = try_open();
+  for (int again = 0; !opened && again < 3 && disk_.injected() != disk_faults_at_open_; ++again) {
+    // The disk failed the start-up: the operator frees space, and it goes again.
+    log("start-up failed on the disk (" + opened.error().message() + "); space is freed");
+    disk_.set_full(false);
+    disk_faults_at_open_ = disk_.injected();
+    opened = try_open();
+  }
   if (!opened) {
     fail("open: " + opened.error().message());
     return;
   }
   wb_ = std::move(opened).value();
+  disk_faults_at_open_ = disk_.injected();
   // The replay may start above the bounds (write_behind_options); no write
   // may add to what is owed past them.
   const write_behind_status s = wb_->status();
@@ -127,7 +148,16 @@ void write_behind_world::write(bool server_version, bool erase, bool never_wait)
                std::to_string(r.value().unchanged) + " s" + std::to_string(r.value().stale)
          : r.error().message()));
   if (!r) {
-    if (r.error() != errc::queue_full) fail("write " + key + " v" + std::to_string(v) + ": " + r.error().message());
+    if (r.error() == errc::queue_full) return;
+    if (!disk_failed()) {
+      fail("write " + key + " v" + std::to_string(v) + ": " + r.error().message());
+      return;
+    }
+    // The journal failed it: in doubt (a failed sync may still be replayed).
+    doubtful_[key].insert({v, tombstone});
+    written_.insert(std::make_tuple(key, v, tombstone));
+    ++counts_["writes in doubt"];
+    if (!disk_.full()) crash();  // a journal whose sync failed takes no more appends: restart
     return;
   }
   ++counts_["writes acknowledged"];
@@ -140,7 +170,9 @@ void write_behind_world::write(bool server_version, bool erase, bool never_wait)
   if (checked) {
     if (w.applied && had && v <= newest) fail("applied, but not newer than what was acknowledged: " + what);
     if (w.unchanged && !written_.contains(written)) fail("unchanged, but not an entry acknowledged: " + what);
-    if (w.stale && (!had || v >= newest)) fail("stale, but not older than what was acknowledged: " + what);
+    version_type above = had ? newest : 0;  // what the key may hold
+    if (const auto d = doubtful_.find(key); d != doubtful_.end()) above = std::max(above, d->second.rbegin()->first);
+    if (w.stale && v >= above) fail("stale, but not older than what was acknowledged or in doubt: " + what);
     // A later write that takes its version from write_behind must win.
     if (server_version && had && v <= newest) fail("next_version() was not above what was acknowledged: " + what);
   }
@@ -163,10 +195,11 @@ void write_behind_world::read() {
     return;
   const auto known = model_.find(key);
   if (known == model_.end()) {
-    if (r.value()) fail("read " + key + ": " + show(r.value()) + ", but nothing was acknowledged");
+    if (r.value() && !may_hold(key, *r.value(), 0)) fail("read " + key + ": " + show(r.value()) + ", but nothing was acknowledged");
     return;
   }
   const acked& m = known->second;
+  if (r.value() && may_hold(key, *r.value(), m.version)) return;
   if (!r.value() || r.value()->version != m.version || r.value()->tombstone != m.tombstone ||
       *r.value() != make(key, m.version, m.tombstone))
     fail("read " + key + ": " + show(r.value()) + ", but the newest acknowledged is " +
@@ -180,7 +213,7 @@ void write_behind_world::flush() {
       (r ? (r.value().complete ? "complete" : std::to_string(r.value().remaining) + " remaining")
          : r.error().message()));
   if (!r) {
-    fail("flush: " + r.error().message());
+    if (!disk_failed()) fail("flush: " + r.error().message());
     return;
   }
   if (r.value().complete) {
@@ -189,15 +222,19 @@ void write_behind_world::flush() {
   }
 }
 
-void write_behind_world::crash() {
-  // The process dies here: from now on it reaches no store, and what it held
-  // in memory is gone. Its threads are wound down against a durable store
-  // that refuses everything, so nothing they do after this moment lands.
-  log("crash");
-  ++counts_["crashes"];
+void write_behind_world::crash(bool power_cut) {
+  // The process dies here: from now on it reaches no store and no file, and
+  // what it held in memory is gone. Its threads are wound down against a
+  // durable store and a disk that refuse everything, so nothing they do
+  // after this moment lands.
+  log(power_cut ? "power cut" : "crash");
+  ++counts_[power_cut ? "power cuts" : "crashes"];
   durable_.set_faults({.unavailable_rate = 1.0});
+  disk_.freeze();
   (void)wb_->stop(0ms);
   wb_.reset();
+  if (power_cut) disk_.power_loss();
+  else disk_.thaw();
   if (chance(0.3)) wall_offset_ += static_cast<version_type>(draw(5'000'000));  // the clock steps back
   ++counts_["restarts"];
   set_durable_faults();
@@ -208,7 +245,7 @@ void write_behind_world::restart_cleanly() {
   const auto timeout = std::chrono::milliseconds(draw(3) * 100);
   auto r = wb_->stop(timeout);
   log("stop " + std::to_string(timeout.count()) + "ms -> " + (r ? "ok" : r.error().message()));
-  if (!r) fail("stop: " + r.error().message());
+  if (!r && !disk_failed()) fail("stop: " + r.error().message());
   wb_.reset();
   ++counts_["restarts"];
   open();
@@ -226,10 +263,17 @@ void write_behind_world::check_bounds() {
   bytes_allowance_ = std::max(options_.max_pending_bytes, std::min(bytes_allowance_, s.pending_bytes));
 }
 
+bool write_behind_world::may_hold(const std::string& key, const entry& e, version_type newest) const {
+  const auto d = doubtful_.find(key);
+  return d != doubtful_.end() && e.version > newest && d->second.contains({e.version, e.tombstone}) &&
+         e == make(key, e.version, e.tombstone);
+}
+
 void write_behind_world::check_durable(const char* when) {
   for (const auto& [key, m] : model_) {
     if (poisoned_.contains(key)) continue;
     auto held = durable_.inner().read(key);
+    if (held && held.value() && may_hold(key, *held.value(), m.version)) continue;
     if (!held || !held.value() || held.value()->version != m.version || held.value()->tombstone != m.tombstone ||
         *held.value() != make(key, m.version, m.tombstone)) {
       fail(std::string(when) + ": the durable store holds " + (held ? show(held.value()) : "an error") + " for " + key +
@@ -241,6 +285,13 @@ void write_behind_world::check_durable(const char* when) {
 }
 
 void write_behind_world::check_end() {
+  if (disk_.injected() > 0 || disk_.full()) {
+    // A journal the disk failed takes no more appends: restart on a healed disk.
+    disk_.set_full(false);
+    disk_.set_fsync_failure_rate(0);
+    crash();
+    if (failed_ || !wb_) return;
+  }
   outage_ = false;
   durable_.set_faults({});
   auto r = wb_->flush(std::chrono::hours(1));
@@ -278,6 +329,12 @@ void write_behind_world::check_end() {
 
 std::optional<failure> write_behind_world::run(std::uint64_t steps) {
   for (step_ = 0; step_ < steps && !failed_ && wb_; ++step_) {
+    // The disk fills and is freed on a stream of its own.
+    if (disk_chance(disk_.full() ? 0.02 : 0.003)) {
+      disk_.set_full(!disk_.full());
+      ++counts_["disk full changes"];
+      log(disk_.full() ? "the disk is full" : "space is freed");
+    }
     const std::uint64_t r = draw(1000);
     if (r < 350) write(true, false, false);
     else if (r < 500) write(false, false, false);
@@ -292,7 +349,7 @@ std::optional<failure> write_behind_world::run(std::uint64_t steps) {
       ++counts_["outage changes"];
       log(outage_ ? "outage begins" : "outage ends");
       set_durable_faults();
-    } else if (r < 996) crash();
+    } else if (r < 996) crash(synced_journal_ && disk_chance(0.5));
     else restart_cleanly();
     if (wb_) check_bounds();
   }

@@ -1,8 +1,10 @@
 #pragma once
 // One seeded run of write_behind under the simulation (policy/simulation.hpp):
 // the real write_behind, file journal and stores, with a seeded workload,
-// seeded faults in the durable store, crashes and restarts, and invariants
-// checked after every step. A run is a function of its seed.
+// seeded faults in the durable store, a simulated disk under the journals
+// (sim_file_system.hpp: power cuts, torn writes, a full disk, failed
+// fsyncs), crashes and restarts, and invariants checked after every step.
+// A run is a function of its seed.
 
 #include <chrono>
 #include <cstdint>
@@ -10,12 +12,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <tuple>
 
 #include "storesync/policy/simulation.hpp"
 #include "storesync/storesync.hpp"
+#include "tests/simulation/sim_file_system.hpp"
 #include "tests/simulation/sim_world.hpp"
 
 namespace storesync::sim {
@@ -44,7 +48,10 @@ class write_behind_world : public world_base {
   };
 
   void open();
-  void crash();
+  /// The process dies (its memory is lost, and it reaches no store and no
+  /// file from then on); with `power_cut`, so does the machine: the
+  /// journals keep only what was synced.
+  void crash(bool power_cut = false);
   void restart_cleanly();
   void write(bool server_version, bool erase, bool never_wait);
   void read();
@@ -56,6 +63,13 @@ class write_behind_world : public world_base {
   std::string pick_key();
   static entry make(const std::string& key, version_type v, bool tombstone);
   void set_durable_faults();
+  /// Whether the disk failed a call since the last start-up: a write,
+  /// flush or stop may then fail, and a failed write is in doubt.
+  bool disk_failed() const { return disk_.injected() != disk_faults_at_open_; }
+  bool disk_chance(double p) { return std::uniform_real_distribution<double>(0, 1)(disk_random_) < p; }
+  /// Whether `e` is a write of `key` in doubt, newer than `newest` (the
+  /// newest acknowledged version): what the key may hold instead of that.
+  bool may_hold(const std::string& key, const entry& e, version_type newest) const;
 
   std::filesystem::path directory_;
   durable_store durable_;
@@ -67,6 +81,14 @@ class write_behind_world : public world_base {
   /// Every acknowledged (key, version, tombstone), and those `accepted`.
   std::set<std::tuple<std::string, version_type, bool>> written_;
   std::set<std::tuple<std::string, version_type, bool>> accepted_;
+  /// Writes that failed on the disk: they may or may not have landed.
+  std::map<std::string, std::set<std::pair<version_type, bool>>> doubtful_;
+  sim_file_system& disk_ = sim_file_system::instance();
+  /// The disk's choices (durability mode, fsync failures, a full disk,
+  /// power cuts) are drawn from a stream of their own.
+  std::mt19937_64 disk_random_;
+  bool synced_journal_ = false;
+  std::uint64_t disk_faults_at_open_ = 0;
   std::size_t owed_allowance_ = 0;
   std::size_t bytes_allowance_ = 0;
   bool capped_fast_ = false;
