@@ -204,9 +204,7 @@ class dual_write {
     auto outcome = write_both(batch, to_secondary, settled);
     // Unsettled (a divergence that could not be recorded): the intent stays
     // open, and start-up repairs its keys.
-    if (settled) {
-      BOOST_OUTCOME_TRY(close_intent(intent));
-    }
+    if (settled) close_intent(intent);
     return outcome;
   }
 
@@ -464,14 +462,17 @@ class dual_write {
   }
 
   /// Clears intent `at`; every `checkpoint_every` clears the checkpoint
-  /// moves to one below the oldest intent still open.
-  result<void> close_intent(lsn at) {
+  /// moves to one below the oldest intent still open. A checkpoint that
+  /// fails (the disk) is counted and tried again at the next clear: the
+  /// write has settled either way, and an intent left behind the
+  /// checkpoint only costs start-up a check of keys that agree.
+  void close_intent(lsn at) {
     std::lock_guard lock(intent_mutex_);
     open_.erase(at);
     counters_.open_intents.set(static_cast<double>(open_.size()));
-    if (++cleared_ < checkpoint_every_) return success();
-    cleared_ = 0;
-    return intents_.commit_checkpoint(safe_checkpoint());
+    if (++cleared_ < checkpoint_every_) return;
+    if (intents_.commit_checkpoint(safe_checkpoint())) cleared_ = 0;
+    else counters_.checkpoint_failures.inc();
   }
   lsn safe_checkpoint() const { return open_.empty() ? last_ : *open_.begin() - 1; }
 
@@ -571,6 +572,8 @@ class dual_write {
           compensations(r.counter("dual_write_compensations_total", "Primary writes undone (strict).")),
           recorded(r.counter("dual_write_inconsistencies_recorded_total", "Records added to the inconsistency log.")),
           recovered_intents(r.counter("dual_write_recovered_intents_total", "Open intents replayed at start-up.")),
+          checkpoint_failures(r.counter("dual_write_intent_checkpoint_failures_total",
+                                        "Intent-log checkpoints that failed (tried again at the next clear).")),
           open_intents(r.gauge("dual_write_open_intents", "Writes between their intent and its clearing.")),
           open_inconsistencies(r.gauge("dual_write_open_inconsistencies",
                                        "Records in the inconsistency log (counted when the registry renders).")),
@@ -580,7 +583,7 @@ class dual_write {
                                 {{"side", "primary"}}),
                         r.gauge("dual_write_probe_seconds", "How long the last health probe took.",
                                 {{"side", "secondary"}})} {}
-    counter writes, partial_failures, compensations, recorded, recovered_intents;
+    counter writes, partial_failures, compensations, recorded, recovered_intents, checkpoint_failures;
     gauge open_intents;
     gauge open_inconsistencies;
     gauge up[2];
