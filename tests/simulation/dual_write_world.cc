@@ -32,8 +32,11 @@ std::set<std::string> keys_of(const memory_store& s) {
 
 dual_write_world::dual_write_world(std::uint64_t seed, std::filesystem::path directory, bool trace)
     : world_base(seed, trace, "dual_write_sim"), directory_(std::move(directory)) {
-  std::filesystem::remove_all(directory_);
+  disk_.attach(directory_.string(), seed + 17);
+  disk_.set_trace([this](const std::string& line) { log(line); });
   consistency_ = seeded_consistency(static_cast<seeded_consistency::mode>(draw(3)));
+  synced_intents_ = chance(0.5);
+  if (chance(0.3)) disk_.set_fsync_failure_rate(0.005);
   if (chance(0.25)) project_ = project;
   checkpoint_every_ = 1 + draw(8);
   log(std::string("consistency ") +
@@ -47,6 +50,7 @@ dual_write_world::dual_write_world(std::uint64_t seed, std::filesystem::path dir
 
 dual_write_world::~dual_write_world() {
   dw_.reset();
+  disk_.detach();
   std::filesystem::remove_all(directory_);
 }
 
@@ -65,7 +69,9 @@ void dual_write_world::set_faults(side s) {
 
 bool dual_write_world::open() {
   dual_write_options options{
-      .intents = {.directory = directory_.string(), .durability = durability::process, .segment_size_bytes = 4096},
+      .intents = {.directory = directory_.string(),
+                  .durability = synced_intents_ ? durability::always : durability::process,
+                  .segment_size_bytes = 4096},
       .checkpoint_every = checkpoint_every_,
       .project = project_};
   exponential_backoff retry({.base = 1ms, .cap = 8ms, .max_attempts = 3, .max_elapsed = 40ms, .seed = seed_ + 1});
@@ -74,6 +80,7 @@ bool dual_write_world::open() {
   log("open -> " + (opened ? std::string("ok") : opened.error().message()));
   if (!opened) {
     ++counts_["start-ups failed"];
+    disk_.set_full(false);  // a start-up the disk failed: the operator frees space
     return false;
   }
   dw_ = std::move(opened).value();
@@ -84,9 +91,16 @@ bool dual_write_world::open() {
   return true;
 }
 
-void dual_write_world::close() {
-  log("the process ends");
+void dual_write_world::close(bool power_cut) {
+  log(power_cut ? "power cut" : "the process ends");
+  disk_.freeze();
   dw_.reset();
+  if (power_cut) {
+    ++counts_["power cuts"];
+    disk_.power_loss();
+  } else {
+    disk_.thaw();
+  }
 }
 
 std::string dual_write_world::pick_key() {
@@ -223,6 +237,7 @@ void dual_write_world::write_batch() {
     shown += " " + e.key + " " + show(e);
   }
   const std::uint64_t open_before = dw_->stats().open_intents;
+  const std::uint64_t disk_faults = disk_.injected();
   auto r = dw_->write(batch);
   log("write" + shown + " -> " +
       (r ? "ok a" + std::to_string(r.value().applied) + " u" + std::to_string(r.value().unchanged) + " s" +
@@ -236,13 +251,14 @@ void dual_write_world::write_batch() {
            " stale; the primary held what makes " + std::to_string(expected.applied) + ", " +
            std::to_string(expected.unchanged) + ", " + std::to_string(expected.stale));
     for (const entry& e : batch) acked_[e.key] = std::max(acked_[e.key], e.version);
-    // Strict: an acknowledged write reached both stores (or was recorded,
-    // an older failure's record still standing).
+    // Strict: an acknowledged write reached both stores (or an older
+    // failure's record or open intent still stands for the key).
     if (consistency_.which() == seeded_consistency::mode::strict) {
       if (const std::set<std::string> apart = disagreeing(keys); !apart.empty()) {
         const std::set<std::string> records = logged();
         for (const std::string& key : apart)
-          if (!records.contains(key)) fail("strict write" + shown + " acknowledged, but the stores disagree on " + key);
+          if (!records.contains(key) && !suspect_.contains(key))
+            fail("strict write" + shown + " acknowledged, but the stores disagree on " + key);
       }
     }
   } else {
@@ -261,6 +277,11 @@ void dual_write_world::write_batch() {
   }
   check_recorded(keys, "after a write");
   check_primary(keys, "after a write");
+  if (!r && disk_.injected() != disk_faults && !disk_.full()) {
+    // An intent log whose sync failed takes no more appends: restart.
+    close();
+    open();
+  }
 }
 
 void dual_write_world::write_refused() {
@@ -302,7 +323,8 @@ void dual_write_world::crash_mid_write() {
   ++counts_["crashes in a write"];
   log("crash during the next write");
   write_batch();
-  close();
+  if (!dw_) return;  // the disk failed the write, and the process restarted
+  close(synced_intents_ && chance(0.5));
   for (side s : {primary_side, secondary_side, log_side}) {
     store(s).heal();
     set_faults(s);
@@ -375,6 +397,8 @@ void dual_write_world::toggle_outage() {
 }
 
 void dual_write_world::check_end() {
+  disk_.set_full(false);
+  disk_.set_fsync_failure_rate(0);
   for (side s : {primary_side, secondary_side, log_side}) {
     outage_[s] = false;
     store(s).heal();
@@ -413,13 +437,16 @@ std::optional<failure> dual_write_world::run(std::uint64_t steps) {
       continue;
     }
     const std::uint64_t r = draw(1000);
-    if (r < 790) write_batch();
+    if (r < 5) {
+      disk_.set_full(!disk_.full());
+      log(disk_.full() ? "the disk is full" : "space is freed");
+    } else if (r < 790) write_batch();
     else if (r < 820) write_refused();
     else if (r < 850) toggle_outage();
     else if (r < 910) crash_mid_write();
     else if (r < 930) {
       ++counts_["crashes between writes"];
-      close();
+      close(synced_intents_ && chance(0.5));
       open();
     } else if (r < 980) repair_log();
     else reconcile();

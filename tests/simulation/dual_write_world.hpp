@@ -2,7 +2,9 @@
 // One seeded run of dual_write under the simulation (policy/simulation.hpp):
 // the real dual_write, intent log (a file_journal), reconciler and stores,
 // with a seeded consistency policy, projection mode in some worlds, a
-// seeded workload, seeded faults and outages in the three stores, crashes in
+// seeded workload, seeded faults and outages in the three stores, a
+// simulated disk under the intent log (sim_file_system.hpp: power cuts in
+// worlds whose intents are synced, failed fsyncs, a full disk), crashes in
 // the middle of a write and between writes, restarts, repairs, and
 // invariants checked as it goes. A run is a function of its seed.
 
@@ -18,6 +20,7 @@
 
 #include "storesync/policy/simulation.hpp"
 #include "storesync/storesync.hpp"
+#include "tests/simulation/sim_file_system.hpp"
 #include "tests/simulation/sim_world.hpp"
 
 namespace storesync::sim {
@@ -64,7 +67,10 @@ class dual_write_world : public world_base {
   enum side { primary_side, secondary_side, log_side };
 
   bool open();
-  void close();
+  /// The process ends: its memory is lost, and it reaches no store and no
+  /// file from then on; with `power_cut`, so does the machine, and the
+  /// intent log keeps only what was synced.
+  void close(bool power_cut = false);
   void crash_mid_write();
   void write_batch();
   void write_refused();
@@ -111,6 +117,10 @@ class dual_write_world : public world_base {
   /// Keys of writes that failed leaving their intent open since the last
   /// open: start-up repairs them.
   std::set<std::string> suspect_;
+  sim_file_system& disk_ = sim_file_system::instance();
+  /// Intents synced before each write (durability::always): a power cut
+  /// keeps them.
+  bool synced_intents_ = false;
 };
 
 }  // namespace storesync::sim
