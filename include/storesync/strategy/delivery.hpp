@@ -26,11 +26,13 @@
 ///   if (done.settled < batch.size()) requeue(batch.subspan(done.settled));  // unreachable: try later
 /// \endcode
 ///
-/// A sink that models `checkpoint_store` can take a checkpoint with the
-/// batch (`deliver(batch, cp, ...)`): it commits in the batch's own
-/// transaction when the store takes the batch whole, and alone, after the
-/// last part, when the batch had to be split. It is never committed before
-/// every entry of the batch is settled.
+/// A sink that models `checkpoint_store` can take a checkpoint with each
+/// write (`deliver(batch, checkpoint_at, ...)`): every part it takes, the
+/// whole batch or a half of a split one, commits in the same transaction
+/// the checkpoint that holds once the batch is settled up to that part's
+/// end. So the store never holds an entry past its committed checkpoint,
+/// wherever delivery stops (a write-back that resumes from the checkpoint
+/// finds nothing above it that it did not write).
 ///
 /// Thread safety: `deliver` is called by one thread at a time (it drives
 /// the RetryPolicy and the BatchSizer, which need not be thread-safe);
@@ -39,6 +41,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -112,23 +115,27 @@ class delivery {
   template <class Written, class Refused>
   delivery_report deliver(std::span<const entry> batch, Written&& written, Refused&& refused) {
     delivery_report report;
-    report.settled = deliver_part(batch, 0, nullptr, written, refused, report);
+    report.settled = deliver_part(batch, 0, batch.size(), nullptr, written, refused, report);
     return report;
   }
 
-  /// As `deliver`, and commits `cp` once every entry of `batch` is settled:
-  /// with the batch in one transaction when the store takes it whole,
-  /// otherwise alone after the last part (under the RetryPolicy too). An
-  /// empty batch commits `cp` alone. When delivery stops early, or the
-  /// store stays unreachable for the checkpoint, `cp` is not committed
-  /// (`checkpointed` is false, `stopped_by` says why).
+  /// As `deliver`, and each part the store takes commits, in the same
+  /// transaction, `checkpoint_at(end)`: the checkpoint that holds once
+  /// `batch[0, end)` is settled, `end` being the part's end (the whole
+  /// batch's, `batch.size()`, when the store takes it whole). When the batch
+  /// ends in refused entries, or is empty, `checkpoint_at(batch.size())` is
+  /// committed alone after them (under the RetryPolicy too). `checkpointed`
+  /// says whether the batch's own checkpoint was committed; when delivery
+  /// stops early, or the store stays unreachable for it, it was not
+  /// (`stopped_by` says why), and the last part written committed its own.
   template <class Written, class Refused>
     requires checkpoint_store<Sink>
-  delivery_report deliver(std::span<const entry> batch, const checkpoint& cp, Written&& written,
-                          Refused&& refused) {
+  delivery_report deliver(std::span<const entry> batch, const std::function<checkpoint(std::size_t)>& checkpoint_at,
+                          Written&& written, Refused&& refused) {
     delivery_report report;
-    if (!batch.empty()) report.settled = deliver_part(batch, 0, &cp, written, refused, report);
+    if (!batch.empty()) report.settled = deliver_part(batch, 0, batch.size(), &checkpoint_at, written, refused, report);
     if (report.settled < batch.size() || report.checkpointed) return report;
+    const checkpoint cp = checkpoint_at(batch.size());
     auto r = storesync::retry(retry_, clock_, [&] { return sink_.write_with_checkpoint({}, cp); });
     if (r.outcome) report.checkpointed = true;
     else report.stopped_by = std::move(r.outcome).error();
@@ -144,15 +151,19 @@ class delivery {
   Sink& sink() noexcept { return sink_; }
 
  private:
-  // `cp`, when given, goes with `part` in one write; the halves of a split
-  // part are written without it.
+  // Writes `part`, batch[first, first + part.size()) of a batch of `total`
+  // entries, with `checkpoint_at(first + part.size())` when given.
   template <class Written, class Refused>
-  std::size_t deliver_part(std::span<const entry> part, std::size_t first, const checkpoint* cp, Written& written,
+  std::size_t deliver_part(std::span<const entry> part, std::size_t first, std::size_t total,
+                           const std::function<checkpoint(std::size_t)>* checkpoint_at, Written& written,
                            Refused& refused, delivery_report& report) {
+    const std::size_t end = first + part.size();
+    std::optional<checkpoint> cp;
+    if (checkpoint_at != nullptr) cp = (*checkpoint_at)(end);
     const auto start = clock_.now();
     auto r = storesync::retry(retry_, clock_, [&] {
       if constexpr (checkpoint_store<Sink>) {
-        if (cp != nullptr) return sink_.write_with_checkpoint(part, *cp);
+        if (cp) return sink_.write_with_checkpoint(part, *cp);
       }
       return sink_.write(part);
     });
@@ -163,7 +174,7 @@ class delivery {
     if (r.outcome) {
       const write_report& verdicts = r.outcome.value();
       report.written += verdicts;
-      if (cp != nullptr) report.checkpointed = true;
+      if (cp && end == total) report.checkpointed = true;
       written_total_.inc(part.size());
       written(first, part, verdicts);
       return part.size();
@@ -183,9 +194,9 @@ class delivery {
     }
     // Refused: split until the refused entries stand alone.
     const std::size_t half = part.size() / 2;
-    const std::size_t left = deliver_part(part.first(half), first, nullptr, written, refused, report);
+    const std::size_t left = deliver_part(part.first(half), first, total, checkpoint_at, written, refused, report);
     if (left < half) return left;
-    return half + deliver_part(part.subspan(half), first + half, nullptr, written, refused, report);
+    return half + deliver_part(part.subspan(half), first + half, total, checkpoint_at, written, refused, report);
   }
 
   Sink& sink_;

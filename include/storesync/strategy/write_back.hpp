@@ -36,13 +36,16 @@
 /// 5. writes the rest and the advanced watermark in one sink transaction
 ///    (`delivery` with a checkpoint), under the RetryPolicy. A batch the
 ///    sink refuses is split until the refused entries stand alone; they are
-///    dead-lettered and the rest goes on. While the sink stays unreachable
-///    the stage stops, and nothing after its last committed batch counts as
-///    done (`owed`).
+///    dead-lettered and the rest goes on, each part committing the
+///    watermark of its last entry. While the sink stays unreachable the
+///    stage stops, and nothing after its last committed part counts as done
+///    (`owed`).
 ///
-/// **Exactly once in effect.** A batch and its watermark commit together,
-/// and every write is under the version guard, so a crash anywhere repeats
-/// at most the batch in flight, and repeating it changes nothing.
+/// **Exactly once in effect.** A batch (or each part of a split one) and
+/// its watermark commit together, and every write is under the version
+/// guard, so a crash anywhere repeats at most the batch in flight, and
+/// repeating it changes nothing; the sink never holds an entry past the
+/// committed watermark.
 ///
 /// **Late rows.** A row committed in the source with a (version, key)
 /// behind the watermark is not after it, so a run without lookback never
@@ -868,12 +871,25 @@ class write_back {
       sr.to = next;
       return true;
     }
-    const checkpoint cp{checkpoint_name(s.name), encode_watermark(next)};
+    // Without a transform the source entry was moved into `send`.
+    const auto source_at = [&](std::size_t i) -> const entry& {
+      return p.sources.empty() ? send[i] : p.sources[send_index[i]];
+    };
+    // Each part of a split batch commits the watermark of its last entry,
+    // so the sink never holds an entry past the checkpoint: what it holds
+    // above the watermark when a run starts, no run wrote (see "Unique keys").
+    const auto mark_at = [&](std::size_t end) {
+      return end == send.size() ? next : std::max(sr.to, watermark{source_at(end - 1).version, source_at(end - 1).key});
+    };
+    watermark reached = sr.to;
     const delivery_report done = to_sink.deliver(
-        send, cp, [&](std::size_t, std::span<const entry>, const write_report& verdicts) { b.count(verdicts); },
+        send, [&](std::size_t end) { return checkpoint{checkpoint_name(s.name), encode_watermark(mark_at(end))}; },
+        [&](std::size_t first, std::span<const entry> part, const write_report& verdicts) {
+          b.count(verdicts);
+          reached = std::max(reached, mark_at(first + part.size()));
+        },
         [&](std::size_t at, const error& why) -> result<void> {
-          // Without a transform the source entry was moved into `send`.
-          const entry& src = p.sources.empty() ? send[at] : p.sources[send_index[at]];
+          const entry& src = source_at(at);
           const entry rec = letter(s.name, src, why, run_id);
           auto kept = with_retry([&] { return letters_.write(std::span(&rec, 1)); }).outcome;
           if (!kept) return error{kept.error().code(), "dead-letter log: " + kept.error().context()};
@@ -881,6 +897,7 @@ class write_back {
           return success();
         });
     if (!done.checkpointed) {
+      sr.to = reached;  // where the parts written committed it
       sr.failure = done.stopped_by.value_or(error{errc::backend_failure, "checkpoint not committed"});
       return false;
     }

@@ -356,6 +356,89 @@ TEST(Delivery, ARefusedCallbackFailingLaterKeepsTheLettersBeforeIt) {
   }
 }
 
+// The checkpoint a checkpointed delivery commits once batch[0, end) is settled.
+checkpoint settled_up_to(std::size_t end) { return checkpoint{"test", std::to_string(end)}; }
+
+std::optional<std::string> committed(sink_store& s) {
+  auto r = s.inner().load_checkpoint("test");
+  EXPECT_TRUE(r) << r.error().message();
+  return r ? r.value() : std::nullopt;
+}
+
+TEST(Delivery, ABatchTakenWholeCommitsItsCheckpointWithIt) {
+  sink_store sink;
+  manual_clock clock;
+  delivery_to<> d(sink, three_attempts(), fixed_batch_sizer{}, clock);
+  const auto batch = make_batch(4);
+  std::vector<std::size_t> asked;
+  const delivery_report done = d.deliver(
+      batch,
+      [&](std::size_t end) {
+        asked.push_back(end);
+        return settled_up_to(end);
+      },
+      [](std::size_t, std::span<const entry>, const write_report&) {},
+      [](std::size_t, const error&) -> result<void> { return success(); });
+  EXPECT_TRUE(done.checkpointed);
+  EXPECT_EQ(committed(sink), "4");
+  EXPECT_EQ(asked, std::vector<std::size_t>{4});
+  EXPECT_EQ(sink.calls(), 1u) << "the batch and its checkpoint go in one write";
+}
+
+TEST(Delivery, EachPartOfASplitBatchCommitsTheCheckpointOfItsEnd) {
+  sink_store sink;
+  sink.poison(key_of(5));
+  manual_clock clock;
+  delivery_to<> d(sink, three_attempts(), fixed_batch_sizer{}, clock);
+  const auto batch = make_batch(8);
+  std::vector<std::size_t> checkpoint_after_part;
+  const delivery_report done = d.deliver(
+      batch, settled_up_to,
+      [&](std::size_t first, std::span<const entry> part, const write_report&) {
+        // Committed with the part, in its transaction.
+        EXPECT_EQ(committed(sink), std::to_string(first + part.size()));
+        checkpoint_after_part.push_back(first + part.size());
+      },
+      [](std::size_t, const error&) -> result<void> { return success(); });
+  EXPECT_EQ(done.settled, 8u);
+  EXPECT_TRUE(done.checkpointed);
+  EXPECT_EQ(committed(sink), "8");
+  EXPECT_EQ(checkpoint_after_part, (std::vector<std::size_t>{4, 5, 8}));
+}
+
+TEST(Delivery, AStopDuringASplitLeavesNothingPastTheCommittedCheckpoint) {
+  sink_store sink;
+  sink.poison(key_of(5));
+  manual_clock clock;
+  delivery_to<> d(sink, three_attempts(), fixed_batch_sizer{}, clock);
+  const auto batch = make_batch(8);
+  const delivery_report done = d.deliver(
+      batch, settled_up_to, [](std::size_t, std::span<const entry>, const write_report&) {},
+      [](std::size_t, const error&) -> result<void> { return error{errc::storage_failure, "dead-letter log is full"}; });
+  EXPECT_EQ(done.settled, 5u);
+  EXPECT_FALSE(done.checkpointed);
+  // Entries 0-4 were written in two parts, each with its checkpoint: the
+  // store holds nothing after the checkpoint it committed.
+  EXPECT_EQ(committed(sink), "5");
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    EXPECT_EQ(stored(sink, key_of(i)).has_value(), i < 5) << "entry " << i;
+}
+
+TEST(Delivery, ABatchEndingInARefusedEntryCommitsItsCheckpointAlone) {
+  sink_store sink;
+  sink.poison(key_of(3));
+  manual_clock clock;
+  delivery_to<> d(sink, three_attempts(), fixed_batch_sizer{}, clock);
+  const auto batch = make_batch(4);
+  const delivery_report done = d.deliver(
+      batch, settled_up_to, [](std::size_t, std::span<const entry>, const write_report&) {},
+      [](std::size_t, const error&) -> result<void> { return success(); });
+  EXPECT_EQ(done.settled, 4u);
+  EXPECT_EQ(done.dead_lettered, 1u);
+  EXPECT_TRUE(done.checkpointed);
+  EXPECT_EQ(committed(sink), "4");
+}
+
 TEST(Delivery, FeedsTheBatchSizerOnceForEachWriteAttemptSet) {
   sink_store sink;
   sink.poison(key_of(5));
