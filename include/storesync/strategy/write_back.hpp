@@ -95,6 +95,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -255,8 +256,12 @@ struct write_back_options {
 };
 
 /// Whether `name` can name a stage (its checkpoint and dead letters): 1 to
-/// 64 of `A-Z a-z 0-9 _ - .`; `invalid_argument` saying so otherwise.
+/// 64 of `A-Z a-z 0-9 _ - .`, and not `run` (the run log's records are
+/// keyed `run ...`, and the two logs may be one store); `invalid_argument`
+/// saying so otherwise.
 inline result<void> check_stage_name(std::string_view name) {
+  if (name == "run")
+    return error{errc::invalid_argument, "stage name \"run\" is reserved: the run log's records are keyed \"run ...\""};
   const bool good = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
            c == '.';
@@ -498,7 +503,15 @@ class write_back {
   /// Up to `limit` dead letters, in key order after `after` (a record's
   /// key, `<stage> <key> <version>`), of every stage.
   result<std::vector<write_back_dead_letter>> dead_letters(std::size_t limit, std::string_view after = {}) {
-    BOOST_OUTCOME_TRY(auto rows, letters_.scan(key_range{}, after, limit));
+    // Read past the run log's records when the two logs are one store.
+    const key_range runs = detail::write_back_run_range();
+    std::vector<entry> rows;
+    BOOST_OUTCOME_TRY(rows, letters_.scan(key_range{{}, runs.first}, after, limit));
+    if (rows.size() < limit) {
+      const std::string_view past = after > runs.first ? after : std::string_view{};
+      BOOST_OUTCOME_TRY(auto rest, letters_.scan(key_range{*runs.last, std::nullopt}, past, limit - rows.size()));
+      rows.insert(rows.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+    }
     std::vector<write_back_dead_letter> out;
     out.reserve(rows.size());
     for (const entry& row : rows) {

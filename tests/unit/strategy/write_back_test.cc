@@ -377,6 +377,48 @@ TEST(WriteBack, MalformedStagesAndACorruptCheckpointAreRefused) {
   EXPECT_EQ(r.value().status(), write_back_status::failed);
 }
 
+// The run log and the dead letters may be one store: each lists only its
+// own records, and no stage may be named so that its letters fall among
+// the runs.
+TEST(WriteBack, OneStoreCanHoldTheRunLogAndTheDeadLetters) {
+  rows_source src;
+  src.add(entry::put("a", R"({"c":"x"})", 10));
+  src.add(entry::put("b", R"({"c":""})", 11));
+  src.add(entry::put("z", R"({"c":""})", 12));
+  memory_store sink, logs;
+  storesync::write_back<rows_source, memory_store, memory_store> w(logs, logs);
+  std::vector<decltype(w)::stage> stages{
+      {.name = "items", .source = src, .sink = sink, .options = {.checks = {storesync::checks::required_fields({"c"})}}},
+      {.name = "zz", .source = src, .sink = sink, .options = {.checks = {storesync::checks::required_fields({"c"})}}}};
+  ASSERT_TRUE(w.run(stages));
+  ASSERT_TRUE(w.run(stages));
+  auto dead = w.dead_letters(100);
+  ASSERT_TRUE(dead) << dead.error().message();
+  ASSERT_EQ(dead.value().size(), 4u) << "two bad rows in each of two stages, and no run records";
+  for (const auto& d : dead.value()) EXPECT_TRUE(d.key == "b" || d.key == "z") << d.json;
+  // Paged one at a time, around the run records.
+  std::vector<std::string> paged;
+  for (std::string after;;) {
+    auto page = w.dead_letters(1, after);
+    ASSERT_TRUE(page);
+    if (page.value().empty()) break;
+    paged.push_back(page.value()[0].stage + "/" + page.value()[0].key);
+    auto all = logs.scan({}, {}, 1000).value();
+    for (const entry& e : all)
+      if (e.value == page.value()[0].json) after = e.key;
+  }
+  EXPECT_EQ(paged, (std::vector<std::string>{"items/b", "items/z", "zz/b", "zz/z"}));
+  auto runs = w.runs(10);
+  ASSERT_TRUE(runs);
+  EXPECT_EQ(runs.value().size(), 2u);
+
+  std::vector<decltype(w)::stage> reserved{{.name = "run", .source = src, .sink = sink}};
+  const auto refused = w.run(reserved);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), storesync::errc::invalid_argument);
+  EXPECT_NE(refused.error().message().find("reserved"), std::string::npos) << refused.error().message();
+}
+
 // A key a watermark cannot hold (a control character) that ends a batch is
 // dead-lettered, and the batch commits up to the last key it can hold; the
 // next run reads that row again, and its dead letter stays one record.
