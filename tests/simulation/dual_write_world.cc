@@ -46,6 +46,8 @@ dual_write_world::dual_write_world(std::uint64_t seed, std::filesystem::path dir
       (project_ ? ", projection mode" : "") + ", checkpoint every " + std::to_string(checkpoint_every_));
   for (side s : {primary_side, secondary_side, log_side}) set_faults(s);
   if (!open()) fail("the first start-up failed");
+  if (disk_.intercepted() == 0)
+    fail("the simulated disk saw none of the journal's calls: link the simulator statically (sim_file_system.hpp)");
 }
 
 dual_write_world::~dual_write_world() {

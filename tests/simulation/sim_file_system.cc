@@ -62,7 +62,7 @@ void sim_file_system::attach(const std::string& root, std::uint64_t seed) {
   frozen_ = full_ = false;
   fsync_failure_rate_ = 0;
   rng_.seed(seed);
-  injected_ = 0;
+  injected_ = intercepted_ = 0;
   inodes_.clear();
   names_.clear();
 }
@@ -91,6 +91,7 @@ int sim_file_system::fail(int err) {
 
 ssize_t sim_file_system::write(int fd, const void* data, std::size_t n) {
   if (!attached_ || !ours(path_of(fd))) return __real_write(fd, data, n);
+  ++intercepted_;
   if (frozen_) return fail(EIO);
   if (full_) {
     if (n > 1 && chance(0.5)) {  // the last free blocks take part of it
@@ -104,6 +105,7 @@ ssize_t sim_file_system::write(int fd, const void* data, std::size_t n) {
 
 int sim_file_system::open(const char* path, int flags, mode_t mode) {
   if (!attached_ || !ours(absolute(path))) return __real_open(path, flags, mode);
+  ++intercepted_;
   if (frozen_) return fail(EIO);
   struct stat st {};
   const bool existed = ::stat(path, &st) == 0;

@@ -23,7 +23,10 @@
 //   still do reaches the disk; `thaw` is the restart.
 //
 // One per process (the wrapped calls are global); a world attaches it to its
-// directory for its lifetime. Files outside the directory pass through.
+// directory for its lifetime. Files outside the directory pass through. The
+// binary must be linked statically (`linkstatic`): `--wrap` changes the
+// calls of the objects linked into the executable, not those of shared
+// libraries (`intercepted` tells).
 
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +61,11 @@ class sim_file_system {
 
   /// Faults injected so far (ENOSPC, EIO, short writes).
   std::uint64_t injected() const { return injected_; }
+  /// Calls on the attached files that came here since `attach`. None after
+  /// a journal opened means the binary's calls bypass the simulation (its
+  /// objects were linked into shared libraries, where `--wrap` does not
+  /// reach: the binary must be linked statically).
+  std::uint64_t intercepted() const { return intercepted_; }
   /// Where to say what a fault or a power cut did (nothing: silent).
   void set_trace(std::function<void(const std::string&)> trace) { trace_ = std::move(trace); }
 
@@ -97,6 +105,7 @@ class sim_file_system {
   double fsync_failure_rate_ = 0;
   std::mt19937_64 rng_;
   std::uint64_t injected_ = 0;
+  std::uint64_t intercepted_ = 0;
   std::map<ino_t, inode> inodes_;
   /// Durable names (full paths) and the inodes they name.
   std::map<std::string, ino_t> names_;

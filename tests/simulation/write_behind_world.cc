@@ -56,6 +56,8 @@ write_behind_world::write_behind_world(std::uint64_t seed, std::filesystem::path
   capped_fast_ = chance(0.3);
   set_durable_faults();
   open();
+  if (disk_.intercepted() == 0)
+    fail("the simulated disk saw none of the journal's calls: link the simulator statically (sim_file_system.hpp)");
 }
 
 write_behind_world::~write_behind_world() {
