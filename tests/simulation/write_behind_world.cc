@@ -143,6 +143,9 @@ void write_behind_world::write(bool server_version, bool erase, bool never_wait)
     if (r == 1) v = m.version, tombstone = m.tombstone;
     if (r == 2) v = m.version > 1000 ? m.version - 1 - draw(1000) : m.version + 1;
   }
+  // A version names one write of a key: an older version drawn that was
+  // written already is sent as it was (a store answers "unchanged").
+  if (written_.contains(std::make_tuple(key, v, !tombstone))) tombstone = !tombstone;
   const entry e = make(key, v, tombstone);
   auto r = never_wait ? wb_->try_write(e) : wb_->write(std::span(&e, 1));
   log((never_wait ? "try_write " : "write ") + key + " " + show(e) + " -> " +
