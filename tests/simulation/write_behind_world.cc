@@ -290,10 +290,11 @@ void write_behind_world::check_durable(const char* when) {
 }
 
 void write_behind_world::check_end() {
-  if (disk_.injected() > 0 || disk_.full()) {
-    // A journal the disk failed takes no more appends: restart on a healed disk.
-    disk_.set_full(false);
-    disk_.set_fsync_failure_rate(0);
+  // The disk heals; a journal it failed takes no more appends: restart.
+  const bool disk_failed_once = disk_.injected() > 0;
+  disk_.set_full(false);
+  disk_.set_fsync_failure_rate(0);
+  if (disk_failed_once) {
     crash();
     if (failed_ || !wb_) return;
   }
