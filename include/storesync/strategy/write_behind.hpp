@@ -75,8 +75,14 @@
 /// coalescing map (the newer of the two), then the slow store, whose answer
 /// warms the fast store. An `accepted` write still owed is compared with the
 /// slow store's version first; while the slow store is unreachable it is
-/// the answer, its verdict pending (see Outcomes). After a restart the journal is replayed into the
-/// map (and the fast store) before the first write is accepted.
+/// the answer, its verdict pending (see Outcomes). When a fast-store call
+/// fails where the fast store had to follow a journalled write (at replay,
+/// when a floor becomes known, in a take-back or after a flush), the fast
+/// store is *behind* on that key: until the slow store's entry is put back
+/// in it, reads of the key go to the coalescing map and the slow store, and
+/// writes of it are `accepted`, their verdict given by the slow store. After
+/// a restart the journal is replayed into the map (and the fast store)
+/// before the first write is accepted.
 ///
 /// **Metrics**: counters move as events happen; the gauges are brought up to
 /// date whenever the metrics registry renders (`metrics_registry::on_render`).
@@ -107,6 +113,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -365,6 +372,7 @@ class write_behind {
 
   /// The newest acknowledged entry for `key` (tombstones included), or nothing.
   result<std::optional<entry>> read(std::string_view key) {
+    if (is_behind(key)) return read_past_fast(key);
     BOOST_OUTCOME_TRY(auto fast, fast_.read(key));
     std::optional<entry> held;
     bool unconfirmed = false;
@@ -599,7 +607,7 @@ class write_behind {
       // As a write: an entry the slow store may have superseded stays out
       // of the fast store until its verdict is known.
       const bool unconfirmed = e.version <= floor();
-      if (!unconfirmed) (void)fast_.write(std::span(&e, 1));  // a failure only costs a slower read
+      if (!unconfirmed && !fast_.write(std::span(&e, 1))) mark_behind_locked(e.key);
       if (pending_.upsert(std::move(e), at, now, unconfirmed)) ++coalesced_total_;
       registered_.add(at);
       return success();
@@ -642,8 +650,10 @@ class write_behind {
     // At or below it the slow store may hold a newer version the fast store
     // never saw: such an entry stays out of the fast store until the slow
     // store's verdict is known (see settle), unless the fast store already
-    // holds a version as new.
-    bool unconfirmed = e.version <= floor();
+    // holds a version as new. On a key the fast store is behind on, the
+    // fast store decides nothing: the slow store gives the verdict.
+    const bool behind = is_behind(e.key);
+    bool unconfirmed = behind || e.version <= floor();
     std::optional<guard_outcome> answered;
     bool in_fast = false;  // this write is in the fast store
     if (!unconfirmed) {
@@ -653,7 +663,7 @@ class write_behind {
       // The fast store may have evicted the key meanwhile, raising the floor:
       // then the verdict waits for the slow store after all.
       else unconfirmed = e.version <= floor();
-    } else {
+    } else if (!behind) {
       BOOST_OUTCOME_TRY(auto held, fast_.read(e.key));
       if (held && held->version >= e.version) answered = version_guard(e.version, held->version);
     }
@@ -684,8 +694,9 @@ class write_behind {
     }
     const lsn at = appended.value();
     std::lock_guard lock(mutex_);
-    // The floor became known while this write went in (admit_above_floor_locked).
-    if (unconfirmed && e.version > floor()) (void)fast_.write(std::span(&e, 1));
+    // The floor became known, or the fast store caught up on the key, while
+    // this write went in (admit_above_floor_locked, put_back_locked).
+    if (unconfirmed && e.version > floor() && !is_behind_locked(e.key)) admit_locked(e);
     if (pending_.upsert(e, at, clock_.now(), unconfirmed)) {
       ++coalesced_total_;
       instruments_.coalesced.inc();
@@ -734,7 +745,16 @@ class write_behind {
     }
     if (previous && previous->version >= e.version) return;  // a newer write came in meanwhile
     if (!confirmed) previous.reset();
-    if (!fast_.restore(e.key, e.version, previous) || previous) return;
+    if (auto restored = fast_.restore(e.key, e.version, previous); !restored) {
+      // A conflict means a newer write replaced `e`; any other failure may
+      // have left `e` in the fast store.
+      if (restored.error() != errc::version_conflict) {
+        std::lock_guard lock(mutex_);
+        mark_behind_locked(e.key);
+      }
+      return;
+    }
+    if (previous) return;
     version_type f = floor_.load(std::memory_order_relaxed);
     while (f != unknown_floor && f < e.version && !floor_.compare_exchange_weak(f, e.version, std::memory_order_relaxed)) {
     }
@@ -780,15 +800,86 @@ class write_behind {
     const auto admit = [&](const item_set& set) {
       set.items_into(owed);
       for (const item* i : owed)
-        if (i->unconfirmed && i->e.version > floor) (void)fast_.write(std::span(&i->e, 1));
+        if (i->unconfirmed && i->e.version > floor && !is_behind_locked(i->e.key)) admit_locked(i->e);
     };
     admit(pending_);
     for_each_owed_batch(admit);
   }
 
   /// Puts `e` (read from the slow store) into the fast store, evictable.
+  /// When the fast store fails, it may be left behind on the key.
   void warm(const entry& e) {
-    if (fast_.write(std::span(&e, 1))) release(e);
+    if (fast_.write(std::span(&e, 1))) {
+      release(e);
+    } else {
+      std::lock_guard lock(mutex_);
+      mark_behind_locked(e.key);
+    }
+  }
+
+  /// Puts an owed entry above the floor into the fast store, whose guard
+  /// must have seen it to give verdicts; when the fast store fails, it is
+  /// behind on the key.
+  void admit_locked(const entry& e) {
+    if (!fast_.write(std::span(&e, 1))) mark_behind_locked(e.key);
+  }
+
+  /// Whether the fast store may hold an older version of `key` than was
+  /// acknowledged, or a write that was taken back: a fast-store call failed
+  /// on it (a transient fault, say). The fast store then answers neither
+  /// reads nor verdicts for the key (`read_past_fast`; `write_one` asks the
+  /// slow store) until the slow store's entry is back in it
+  /// (`put_back_locked`). One lock-free load while no key is behind.
+  bool is_behind(std::string_view key) const {
+    if (behind_count_.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard lock(mutex_);
+    return is_behind_locked(key);
+  }
+  bool is_behind_locked(std::string_view key) const { return behind_.find(key) != behind_.end(); }
+  void mark_behind_locked(std::string_view key) {
+    if (behind_.emplace(key).second) behind_count_.store(behind_.size(), std::memory_order_release);
+  }
+
+  /// `read` on a key the fast store is behind on: the newer of what is owed
+  /// and what the slow store holds (an owed entry while the slow store cannot
+  /// tell). With nothing owed, the slow store's answer goes back into the
+  /// fast store, which then answers for the key again.
+  result<std::optional<entry>> read_past_fast(std::string_view key) {
+    std::optional<entry> owed;
+    {
+      std::lock_guard lock(mutex_);
+      if (const item* i = newest_owed_locked(key)) owed = i->e;
+    }
+    auto slow = slow_.read(key);
+    if (owed) return slow && slow.value() && slow.value()->version > owed->version ? slow.value() : owed;
+    BOOST_OUTCOME_TRY(auto truth, std::move(slow));
+    std::lock_guard lock(mutex_);
+    put_back_locked(key, truth);
+    return truth;
+  }
+
+  /// Makes the fast store hold `truth`, the slow store's entry for `key`
+  /// (nothing if it holds none), in place of whatever it holds, and trusts
+  /// it for the key again, unless a newer entry is owed meanwhile (which then
+  /// reaches the fast store through `settle`).
+  void put_back_locked(std::string_view key, const std::optional<entry>& truth) {
+    const item* newer = newest_owed_locked(key);
+    if (newer && (!truth || newer->e.version > truth->version)) return;
+    auto held = fast_.read(key);
+    if (!held) return;
+    const std::optional<entry>& cached = held.value();
+    bool holds_truth = cached && truth && cached->version == truth->version && cached->hash == truth->hash;
+    if (cached && !holds_truth && !(truth && cached->version < truth->version)) {
+      // It holds what nobody is owed (a write taken back, or one the slow
+      // store found stale): out with it, `truth` in its place.
+      const bool truth_older = truth && truth->version < cached->version;
+      if (!fast_.restore(key, cached->version, truth_older ? truth : std::nullopt)) return;
+      holds_truth = truth_older || !truth;
+    }
+    if (truth && !holds_truth && !fast_.write(std::span(&*truth, 1))) return;
+    if (truth) release(*truth);
+    behind_.erase(behind_.find(key));
+    behind_count_.store(behind_.size(), std::memory_order_release);
   }
 
   /// Tells a fast store that evicts (a capped memory_store) that `e` is in
@@ -809,14 +900,15 @@ class write_behind {
     std::size_t stale = 0;
     for (std::size_t k = 0; k < entries.size(); ++k) {
       const entry& e = entries[k];
-      if (all_applied || (!items[k]->unconfirmed && outcome.stale == 0)) {
+      const bool behind = is_behind(e.key);
+      if (!behind && (all_applied || (!items[k]->unconfirmed && outcome.stale == 0))) {
         if (items[k]->unconfirmed) warm(e);
         else release(e);
         continue;
       }
       auto held = slow_.read(e.key);
       if (!held || !held.value()) {
-        forget_older(e);
+        if (!behind) forget_older(e);
         std::lock_guard lock(mutex_);
         note_error_locked("reading back " + detail::quoted(e.key) + " after a flush: " +
                           (held ? std::string("not found") : held.error().message()));
@@ -824,7 +916,12 @@ class write_behind {
       }
       const entry& truth = *held.value();
       if (truth.version > e.version || (truth.version == e.version && truth.hash != e.hash)) ++stale;
-      warm(truth);
+      if (behind) {
+        std::lock_guard lock(mutex_);
+        put_back_locked(e.key, truth);
+      } else {
+        warm(truth);
+      }
     }
     if (stale == 0) return;
     std::lock_guard lock(mutex_);
@@ -842,8 +939,15 @@ class write_behind {
   /// its version keep asking the slow store for their verdict.)
   void forget_older(const entry& e) {
     auto cached = fast_.read(e.key);
-    if (cached && cached.value() && cached.value()->version < e.version)
-      (void)fast_.restore(e.key, cached.value()->version, std::nullopt);  // a conflict: a newer write came in
+    bool failed = !cached;
+    if (cached && cached.value() && cached.value()->version < e.version) {
+      auto removed = fast_.restore(e.key, cached.value()->version, std::nullopt);
+      failed = !removed && removed.error() != errc::version_conflict;  // a conflict: a newer write came in
+    }
+    if (failed) {
+      std::lock_guard lock(mutex_);
+      mark_behind_locked(e.key);
+    }
   }
 
   /// Room for one entry of `cost` bytes, held from the backpressure check
@@ -1184,6 +1288,9 @@ class write_behind {
   detail::room_counter room_;  // lock-free room checks for writers
 
   mutable std::mutex mutex_;
+  /// Keys the fast store may be behind on (`is_behind`), and how many.
+  std::unordered_set<std::string, detail::string_hash, std::equal_to<>> behind_;
+  std::atomic<std::size_t> behind_count_{0};
   std::condition_variable work_;        // the flusher waits here
   std::condition_variable drained_;     // flush() waits here
   std::condition_variable room_freed_;  // writers wait here for backpressure

@@ -403,6 +403,41 @@ TEST(WriteBehind, RestartReplaysTheJournalSoNothingAcknowledgedIsLost) {
   EXPECT_EQ(third_fast.size(), 0u);
 }
 
+TEST(WriteBehind, AFastStoreThatMissedAReplayedWriteNeitherAnswersNorJudgesTheKey) {
+  // The fast store outlives the process (an external cache) and holds an
+  // old value; replaying a newer acknowledged write into it fails once.
+  const std::string dir = fresh_dir("fast_behind");
+  slow_store slow;
+  manual_clock clock;
+  slow.set_faults({.unavailable_rate = 1.0});
+  {
+    memory_store fast;
+    auto wb = open_wb<wb_type<>>(fast, slow, options_in(dir), clock);
+    ASSERT_TRUE(wb->put(entry::put("k", "\"newest\"", 9)));
+    EXPECT_FALSE(wb->stop(0ms).value().complete);
+  }
+  slow.heal();
+  faulty_store<memory_store> cache;
+  const entry old = entry::put("k", "\"old\"", 3);
+  ASSERT_TRUE(cache.write(std::span(&old, 1)));
+  cache.script({fault::transient});
+  using wb_cached = write_behind<faulty_store<memory_store>, slow_store, no_retry, fixed_batch_sizer, block_for,
+                                 manual_clock>;
+  auto opened = wb_cached::open(cache, slow, options_in(dir), {}, {}, {}, clock);
+  ASSERT_TRUE(opened) << opened.error().message();
+  auto& wb = *opened.value();
+  ASSERT_EQ(cache.injected(), 1u) << "the replay's write did not meet the fault";
+  EXPECT_EQ(read_ok(wb, "k")->version, 9);
+  const entry older = entry::put("k", "\"older\"", 5);
+  auto verdict = wb.write(std::span(&older, 1));
+  ASSERT_TRUE(verdict) << verdict.error().message();
+  EXPECT_EQ(verdict.value().applied, 0u) << "v5 judged by the fast store's v3, below the acknowledged v9";
+  ASSERT_TRUE(wb.flush(1h).value().complete);
+  EXPECT_EQ(read_ok(wb, "k")->version, 9) << "the fast store's old value answered after the flush";
+  EXPECT_EQ(read_ok(cache, "k")->version, 9) << "the slow store's entry is back in the fast store";
+  EXPECT_EQ(read_ok(slow.inner(), "k")->version, 9);
+}
+
 TEST(WriteBehind, ReadsFallThroughToTheSlowStoreAndWarmTheFastOne) {
   memory_store fast;
   slow_store slow;
