@@ -38,6 +38,7 @@ write_behind_world::write_behind_world(std::uint64_t seed, std::filesystem::path
   synced_journal_ = disk_chance(0.5);
   options_.journal.durability = synced_journal_ ? durability::always : durability::process;
   if (disk_chance(0.3)) disk_.set_fsync_failure_rate(0.002);
+  faulty_fast_ = disk_chance(0.5);
   options_.journal.segment_size_bytes = 16 * 1024;     // segments roll over and are retired
   options_.max_pending_entries = 64;                   // backpressure is reached
   options_.max_pending_bytes = 64 * 1024;
@@ -81,8 +82,9 @@ void write_behind_world::set_durable_faults() {
 
 void write_behind_world::open() {
   // A restart's cache is cold; in some worlds it is small, and evicts.
-  fast_ = capped_fast_ ? std::make_unique<memory_store>(memory_store_options{.max_bytes = 4096})
-                       : std::make_unique<memory_store>();
+  fast_ = capped_fast_ ? std::make_unique<fast_store>(memory_store_options{.max_bytes = 4096})
+                       : std::make_unique<fast_store>();
+  if (faulty_fast_) fast_->set_faults({.transient_rate = 0.01, .seed = seed_ * 31 + counts_["restarts"]});
   const auto wait = std::chrono::milliseconds(draw(3) * 10);
   const auto try_open = [&] {
     exponential_backoff retry({.base = 1ms, .cap = 20ms, .max_attempts = 4, .max_elapsed = 100ms, .seed = seed_ + 1});
@@ -147,6 +149,7 @@ void write_behind_world::write(bool server_version, bool erase, bool never_wait)
   // written already is sent as it was (a store answers "unchanged").
   if (written_.contains(std::make_tuple(key, v, !tombstone))) tombstone = !tombstone;
   const entry e = make(key, v, tombstone);
+  const std::size_t fast_faults = fast_->injected();
   auto r = never_wait ? wb_->try_write(e) : wb_->write(std::span(&e, 1));
   log((never_wait ? "try_write " : "write ") + key + " " + show(e) + " -> " +
       (r ? "ok a" + std::to_string(r.value().applied) + " c" + std::to_string(r.value().accepted) + " u" +
@@ -155,7 +158,9 @@ void write_behind_world::write(bool server_version, bool erase, bool never_wait)
   if (!r) {
     if (r.error() == errc::queue_full) return;
     if (!disk_failed()) {
-      fail("write " + key + " v" + std::to_string(v) + ": " + r.error().message());
+      // Refused by the fast store: it changed nothing (the reads check it).
+      if (fast_failed(fast_faults)) ++counts_["writes the fast store failed"];
+      else fail("write " + key + " v" + std::to_string(v) + ": " + r.error().message());
       return;
     }
     // The journal failed it: in doubt (a failed sync may still be replayed).
@@ -300,6 +305,7 @@ void write_behind_world::check_end() {
   }
   outage_ = false;
   durable_.set_faults({});
+  fast_->set_faults({});
   auto r = wb_->flush(std::chrono::hours(1));
   if (!r || !r.value().complete) {
     fail("the final flush, with the durable store healed, did not complete: " +

@@ -1,7 +1,7 @@
 #pragma once
 // One seeded run of write_behind under the simulation (policy/simulation.hpp):
 // the real write_behind, file journal and stores, with a seeded workload,
-// seeded faults in the durable store, a simulated disk under the journals
+// seeded faults in the durable and fast stores, a simulated disk under the journals
 // (sim_file_system.hpp: power cuts, torn writes, a full disk, failed
 // fsyncs), crashes and restarts, and invariants checked after every step.
 // A run is a function of its seed.
@@ -27,7 +27,8 @@ namespace storesync::sim {
 using namespace std::chrono_literals;
 
 using durable_store = faulty_store<memory_store>;
-using wb_type = write_behind<memory_store, durable_store, exponential_backoff, aimd_batch_sizer, block_for,
+using fast_store = faulty_store<memory_store>;
+using wb_type = write_behind<fast_store, durable_store, exponential_backoff, aimd_batch_sizer, block_for,
                              sim_clock, file_journal, sim_executor>;
 
 class write_behind_world : public world_base {
@@ -73,7 +74,7 @@ class write_behind_world : public world_base {
 
   std::filesystem::path directory_;
   durable_store durable_;
-  std::unique_ptr<memory_store> fast_;
+  std::unique_ptr<fast_store> fast_;
   std::unique_ptr<wb_type> wb_;
   write_behind_options options_;
   std::map<std::string, acked> model_;
@@ -92,6 +93,10 @@ class write_behind_world : public world_base {
   std::size_t owed_allowance_ = 0;
   std::size_t bytes_allowance_ = 0;
   bool capped_fast_ = false;
+  /// The fast store fails some calls (transient faults), in some worlds.
+  bool faulty_fast_ = false;
+  /// Whether the fast store failed a call since `fast_faults_` was taken.
+  bool fast_failed(std::size_t since) const { return fast_->injected() != since; }
   bool outage_ = false;
   version_type wall_offset_ = 0;
 };
