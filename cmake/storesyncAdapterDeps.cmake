@@ -5,13 +5,14 @@
 #   storesync_deps::pqxx      libpqxx and libpq (libpqxx's own CMake package
 #                             when it ships one, else the headers and
 #                             libraries by name, as Debian's libpqxx 6 needs)
+#   storesync_deps::hiredis   hiredis (the headers and library by name)
 #   storesync_deps::duckdb    duckdb.h and libduckdb (not packaged by Debian):
 #                             looked for in STORESYNC_DUCKDB_DIR (a CMake or
 #                             environment variable naming a folder that holds
 #                             both), then in the HINTS given, then on the system
 #
 # Each is defined only when found; STORESYNC_<NAME>_FOUND (SQLITE, POSTGRES,
-# DUCKDB) says which, and STORESYNC_<NAME>_MISSING says what is missing.
+# REDIS, DUCKDB) says which, and STORESYNC_<NAME>_MISSING says what is missing.
 # storesync's CMakeLists.txt (add_subdirectory) and storesyncConfig.cmake
 # (find_package) both include this file, so the two routes find alike.
 include_guard(GLOBAL)
@@ -69,6 +70,20 @@ function(storesync_find_adapter_deps)
     endif()
   endif()
   _storesync_dep_result(POSTGRES storesync_deps::pqxx "libpqxx and libpq not found (Debian: libpqxx-dev)")
+
+  # Redis: hiredis
+  if(NOT TARGET storesync_deps::hiredis)
+    find_path(STORESYNC_HIREDIS_INCLUDE_DIR hiredis/hiredis.h)
+    find_library(STORESYNC_HIREDIS_LIBRARY hiredis)
+    mark_as_advanced(STORESYNC_HIREDIS_INCLUDE_DIR STORESYNC_HIREDIS_LIBRARY)
+    if(STORESYNC_HIREDIS_INCLUDE_DIR AND STORESYNC_HIREDIS_LIBRARY)
+      add_library(storesync_deps::hiredis INTERFACE IMPORTED ${scope})
+      set_target_properties(storesync_deps::hiredis PROPERTIES
+        INTERFACE_INCLUDE_DIRECTORIES "${STORESYNC_HIREDIS_INCLUDE_DIR}"
+        INTERFACE_LINK_LIBRARIES "${STORESYNC_HIREDIS_LIBRARY}")
+    endif()
+  endif()
+  _storesync_dep_result(REDIS storesync_deps::hiredis "hiredis not found (Debian: libhiredis-dev)")
 
   # DuckDB (C API)
   if(NOT TARGET storesync_deps::duckdb)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything storesync needs on Debian 12, and nothing twice.
 #   - Debian packages (Bazel 4.2.3 and its rules, Boost 1.81, libpqxx, ...;
-#     faketime: libfaketime, which tests/e2e/server_versions_test.sh preloads)
+#     faketime: libfaketime, which tests/e2e/server_versions_test.sh preloads;
+#     redis-server and hiredis: redis_store and its tests)
 #   - DuckDB 1.4.4 (library + C header) from the npm registry into
 #     third_party/duckdb/dist, which git ignores.
 # Safe to run again: it only installs what is missing.
@@ -16,6 +17,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 wrk hyperfine python3
   faketime
+  redis-server libhiredis-dev
 )
 
 missing=()

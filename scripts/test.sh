@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, starts a throwaway
-# PostgreSQL, runs every test, stops PostgreSQL, and ends with the line
+# PostgreSQL and Redis, runs every test, stops them, and ends with the line
 # "N passed, N failed" (test targets, plus the CMake consumer build).
 # Exits non-zero on any failure, or when any test case was skipped (a
-# PostgreSQL test never passes by skipping).
+# PostgreSQL or Redis test never passes by skipping).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh //tests/unit/...   # a subset (no CMake check)
@@ -13,9 +13,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 source scripts/pg.sh
+source scripts/redis.sh
 
-trap pg_stop EXIT
+trap 'pg_stop; redis_stop' EXIT
 pg_start || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
+redis_start || { echo "Redis did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 targets=("$@")
 ((${#targets[@]})) || targets=(//...)
@@ -24,6 +26,8 @@ log="$(mktemp)"
 bazel test "${targets[@]}" \
   --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
   --test_env=STORESYNC_TEST_PG_SCRIPT="$root/scripts/pg.sh" \
+  --test_env=STORESYNC_TEST_REDIS_URL="$STORESYNC_TEST_REDIS_URL" \
+  --test_env=STORESYNC_TEST_REDIS_SCRIPT="$root/scripts/redis.sh" \
   2>&1 | tee "$log"
 bazel_rc=${PIPESTATUS[0]}
 

@@ -9,7 +9,7 @@
 # Ranks, lowest first; a module may use its own rank or lower, never higher:
 #   0 core    1 policy    2 metrics    3 journal
 #   4 store   (stores: memory/faulty and the shared store/detail helpers;
-#              the adapters sqlite, duckdb, postgres)
+#              the adapters sqlite, duckdb, postgres, jsonl, redis)
 #   5 strategy    6 the umbrella storesync.hpp and testing    7 server
 # Within a rank a group uses only itself, except that an adapter may use the
 # shared stores part. The umbrella names no adapter.
@@ -37,7 +37,7 @@ rank_of_group() {
     policy) REPLY=1 ;;
     metrics) REPLY=2 ;;
     journal) REPLY=3 ;;
-    stores | sqlite | duckdb | postgres | jsonl) REPLY=4 ;;
+    stores | sqlite | duckdb | postgres | jsonl | redis) REPLY=4 ;;
     strategy) REPLY=5 ;;
     umbrella | testing) REPLY=6 ;;
     server) REPLY=7 ;;
@@ -78,12 +78,13 @@ group_of_header() {
       duckdb*) REPLY=duckdb ;;
       postgres*) REPLY=postgres ;;
       jsonl*) REPLY=jsonl ;;
+      redis*) REPLY=redis ;;
       *) REPLY=stores ;;
     esac
   fi
 }
 
-is_adapter() { [[ "$1" == sqlite || "$1" == duckdb || "$1" == postgres || "$1" == jsonl ]]; }
+is_adapter() { [[ "$1" == sqlite || "$1" == duckdb || "$1" == postgres || "$1" == jsonl || "$1" == redis ]]; }
 
 # check_edge WHAT FROM_GROUP TO_GROUP
 check_edge() {

@@ -12,6 +12,9 @@
 #if STORESYNC_CONSUMER_HAS_POSTGRES
 #include <storesync/store/postgres_store.hpp>
 #endif
+#if STORESYNC_CONSUMER_HAS_REDIS
+#include <storesync/store/redis_store.hpp>
+#endif
 #if STORESYNC_CONSUMER_HAS_DUCKDB
 #include <storesync/store/duckdb_instance.hpp>
 #include <storesync/store/duckdb_query_source.hpp>

@@ -1,0 +1,201 @@
+// redis_store beyond the conformance suite, against real Redis servers: the
+// version guard under writers on separate connections, exact comparison of
+// versions above 2^53, scripts reloaded after SCRIPT FLUSH, Redis's errors
+// mapped onto storesync's (a server that goes away and comes back, OOM,
+// another type under a store's key), and the URL.
+#include "storesync/store/redis_store.hpp"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/moved_from_check.hpp"
+#include "tests/redis_test_env.hpp"
+
+namespace storesync {
+namespace {
+
+redis_store open_store(const std::string& url, const std::string& prefix) {
+  auto s = redis_store::open({.url = url, .prefix = prefix, .pool_size = 2, .command_timeout = std::chrono::seconds(30)});
+  if (!s) throw std::runtime_error("open: " + s.error().message());
+  return std::move(s).value();
+}
+
+/// One raw command on `url`'s server (to set the scene behind the store).
+void raw(const std::string& url, std::initializer_list<std::string_view> args) {
+  auto a = detail::parse_redis_url(url).value();
+  auto conn = detail::redis_connection::open(a, std::chrono::seconds(10), std::chrono::seconds(10)).value();
+  std::vector<std::string_view> argv(args);
+  auto r = conn->command(argv, "test setup");
+  ASSERT_TRUE(r) << r.error().message();
+}
+
+TEST(RedisStore, WritersOnSeparateConnectionsConvergeOnTheNewestVersion) {
+  const std::string url = testing::test_redis_url();
+  const std::string prefix = testing::unique_redis_prefix("converge");
+  constexpr int writers = 4, keys = 20, writes = 300;
+  std::vector<std::map<std::string, version_type>> newest(writers);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      redis_store s = open_store(url, prefix);  // its own connections
+      std::mt19937_64 rng(static_cast<std::uint64_t>(w) + 1);
+      for (int i = 0; i < writes; ++i) {
+        const std::string key = "k" + std::to_string(rng() % keys);
+        const auto v = static_cast<version_type>(1 + rng() % 1'000'000);
+        const entry e = entry::put(key, std::to_string(v), v);
+        auto r = s.write(std::span(&e, 1));
+        ASSERT_TRUE(r) << r.error().message();
+        auto& n = newest[static_cast<std::size_t>(w)][key];
+        n = std::max(n, v);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  redis_store s = open_store(url, prefix);
+  for (int k = 0; k < keys; ++k) {
+    const std::string key = "k" + std::to_string(k);
+    version_type want = 0;
+    for (const auto& n : newest)
+      if (auto it = n.find(key); it != n.end()) want = std::max(want, it->second);
+    auto got = s.read(key);
+    ASSERT_TRUE(got) << got.error().message();
+    if (want == 0) {
+      EXPECT_FALSE(got.value());
+      continue;
+    }
+    ASSERT_TRUE(got.value()) << key;
+    EXPECT_EQ(got.value()->version, want) << key;
+    EXPECT_EQ(got.value()->value, std::to_string(want)) << key;
+  }
+}
+
+TEST(RedisStore, VersionsAbove2To53CompareExactly) {
+  redis_store s = open_store(testing::test_redis_url(), testing::unique_redis_prefix("big"));
+  const version_type two53 = version_type{1} << 53;
+  for (const auto& [older, newer] : {std::pair{two53, two53 + 1}, std::pair{max_entry_version - 1, max_entry_version}}) {
+    const std::string key = "k" + std::to_string(older);
+    const entry a = entry::put(key, "1", older), b = entry::put(key, "2", newer);
+    EXPECT_EQ(s.write(std::span(&a, 1)).value().applied, 1u);
+    EXPECT_EQ(s.write(std::span(&b, 1)).value().applied, 1u) << newer << " after " << older;
+    EXPECT_EQ(s.write(std::span(&a, 1)).value().stale, 1u) << older << " after " << newer;
+    EXPECT_EQ(s.read(key).value()->version, newer);
+  }
+  EXPECT_EQ(s.max_version().value(), max_entry_version);
+}
+
+TEST(RedisStore, ScriptsAreLoadedAgainAfterTheServerForgetsThem) {
+  const std::string url = testing::test_redis_url();
+  redis_store s = open_store(url, testing::unique_redis_prefix("noscript"));
+  raw(url, {"SCRIPT", "FLUSH"});
+  const entry e = entry::put("k", "1", 1);
+  auto r = s.write(std::span(&e, 1));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().applied, 1u);
+}
+
+TEST(RedisStore, AnotherTypeUnderTheStoresKeyIsASchemaMismatch) {
+  const std::string url = testing::test_redis_url();
+  const std::string prefix = testing::unique_redis_prefix("wrongtype");
+  redis_store s = open_store(url, prefix);
+  raw(url, {"SET", prefix + "e:k", "not a hash"});
+  auto r = s.read("k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::schema_mismatch) << r.error().message();
+  EXPECT_EQ(r.error(), condition::permanent);
+}
+
+TEST(RedisStore, AServerThatGoesAwayIsUnavailableAndComesBack) {
+  testing::private_redis redis;
+  ASSERT_FALSE(redis.url().empty()) << "could not start a private Redis";
+  redis_store s = open_store(redis.url(), "p:");
+  const entry a = entry::put("k", "1", 1), b = entry::put("k", "2", 2);
+  ASSERT_TRUE(s.write(std::span(&a, 1)));
+  ASSERT_TRUE(redis.run("pause"));
+  for (int i = 0; i < 3; ++i) {  // the pooled connection breaks, then new ones cannot connect
+    auto down = s.write(std::span(&b, 1));
+    ASSERT_FALSE(down);
+    EXPECT_EQ(down.error(), condition::unavailable) << down.error().message();
+  }
+  auto never = redis_store::open({.url = redis.url()});
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error(), errc::connection_failed) << never.error().message();
+  ASSERT_TRUE(redis.run("resume"));
+  auto up = s.write(std::span(&b, 1));
+  ASSERT_TRUE(up) << up.error().message();
+  EXPECT_EQ(up.value().applied, 1u);
+  EXPECT_EQ(s.read("k").value()->version, 2) << "the append-only file kept version 1, and 2 went on";
+}
+
+TEST(RedisStore, OutOfMemoryIsOverloadedAndWritesNothing) {
+  testing::private_redis redis;
+  ASSERT_FALSE(redis.url().empty()) << "could not start a private Redis";
+  redis_store s = open_store(redis.url(), "p:");
+  raw(redis.url(), {"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+  raw(redis.url(), {"CONFIG", "SET", "maxmemory", "1"});
+  const entry e = entry::put("k", "1", 1);
+  auto r = s.write(std::span(&e, 1));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::resource_exhausted) << r.error().message();
+  EXPECT_EQ(r.error(), condition::overloaded);
+  raw(redis.url(), {"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_FALSE(s.read("k").value()) << "a refused batch wrote something";
+}
+
+TEST(RedisStore, AMovedFromStoreFailsEveryCallWithStopped) {
+  redis_store s = open_store(testing::test_redis_url(), testing::unique_redis_prefix("moved"));
+  testing::check_moved_from(s, "redis_store");
+}
+
+TEST(RedisStore, ReplyErrorsMapOntoConditions) {
+  const std::pair<const char*, errc> cases[] = {
+      {"OOM command not allowed when used memory > 'maxmemory'.", errc::resource_exhausted},
+      {"BUSY Redis is busy running a script.", errc::busy},
+      {"TRYAGAIN Multiple keys request during rehashing of slot", errc::busy},
+      {"LOADING Redis is loading the dataset in memory", errc::connection_failed},
+      {"MASTERDOWN Link with MASTER is down", errc::connection_failed},
+      {"READONLY You can't write against a read only replica.", errc::connection_failed},
+      {"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist", errc::storage_failure},
+      {"WRONGTYPE Operation against a key holding the wrong kind of value", errc::schema_mismatch},
+      {"NOAUTH Authentication required.", errc::backend_failure},
+      {"ERR unknown command", errc::backend_failure},
+  };
+  for (const auto& [message, want] : cases) {
+    const error e = detail::redis_reply_error("write", message);
+    EXPECT_EQ(e, want) << message;
+    EXPECT_NE(e.message().find(message), std::string::npos) << e.message();
+  }
+}
+
+TEST(RedisStore, UrlsAreParsedOrRefusedNamingTheProblem) {
+  auto full = detail::parse_redis_url("redis://user:secret@cache.local:6380/3");
+  ASSERT_TRUE(full) << full.error().message();
+  EXPECT_EQ(full.value().host, "cache.local");
+  EXPECT_EQ(full.value().port, 6380);
+  EXPECT_EQ(full.value().db, 3);
+  EXPECT_EQ(full.value().user, "user");
+  EXPECT_EQ(full.value().password, "secret");
+  auto bare = detail::parse_redis_url("redis://localhost");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare.value().port, 6379);
+  EXPECT_EQ(bare.value().db, 0);
+  for (const char* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:70000", "redis://h:12x", "redis://h/-1",
+                          "redis://h/db", "redis://secret@h"}) {
+    auto r = detail::parse_redis_url(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error(), errc::invalid_argument) << bad;
+    EXPECT_NE(r.error().message().find("redis://[[user]:password@]host"), std::string::npos) << r.error().message();
+  }
+  auto no_prefix = redis_store::open({.url = "redis://127.0.0.1:1", .prefix = ""});
+  ASSERT_FALSE(no_prefix);
+  EXPECT_EQ(no_prefix.error(), errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace storesync
