@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "reference_server/config_file.hpp"
+#include "storesync/store/redis_store.hpp"
 
 namespace storesync::server {
 namespace {
@@ -101,6 +102,8 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
       ("max-pending-bytes", po::value(&c.write_behind.max_pending_bytes)->default_value(c.write_behind.max_pending_bytes), "memory such entries hold (values, keys and bookkeeping), at most")
+      ("fast", po::value(&c.fast)->default_value(c.fast), "write-behind's fast store: memory, or redis://[[user]:password@]host[:port][/db] (a Redis that several servers share)")
+      ("fast-prefix", po::value(&c.fast_prefix)->default_value(c.fast_prefix), "with a Redis fast store: the prefix of every key the server keeps there")
       ("fast-max-bytes", po::value(&c.fast_max_bytes)->default_value(c.fast_max_bytes), "bytes the memory fast store keeps of values already durable (least recently used go first; pending ones are never evicted); 0: no bound")
       ("max-json-depth", po::value(&c.write_behind.rules.max_depth)->default_value(c.write_behind.rules.max_depth), "deepest nesting of arrays and objects a value may have (400 above; at most 4096)")
       ("backpressure-timeout-ms", po::value(&backpressure_ms)->default_value(c.backpressure_timeout.count()), "how long a write waits for room before 429; 0 rejects at once")
@@ -186,6 +189,15 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       if (vm.count(flag) && !vm[flag].defaulted())
         return fail("--" + std::string(flag) + " applies to --mode dual-write only");
     if (c.reconcile_repair) return fail("--reconcile-repair applies to --mode dual-write only");
+  }
+  if (c.fast != "memory") {
+    if (c.mode != "write-behind") return fail("--fast applies to --mode write-behind only");
+    if (auto ok = redis_store::check({.url = c.fast, .prefix = c.fast_prefix}); !ok)
+      return fail("--fast must be memory or a redis:// URL, and --fast-prefix 1 to 256 bytes: " + ok.error().context());
+    if (vm.count("fast-max-bytes") && !vm["fast-max-bytes"].defaulted())
+      return fail("--fast-max-bytes applies to the memory fast store only (Redis bounds its own memory: maxmemory)");
+  } else if (vm.count("fast-prefix") && !vm["fast-prefix"].defaulted()) {
+    return fail("--fast-prefix applies to a Redis fast store (--fast redis://...) only");
   }
   if (!write_back_file.empty()) {
     auto loaded = load_write_back_config(write_back_file);

@@ -42,6 +42,11 @@ struct server_config {
   std::optional<typed_table> durable_mapping;
   /// `write_behind.rules` also holds the value rules of direct mode.
   write_behind_options write_behind;
+  /// The fast store of write-behind: "memory" (this process's), or a
+  /// redis:// URL (redis_store, shared by every server pointed at it).
+  std::string fast = "memory";
+  /// With a Redis fast store: the prefix of every key the server keeps there.
+  std::string fast_prefix = "storesync:";
   /// Bytes the memory fast store keeps of values already durable; 0: no bound.
   std::size_t fast_max_bytes = 256ull << 20;
   exponential_backoff::config retry;

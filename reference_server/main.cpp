@@ -2,6 +2,7 @@
 //
 //   reference_server                                   # write-behind: memory + journal -> SQLite
 //   reference_server --durable postgresql://app@db/app # ... -> PostgreSQL
+//   reference_server --fast redis://cache:6379/0       # ... a Redis fast store several servers share
 //   reference_server --mode direct                     # every write straight to the durable store
 //   reference_server --mode dual-write --primary postgresql://app@db/app --secondary sqlite:/var/lib/app/copy.db
 //
@@ -20,6 +21,7 @@
 #include "reference_server/http_server.hpp"
 #include "reference_server/write_behind_service.hpp"
 #include "storesync/store/postgres_store.hpp"
+#include "storesync/store/redis_store.hpp"
 #include "storesync/store/sqlite_store.hpp"
 
 using namespace storesync;
@@ -68,24 +70,33 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
   // logged as JSON lines.
   write_behind_options options = c.write_behind;
   options.on_event = [log = std::make_shared<event_log>(std::cout, name)](const write_behind_event& e) { (*log)(e); };
-  BOOST_OUTCOME_TRY(auto wb, write_behind_service<Durable>::open(
-                                 std::move(opener), std::move(admits), std::move(name), std::move(options),
-                                 c.fast_max_bytes,
-                                 exponential_backoff(c.retry), aimd_batch_sizer(c.batch),
-                                 block_for(c.backpressure_timeout), std::move(metrics)));
-  std::shared_ptr<write_behind_service<Durable>> shared(std::move(wb));
-  on_stop = [shared, timeout = c.shutdown_timeout] {
-    const auto stopped = shared->stop(timeout);
-    if (!stopped) {
-      std::cerr << "storesync: write-behind stopped, but " << stopped.error().message() << std::endl;
-      return false;
-    }
-    const flush_report& f = stopped.value();
-    std::cout << "storesync: write-behind stopped, " << (f.complete ? "everything flushed" : "flush incomplete")
-              << " (" << f.remaining << " entries stay in the journal)" << std::endl;
-    return true;
+  auto start = [&]<class Fast>(std::unique_ptr<Fast> fast,
+                               std::string fast_name) -> result<std::shared_ptr<record_service>> {
+    BOOST_OUTCOME_TRY(auto wb, (write_behind_service<Durable, Fast>::open(
+                                   std::move(opener), std::move(admits), std::move(name), std::move(fast),
+                                   std::move(fast_name), std::move(options), exponential_backoff(c.retry),
+                                   aimd_batch_sizer(c.batch), block_for(c.backpressure_timeout), std::move(metrics))));
+    std::shared_ptr<write_behind_service<Durable, Fast>> shared(std::move(wb));
+    on_stop = [shared, timeout = c.shutdown_timeout] {
+      const auto stopped = shared->stop(timeout);
+      if (!stopped) {
+        std::cerr << "storesync: write-behind stopped, but " << stopped.error().message() << std::endl;
+        return false;
+      }
+      const flush_report& f = stopped.value();
+      std::cout << "storesync: write-behind stopped, " << (f.complete ? "everything flushed" : "flush incomplete")
+                << " (" << f.remaining << " entries stay in the journal)" << std::endl;
+      return true;
+    };
+    return std::shared_ptr<record_service>(shared);
   };
-  return std::shared_ptr<record_service>(shared);
+  if (c.fast == "memory")
+    return start(std::make_unique<memory_store>(memory_store_options{.max_bytes = c.fast_max_bytes}),
+                 std::string("memory"));
+  // A Redis fast store must answer at start-up: the journal's replay goes into it.
+  auto fast = redis_store::open({.url = c.fast, .prefix = c.fast_prefix});
+  if (!fast) return error{fast.error().code(), "--fast (" + redact_url(c.fast) + "): " + fast.error().message()};
+  return start(std::make_unique<redis_store>(std::move(fast).value()), std::string("redis"));
 }
 
 /// Opens the store `url` names (`flag` says which, for errors) and passes it

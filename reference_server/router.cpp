@@ -299,8 +299,33 @@ std::optional<response> router::route(const request& req, calls allowed) {
     if (!get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");
     return job(req, *write_back_, "write-back run", path.substr(runs.size() + 1));
   }
+  if (path == "/ui" || path.starts_with("/ui/")) {
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    return console_file(req, path);
+  }
   return make_error(req, http::status::not_found, "not_found",
                     "no route for " + detail::quoted(path.substr(0, 200)));
+}
+
+response router::console_file(const request& req, std::string_view path) {
+  const ui_asset* asset = find_ui_asset(path == "/ui/" ? "/ui" : path);
+  if (!asset)
+    return make_error(req, http::status::not_found, "not_found",
+                      "no console file " + detail::quoted(path.substr(0, 200)));
+  response res{http::status::ok, req.version()};
+  res.set(http::field::content_type, asset->content_type);
+  // The page's own files only: no inline script or style, no other host,
+  // no framing. Keys and messages are rendered as text (console.js).
+  res.set("Content-Security-Policy",
+          "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+          "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set(http::field::cache_control, "no-cache");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::string(asset->body);
+  res.prepare_payload();
+  return res;
 }
 
 std::optional<response> router::record(const request& req, std::string_view raw_key, std::string_view query,

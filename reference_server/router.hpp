@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "reference_server/record_service.hpp"
+#include "reference_server/ui_assets.hpp"
 #include "reference_server/write_back_jobs.hpp"
 
 namespace storesync::server {
@@ -65,6 +66,8 @@ class router {
   response start_write_back(const request& req);
   response write_back_runs(const request& req, std::string_view query);
   response not_in_mode(const request& req, std::string_view what);
+  /// The operator console's page and its files (ui_assets.hpp).
+  response console_file(const request& req, std::string_view path);
 
   std::shared_ptr<record_service> service_;
   auth_options auth_;

@@ -1,12 +1,14 @@
 #pragma once
-// The `write-behind` mode (the default): acknowledgements come from a memory
-// fast store and the file journal; the flusher drains to the durable store
-// (SQLite or PostgreSQL). Status, metrics, flush and dead letters map onto
+// The `write-behind` mode (the default): acknowledgements come from the fast
+// store (this process's memory, or a Redis several servers share) and the
+// file journal; the flusher drains to the durable store (SQLite or
+// PostgreSQL). Status, metrics, flush and dead letters map onto
 // write_behind's own.
 
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "reference_server/deferred_store.hpp"
@@ -16,29 +18,26 @@
 
 namespace storesync::server {
 
-template <versioned_store Durable>
+template <versioned_store Durable, restorable_store Fast = memory_store>
 class write_behind_service final : public record_service {
  public:
-  using engine_type = memory_write_behind<deferred_store<Durable>>;
+  using engine_type = write_behind<Fast, deferred_store<Durable>>;
 
   /// Opens the durable store through `open_durable` (now or, if it is down,
   /// once it is back: see deferred_store), which admits what `admits` does;
-  /// opens (and recovers) the journal.
-  /// The fast store keeps at most `fast_max_bytes` (0: no bound) of values
-  /// already durable.
+  /// opens (and recovers) the journal, in front of `fast` (named
+  /// `fast_name` in readiness and status).
   static result<std::unique_ptr<write_behind_service>> open(typename deferred_store<Durable>::opener open_durable,
                                                             typename deferred_store<Durable>::admission admits,
-                                                            std::string durable_name,
-                                                            write_behind_options options,
-                                                            std::size_t fast_max_bytes,
+                                                            std::string durable_name, std::unique_ptr<Fast> fast,
+                                                            std::string fast_name, write_behind_options options,
                                                             exponential_backoff retry, aimd_batch_sizer sizer,
                                                             block_for backpressure,
                                                             std::shared_ptr<metrics_registry> metrics) {
-    std::unique_ptr<write_behind_service> s(
-        new write_behind_service(std::move(open_durable), std::move(admits), std::move(durable_name),
-                                 fast_max_bytes));
+    std::unique_ptr<write_behind_service> s(new write_behind_service(
+        std::move(open_durable), std::move(admits), std::move(durable_name), std::move(fast), std::move(fast_name)));
     s->inline_writes_ = options.journal.durability != durability::always;
-    BOOST_OUTCOME_TRY(s->engine_, engine_type::open(s->fast_, s->durable_, std::move(options), std::move(retry),
+    BOOST_OUTCOME_TRY(s->engine_, engine_type::open(*s->fast_, s->durable_, std::move(options), std::move(retry),
                                                     std::move(sizer), std::move(backpressure), system_clock{},
                                                     std::move(metrics)));
     return s;
@@ -53,10 +52,11 @@ class write_behind_service final : public record_service {
   result<write_report> write(std::span<const entry> batch) override { return engine_->write(batch); }
 
   /// A memory store, a journal append to the page cache and the pending map:
-  /// no waiting, unless the journal fsyncs every record (`always`) or the
-  /// pending bound is reached (then `write` waits as the policy says).
+  /// no waiting, unless the journal fsyncs every record (`always`), the
+  /// fast store is across the network (Redis) or the pending bound is
+  /// reached (then `write` waits as the policy says).
   std::optional<result<write_report>> try_write(const entry& e) override {
-    if (!inline_writes_) return std::nullopt;
+    if (!inline_writes_ || !std::is_same_v<Fast, memory_store>) return std::nullopt;
     auto r = engine_->try_write(e);
     if (!r && r.error() == errc::queue_full) return std::nullopt;
     return r;
@@ -71,15 +71,24 @@ class write_behind_service final : public record_service {
     out.stores[durable_name_] = probe ? nlohmann::json{{"state", "up"}}
                                       : nlohmann::json{{"state", "down"}, {"error", probe.error().message()}};
     out.stores["journal"] = {{"state", s.accepting ? "up" : "stopped"}, {"bytes", s.journal_bytes}};
-    out.stores["memory"] = {{"state", "up"}};
-    out.ready = probe && s.accepting;
+    bool fast_up = true;
+    if constexpr (std::is_same_v<Fast, memory_store>) {
+      out.stores[fast_name_] = {{"state", "up"}};
+    } else {
+      auto fast_probe = fast_->read("storesync:readyz");
+      fast_up = static_cast<bool>(fast_probe);
+      out.stores[fast_name_] = fast_probe ? nlohmann::json{{"state", "up"}}
+                                          : nlohmann::json{{"state", "down"}, {"error", fast_probe.error().message()}};
+    }
+    out.ready = probe && s.accepting && fast_up;
     return out;
   }
 
   nlohmann::json status() override {
     const write_behind_status s = engine_->status();
-    return {{"mode", mode()},
+    nlohmann::json out = {{"mode", mode()},
             {"durable", durable_name_},
+            {"fast", fast_name_},
             {"accepting", s.accepting},
             {"pending", s.pending},
             {"pending_bytes", s.pending_bytes},
@@ -91,14 +100,17 @@ class write_behind_service final : public record_service {
             {"dead_letters", s.dead_letters},
             {"stale_at_flush", s.stale_at_flush_total},
             {"version_floor_known", s.floor_known},
-            {"fast_bytes", fast_.bytes()},
-            {"fast_evicted", fast_.evicted()},
             {"batch_size", s.batch_size},
             {"lag_ms", s.lag.count()},
             {"last_error", s.last_error},
             {"last_error_at_ms", s.last_error.empty() ? nlohmann::json() : nlohmann::json(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                           s.last_error_at.time_since_epoch())
                                                                           .count())}};
+    if constexpr (std::is_same_v<Fast, memory_store>) {
+      out["fast_bytes"] = fast_->bytes();
+      out["fast_evicted"] = fast_->evicted();
+    }
+    return out;
   }
 
   std::string metrics() override {
@@ -147,12 +159,14 @@ class write_behind_service final : public record_service {
  private:
   write_behind_service(typename deferred_store<Durable>::opener open_durable,
                        typename deferred_store<Durable>::admission admits, std::string name,
-                       std::size_t fast_max_bytes)
-      : fast_(memory_store_options{.max_bytes = fast_max_bytes}),
+                       std::unique_ptr<Fast> fast, std::string fast_name)
+      : fast_(std::move(fast)),
+        fast_name_(std::move(fast_name)),
         durable_(std::move(open_durable), std::move(admits)),
         durable_name_(std::move(name)) {}
 
-  memory_store fast_;
+  std::unique_ptr<Fast> fast_;
+  std::string fast_name_;
   deferred_store<Durable> durable_;
   std::string durable_name_;
   std::unique_ptr<engine_type> engine_;

@@ -52,7 +52,8 @@ inline server::server_config server_defaults(const std::string& dir) {
 /// The router of the server's default mode, write-behind, configured by `c`.
 inline std::shared_ptr<server::router> write_behind_router(const server::server_config& c) {
   auto s = server::write_behind_service<memory_durable>::open(
-      [] { return result<memory_durable>(memory_durable{}); }, {}, "durable", c.write_behind, c.fast_max_bytes,
+      [] { return result<memory_durable>(memory_durable{}); }, {}, "durable",
+      std::make_unique<memory_store>(memory_store_options{.max_bytes = c.fast_max_bytes}), "memory", c.write_behind,
       exponential_backoff(c.retry), aimd_batch_sizer(c.batch), block_for(c.backpressure_timeout),
       std::make_shared<metrics_registry>());
   STORESYNC_FUZZ_CHECK(s, "open write-behind: " + s.error().message());

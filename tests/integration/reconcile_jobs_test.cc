@@ -1465,7 +1465,7 @@ TEST(RouterReconcile, WriteBehindModeHasNoReconcileRoutes) {
   write_behind_options wb;
   wb.directory = dir;
   auto service = write_behind_service<sqlite_store>::open(
-      [o] { return sqlite_store::open(o); }, {}, "sqlite", std::move(wb), /*fast_max_bytes=*/0,
+      [o] { return sqlite_store::open(o); }, {}, "sqlite", std::make_unique<memory_store>(), "memory", std::move(wb),
       exponential_backoff({.base = 10ms, .cap = 100ms, .max_attempts = 3}), aimd_batch_sizer{}, block_for(10s),
       std::make_shared<metrics_registry>());
   ASSERT_TRUE(service) << service.error().message();

@@ -137,7 +137,7 @@ std::shared_ptr<record_service> open_write_behind(std::function<result<Durable>(
   write_behind_options o;
   o.directory = dir;
   auto s = write_behind_service<Durable>::open(
-      std::move(open_durable), std::move(admits), std::move(name), std::move(o), /*fast_max_bytes=*/0,
+      std::move(open_durable), std::move(admits), std::move(name), std::make_unique<memory_store>(), "memory", std::move(o),
       exponential_backoff({.base = 10ms, .cap = 100ms, .max_attempts = 3}), aimd_batch_sizer{}, block_for(10s),
       std::make_shared<metrics_registry>());
   if (!s) throw std::runtime_error("cannot open the write-behind service: " + s.error().message());

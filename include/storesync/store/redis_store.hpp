@@ -96,14 +96,23 @@ class redis_store {
   /// `invalid_argument` (a bad URL, prefix or size) or as a call would
   /// (`connection_failed` when the server is unreachable).
   static result<redis_store> open(redis_options options) {
+    BOOST_OUTCOME_TRY(check(options));
     BOOST_OUTCOME_TRY(auto address, detail::parse_redis_url(options.url));
-    if (options.prefix.empty() || options.prefix.size() > 256)
-      return error{errc::invalid_argument, "prefix must be 1 to 256 bytes"};
-    if (options.pool_size == 0) return error{errc::invalid_argument, "pool_size must be at least 1"};
     auto state = std::make_unique<shared>(std::move(options), std::move(address));
     BOOST_OUTCOME_TRY(auto conn, state->pool.acquire());
     BOOST_OUTCOME_TRY(state->load_scripts(*conn));
     return redis_store(std::move(state));
+  }
+
+  /// What `open` checks before it connects: the URL's form (the message
+  /// never repeats the URL, which may hold a password), the prefix and the
+  /// pool size; `invalid_argument` naming the problem.
+  static result<void> check(const redis_options& options) {
+    BOOST_OUTCOME_TRY(detail::parse_redis_url(options.url));
+    if (options.prefix.empty() || options.prefix.size() > 256)
+      return error{errc::invalid_argument, "prefix must be 1 to 256 bytes"};
+    if (options.pool_size == 0) return error{errc::invalid_argument, "pool_size must be at least 1"};
+    return success();
   }
 
   result<std::optional<entry>> read(std::string_view key) const {

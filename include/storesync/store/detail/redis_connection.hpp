@@ -34,10 +34,10 @@ struct redis_address {
 };
 
 inline result<redis_address> parse_redis_url(std::string_view url) {
-  const auto bad = [&](std::string_view why) {
+  // The message never repeats the URL: it may hold a password.
+  const auto bad = [](std::string_view why) {
     return error{errc::invalid_argument,
-                 "Redis URL " + quoted(url.substr(0, 200)) + ": " + std::string(why) +
-                     " (the form is redis://[[user]:password@]host[:port][/db])"};
+                 "Redis URL: " + std::string(why) + " (the form is redis://[[user]:password@]host[:port][/db])"};
   };
   constexpr std::string_view scheme = "redis://";
   if (!url.starts_with(scheme)) return bad("not a redis:// URL");
