@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test suite under a sanitizer (.bazelrc: asan = AddressSanitizer with
 # LeakSanitizer and UndefinedBehaviorSanitizer; tsan = ThreadSanitizer),
-# against a throwaway PostgreSQL. It builds in a clone of this checkout's
-# HEAD under /tmp, with its own Bazel output base, so the ordinary build is
-# not recompiled (commit what you want checked). Ends with "N passed,
+# against a throwaway PostgreSQL and Redis, as scripts/test.sh starts them.
+# It builds in a clone of this checkout's HEAD under /tmp, with its own Bazel
+# output base, so the ordinary build is not recompiled (commit what you want
+# checked). Ends with "N passed,
 # N failed", like scripts/test.sh.
 #
 #   scripts/sanitize.sh asan                 # every test (//tests/...) and the examples
@@ -20,8 +21,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 source scripts/pg.sh
-trap pg_stop EXIT
+source scripts/redis.sh
+trap 'pg_stop; redis_stop' EXIT
 pg_start || { echo "PostgreSQL did not start"; echo "0 passed, 1 failed"; exit 1; }
+redis_start || { echo "Redis did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 targets=("$@")
 ((${#targets[@]})) || targets=(//tests/... //examples/...)
@@ -39,11 +42,20 @@ log="$(mktemp)"
     --test_timeout=240,1200,3600,14400 \
     --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
     --test_env=STORESYNC_TEST_PG_SCRIPT="$root/scripts/pg.sh" \
+    --test_env=STORESYNC_TEST_REDIS_URL="$STORESYNC_TEST_REDIS_URL" \
+    --test_env=STORESYNC_TEST_REDIS_SCRIPT="$root/scripts/redis.sh" \
     --test_env=LSAN_OPTIONS="suppressions=$clone/scripts/lsan.supp" \
     --test_env=TSAN_OPTIONS="halt_on_error=1:suppressions=$clone/scripts/tsan.supp"
+  rc=$?
   bazel shutdown
+  exit $rc
 ) 2>&1 | tee "$log"
+bazel_rc=${PIPESTATUS[0]}
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log")
+if ((bazel_rc != 0 && failed == 0)); then
+  echo "bazel test failed before running tests (exit $bazel_rc)"
+  failed=1
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0))
