@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -236,13 +237,23 @@ class dual_write_service final : public record_service {
       return json{{"complete", !stop.stop_requested()}, {"dry_run", r.dry_run}, {"repair", repair_json(fixed)}};
     }
     if (r.operation == "rebuild") return rebuild(rec, r, std::move(stop), progress);
+    // A full job settles the inconsistency log's keys in its range first, and
+    // removes their records: what the check then finds is drift no write
+    // recorded, and a repaired key leaves no record open.
+    std::optional<repair_report> logged;
+    if (r.operation == "full") {
+      BOOST_OUTCOME_TRY(logged, engine_->repair_inconsistencies(
+                                    {.truth = r.truth, .dry_run = r.dry_run, .progress = &progress, .stop = stop},
+                                    r.range));
+    }
     BOOST_OUTCOME_TRY(auto found, rec.check(r.range, {.max_differences = r.max_differences,
                                                       .max_time = r.max_time,
                                                       .stop = stop,
                                                       .progress = &progress}));
     json out = check_json(found);
     out["dry_run"] = r.dry_run;
-    if (r.operation == "full") {
+    if (logged) {
+      out["logged"] = repair_json(*logged);
       if (stop.stop_requested()) {
         out["complete"] = false;  // cancelled before its repair
         return out;

@@ -141,6 +141,14 @@ std::optional<json> job_runner::describe(std::string_view id) const {
   return std::nullopt;
 }
 
+json job_runner::list() const {
+  std::lock_guard lock(mutex_);
+  json out = json::array();
+  if (running_) out.push_back(describe(*running_));
+  for (auto j = finished_.rbegin(); j != finished_.rend(); ++j) out.push_back(describe(**j));
+  return out;
+}
+
 cancel_outcome job_runner::cancel(std::string_view id) {
   std::lock_guard lock(mutex_);
   if (running_ && running_->id == id) {

@@ -76,6 +76,10 @@ class job_runner {
   /// an id never given or forgotten.
   std::optional<nlohmann::json> describe(std::string_view id) const;
 
+  /// The status JSON of the running job, then of the last 16 finished,
+  /// newest first.
+  nlohmann::json list() const;
+
   /// Asks a running job to stop; it ends in state "cancelled".
   cancel_outcome cancel(std::string_view id);
 

@@ -78,6 +78,9 @@ class reconcile_jobs {
   /// an id never given or forgotten.
   std::optional<nlohmann::json> describe(std::string_view id) const { return jobs_.describe(id); }
 
+  /// The running job and the last 16 finished, newest first.
+  nlohmann::json list() const { return jobs_.list(); }
+
   /// Asks a running job to stop; it ends in state "cancelled".
   cancel_outcome cancel(std::string_view id) { return jobs_.cancel(id); }
 

@@ -274,9 +274,12 @@ std::optional<response> router::route(const request& req, calls allowed) {
   }
   constexpr std::string_view reconcile = "/v1/reconcile";
   if (path == reconcile) {
-    if (!post) return method_not_allowed(req, "POST");
+    if (!post && !get) return method_not_allowed(req, "GET, HEAD, POST");
     if (auto denied = check_token(req, auth_.admin_token)) return *denied;
-    return start_job(req);
+    if (post) return start_job(req);
+    reconcile_jobs* jobs = service_->jobs();
+    if (!jobs) return not_in_mode(req, "reconciler");
+    return make_json(req, http::status::ok, {{"jobs", jobs->list()}});
   }
   if (path.starts_with(reconcile) && path[reconcile.size()] == '/') {
     if (!get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");

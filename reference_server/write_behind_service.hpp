@@ -6,6 +6,7 @@
 // write_behind's own.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -37,6 +38,7 @@ class write_behind_service final : public record_service {
     std::unique_ptr<write_behind_service> s(new write_behind_service(
         std::move(open_durable), std::move(admits), std::move(durable_name), std::move(fast), std::move(fast_name)));
     s->inline_writes_ = options.journal.durability != durability::always;
+    s->retry_max_attempts_ = retry.configuration().max_attempts;
     BOOST_OUTCOME_TRY(s->engine_, engine_type::open(*s->fast_, s->durable_, std::move(options), std::move(retry),
                                                     std::move(sizer), std::move(backpressure), system_clock{},
                                                     std::move(metrics)));
@@ -100,7 +102,13 @@ class write_behind_service final : public record_service {
             {"dead_letters", s.dead_letters},
             {"stale_at_flush", s.stale_at_flush_total},
             {"version_floor_known", s.floor_known},
+            {"max_pending", engine_->options().max_pending_entries},
+            {"max_pending_bytes", engine_->options().max_pending_bytes},
             {"batch_size", s.batch_size},
+            {"retry", {{"retries_total", s.retries_total},
+                       {"failing_attempts", s.failing_attempts},
+                       {"max_attempts", retry_max_attempts_},
+                       {"outages_total", s.outages_total}}},
             {"lag_ms", s.lag.count()},
             {"last_error", s.last_error},
             {"last_error_at_ms", s.last_error.empty() ? nlohmann::json() : nlohmann::json(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -171,6 +179,7 @@ class write_behind_service final : public record_service {
   std::string durable_name_;
   std::unique_ptr<engine_type> engine_;
   bool inline_writes_ = false;
+  std::uint32_t retry_max_attempts_ = 0;
 };
 
 }  // namespace storesync::server

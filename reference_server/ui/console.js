@@ -414,8 +414,9 @@
     const flushed = field(g, 'Flushed', 'flushed', 'Entries delivered to the durable store since start');
     const coalesced = field(g, 'Coalesced', 'coalesced', 'Writes merged into a pending write of the same key');
     const stale = field(g, 'Stale at flush', 'stale-at-flush', 'The durable store held a newer version');
-    const retries = field(g, 'Retries exhausted', 'retries', 'Batches put back because the durable store stayed unreachable through a whole retry sequence (storesync_write_behind_outages_total)');
-    const budget = field(g, 'Retry budget', 'retry-budget');
+    const retries = field(g, 'Retries', 'retries', 'Write attempts to the durable store repeated after a retryable failure, since start');
+    const budget = field(g, 'Retry budget', 'retry-budget', 'Failed attempts of the batch being written now, against --retry-max-attempts; at the limit the batch is put back and tried after a pause');
+    const outages = field(g, 'Retries exhausted', 'outages', 'Batches put back because the durable store stayed unreachable through all their attempts, since start');
     const ack = field(g, 'Acknowledge (avg)', 'ack-latency', 'Time to acknowledge a write, over the last poll');
     const fast = field(g, 'Fast store', 'fast-bytes', 'The store acknowledgements come from; a memory one keeps at most --fast-max-bytes of values already durable');
     const floor = field(g, 'Version floor known', 'floor-known', 'False after a start during an outage, until the durable store answers');
@@ -427,10 +428,16 @@
       flushed(count(s.flushed), { raw: s.flushed });
       coalesced(count(s.coalesced), { raw: s.coalesced });
       stale(count(s.stale_at_flush), { raw: s.stale_at_flush });
-      const outages = m ? m.get('storesync_write_behind_outages_total') : undefined;
-      retries(isNum(outages) ? count(outages) : '–', { raw: isNum(outages) ? outages : undefined, cls: outages > 0 ? 'warn' : '' });
-      if (s.retry_budget !== undefined) budget(typeof s.retry_budget === 'object' ? JSON.stringify(s.retry_budget) : String(s.retry_budget));
-      else budget('not reported', { cls: 'muted', hint: '(exponential backoff, --retry-max-attempts a round)' });
+      const r = s.retry || {};
+      retries(count(r.retries_total), { raw: r.retries_total });
+      if (isNum(r.failing_attempts) && isNum(r.max_attempts)) {
+        const failing = r.failing_attempts;
+        budget(failing > 0 ? count(failing) + ' of ' + count(r.max_attempts) + ' failed' : 'idle',
+               { raw: failing, hint: failing > 0 ? 'retrying the batch now' : count(r.max_attempts) + ' attempts a batch', cls: failing > 0 ? 'warn' : '' });
+      } else {
+        budget('–');
+      }
+      outages(count(r.outages_total), { raw: r.outages_total, cls: r.outages_total > 0 ? 'warn' : '' });
       const a = sticky('ack', meanSincePrevious(ctx, 'storesync_write_behind_put_seconds'));
       ack(latency(a.value), { hint: a.value === null ? '' : a.fresh ? '' : '(idle)' });
       const fastName = s.fast !== undefined ? String(s.fast) : '';
@@ -601,46 +608,6 @@
     };
   }
 
-  /// Jobs (reconcile or write-back): the ones seen, refreshed while running.
-  function jobTracker(base) {
-    const jobs = new Map(); // id -> described job
-    let backfilled = false;
-    async function describe(id) {
-      const r = await admin('GET', base + encodeURIComponent(id));
-      if (r.ok && r.body) jobs.set(String(id), r.body);
-      return r;
-    }
-    return {
-      jobs,
-      /// Refreshes the running job and the last one; the first time, also
-      /// the few before it (ids count up from 1; the server keeps 16).
-      async refresh(summary) {
-        const wanted = [];
-        if (summary.running !== null && summary.running !== undefined) wanted.push(String(summary.running));
-        const last = summary.last;
-        if (last && last.id !== undefined) {
-          const known = jobs.get(String(last.id));
-          if (!known || known.state !== last.state) wanted.push(String(last.id));
-          if (!backfilled && /^\d+$/.test(String(last.id))) {
-            const top = Number(last.id);
-            for (let id = Math.max(1, top - 7); id < top; id++) if (!jobs.has(String(id))) wanted.push(String(id));
-          }
-        }
-        backfilled = true;
-        let failure = null;
-        for (const id of wanted) {
-          const r = await describe(id);
-          if (!r.ok && r.status !== 404 && !failure) failure = r;
-        }
-        for (const [id, j] of jobs) if (j.state === 'running' && String(summary.running) !== id && !wanted.includes(id)) await describe(id);
-        return failure;
-      },
-      sorted() {
-        return [...jobs.values()].sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 16);
-      },
-    };
-  }
-
   function stateCell(state) {
     const cls = state === 'done' || state === 'succeeded' ? 'ok' : state === 'running' ? 'info' : state === 'cancelled' || state === 'partial' || state === 'interrupted' ? 'warn' : 'bad';
     return h('td', null, h('span', { class: 'pill ' + cls, text: String(state) }));
@@ -658,7 +625,6 @@
     const note = h('p', { class: 'muted small' });
     const t = table(['Job', 'Operation', 'State', 'Started', 'Finished', 'Rows read', 'Differences', 'Repaired', 'Detail'], 'reconcile-jobs');
     card.append(info, note, t.wrap);
-    const tracker = jobTracker('/v1/reconcile/');
     return async (ctx) => {
       const summary = ctx.status.reconcile || {};
       setText(info, schedule(summary) + (summary.repair ? ' · scheduled jobs repair (the primary wins)' : ''));
@@ -666,9 +632,14 @@
         setText(note, 'Enter the admin token to see job progress.');
         return;
       }
-      const failure = await tracker.refresh(summary);
-      setText(note, failure ? 'Could not read a job: ' + problem(failure) : tracker.jobs.size ? '' : 'No job since the server started.');
-      t.body.replaceChildren(...tracker.sorted().map((j) => {
+      const r = await admin('GET', '/v1/reconcile');
+      if (!r.ok || !r.body || !Array.isArray(r.body.jobs)) {
+        if (!r.skipped) setText(note, 'Could not list the jobs: ' + problem(r));
+        return;
+      }
+      const jobs = r.body.jobs;
+      setText(note, jobs.length ? '' : 'No job since the server started.');
+      t.body.replaceChildren(...jobs.map((j) => {
         const p = j.progress || {};
         const rep = j.report || {};
         let detail = '';

@@ -512,6 +512,12 @@ TEST(ReconcileJobs, Lifecycle) {
   }
   EXPECT_EQ(jobs.summary()["running"], "1");
   EXPECT_TRUE(jobs.summary()["last"].is_null());
+  {
+    const json listed = jobs.list();
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(listed[0]["id"], "1");
+    EXPECT_EQ(listed[0]["state"], "running");
+  }
 
   // Cancel: the runner sees the stop, the job ends "cancelled" with its report.
   EXPECT_EQ(jobs.cancel("1"), cancel_outcome::cancelling);
@@ -578,6 +584,15 @@ TEST(ReconcileJobs, Lifecycle) {
   ASSERT_EQ(seventeenth.value(), "17");
   EXPECT_EQ(finished(jobs, "17")["state"], "done");
   EXPECT_FALSE(jobs.describe("1")) << "job 1 is the 17th newest: forgotten";
+  {
+    // The list: the 16 kept, newest first, each as `describe` has it.
+    const json listed = jobs.list();
+    ASSERT_EQ(listed.size(), 16u) << listed.dump();
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+      const std::string id = std::to_string(17 - i);
+      EXPECT_EQ(listed[i], jobs.describe(id).value()) << "position " << i;
+    }
+  }
   EXPECT_EQ(jobs.cancel("1"), cancel_outcome::unknown);
   for (int id = 2; id <= 17; ++id) EXPECT_TRUE(jobs.describe(std::to_string(id))) << "job " << id;
   EXPECT_FALSE(jobs.describe("18"));
@@ -944,6 +959,18 @@ TEST(RouterReconcile, CheckFullAndTheirErrorsOverDualWrite) {
     EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
   }
 
+  // The list holds both checks, newest first, as GET /v1/reconcile/{id}
+  // describes each.
+  {
+    const reply r = s.send(http::verb::get, "/v1/reconcile");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const json jobs = r.parsed()["jobs"];
+    ASSERT_EQ(jobs.size(), 2u) << r.body;
+    EXPECT_EQ(jobs[0], done) << r.body;
+    EXPECT_EQ(jobs[1], s.job(jobs[1]["id"].get<std::string>()).parsed()) << r.body;
+    EXPECT_NE(jobs[1]["id"], check_id) << r.body;
+  }
+
   // A finished job: DELETE is a conflict, GET still describes it.
   {
     const reply r = s.cancel(check_id);
@@ -1073,12 +1100,11 @@ TEST(RouterReconcile, CheckFullAndTheirErrorsOverDualWrite) {
     EXPECT_EQ(r.error_message(), parsed.error().context()) << r.body;
   }
   {
-    const reply r = s.send(http::verb::get, "/v1/reconcile");
+    const reply r = s.send(http::verb::delete_, "/v1/reconcile");
     EXPECT_EQ(r.status, 405u);
-    EXPECT_EQ(r.allow, "POST");
+    EXPECT_EQ(r.allow, "GET, HEAD, POST");
     EXPECT_EQ(r.error_code(), "method_not_allowed");
   }
-  EXPECT_EQ(s.send(http::verb::delete_, "/v1/reconcile").allow, "POST");
   EXPECT_EQ(s.send(http::verb::put, "/v1/reconcile", R"({"operation":"check"})").status, 405u);
   for (const http::verb v : {http::verb::put, http::verb::post, http::verb::patch}) {
     const reply r = s.send(v, "/v1/reconcile/" + check_id, "{}");
@@ -1214,6 +1240,42 @@ TEST(RouterReconcile, InconsistencyLogPagingAndRepairUnderPrimaryOnly) {
     EXPECT_EQ(s.status()["open_inconsistencies"], 0);
     EXPECT_EQ(s.check()["difference_count"], 0);
   }
+}
+
+// A "full" job settles the inconsistency log's keys in its range, and
+// removes their records, before it checks: after it, no record is left
+// open for a key the two stores agree on, and the log outside the range is
+// untouched.
+TEST(RouterReconcile, AFullJobClosesTheRecordsOfTheKeysInItsRange) {
+  const std::string dir = scratch("full-closes-records");
+  test_server s(open_dual_write(dir, named_consistency::kind::primary_only));
+  constexpr int n = 100;
+  write_records(s, 0, n);
+  raw_db secondary(dir + "/secondary.db");
+  ASSERT_EQ(s.status()["open_inconsistencies"], n);
+
+  const json j = s.run({{"operation", "full"}, {"range", {{"first", key_of(0)}, {"last", key_of(40)}}}});
+  ASSERT_EQ(j["state"], "done") << j.dump();
+  const json& report = j["report"];
+  EXPECT_EQ(report["complete"], true) << report.dump();
+  EXPECT_EQ(report["logged"]["copied_to_secondary"], 40) << report.dump();
+  EXPECT_EQ(report["difference_count"], 0) << "the log's keys were settled before the check: " << report.dump();
+  EXPECT_EQ(report["repair"]["copied_to_secondary"], 0) << report.dump();
+  EXPECT_EQ(secondary.rows(), 40);
+  EXPECT_EQ(s.status()["open_inconsistencies"], n - 40);
+  const json left = s.send(http::verb::get, "/v1/inconsistencies?limit=1000").parsed();
+  ASSERT_EQ(left["count"], n - 40) << left.dump();
+  EXPECT_EQ(left["inconsistencies"][0]["key"], key_of(40)) << left.dump();
+
+  // Drift no write recorded, in the range, is still found and repaired.
+  ASSERT_EQ(secondary.exec("DELETE FROM storesync_entries WHERE key = '" + key_of(7) + "'"), 1);
+  const json again = s.run({{"operation", "full"}, {"range", {{"first", key_of(0)}, {"last", key_of(40)}}}});
+  ASSERT_EQ(again["state"], "done") << again.dump();
+  EXPECT_EQ(again["report"]["logged"]["copied_to_secondary"], 0) << again.dump();
+  EXPECT_EQ(again["report"]["difference_count"], 1) << again.dump();
+  EXPECT_EQ(again["report"]["repair"]["copied_to_secondary"], 1) << again.dump();
+  EXPECT_EQ(secondary.rows(), 40);
+  EXPECT_EQ(s.status()["open_inconsistencies"], n - 40);
 }
 
 /// Where the dual-write service keeps its rebuild checkpoint.
@@ -1427,6 +1489,7 @@ void expect_no_reconcile_routes(test_server& s, const std::string& mode) {
       {http::verb::get, "/v1/inconsistencies"},
       {http::verb::get, "/v1/inconsistencies?after=a"},
       {http::verb::post, "/v1/reconcile"},
+      {http::verb::get, "/v1/reconcile"},
       {http::verb::get, "/v1/reconcile/1"},
       {http::verb::delete_, "/v1/reconcile/1"},
   };

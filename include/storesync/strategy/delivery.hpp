@@ -36,11 +36,13 @@
 ///
 /// Thread safety: `deliver` is called by one thread at a time (it drives
 /// the RetryPolicy and the BatchSizer, which need not be thread-safe);
-/// `batch_size` may be read from any thread.
+/// `batch_size`, `retries` and `failing_attempts` may be read from any
+/// thread.
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -79,7 +81,8 @@ struct delivery_report {
 };
 
 /// Where a `delivery` counts what it does: `<prefix>_flushed_total`,
-/// `<prefix>_dead_lettered_total` and `<prefix>_batch_seconds` in `registry`.
+/// `<prefix>_dead_lettered_total`, `<prefix>_retries_total` and
+/// `<prefix>_batch_seconds` in `registry`.
 struct delivery_metrics {
   metrics_registry& registry;
   std::string_view prefix;
@@ -100,6 +103,8 @@ class delivery {
     written_total_ = metrics->registry.counter(p + "_flushed_total", "Entries written to the store.");
     dead_lettered_total_ = metrics->registry.counter(p + "_dead_lettered_total",
                                                      "Entries the store refused, sent to dead letters.");
+    retries_total_ = metrics->registry.counter(p + "_retries_total",
+                                               "Write attempts repeated after a retryable failure.");
     batch_seconds_ = metrics->registry.histogram(p + "_batch_seconds",
                                                  "Time to write one batch to the store, retries included.");
   }
@@ -136,7 +141,7 @@ class delivery {
     if (!batch.empty()) report.settled = deliver_part(batch, 0, batch.size(), &checkpoint_at, written, refused, report);
     if (report.settled < batch.size() || report.checkpointed) return report;
     const checkpoint cp = checkpoint_at(batch.size());
-    auto r = storesync::retry(retry_, clock_, [&] { return sink_.write_with_checkpoint({}, cp); });
+    auto r = write_retried([&] { return sink_.write_with_checkpoint({}, cp); });
     if (r.outcome) report.checkpointed = true;
     else report.stopped_by = std::move(r.outcome).error();
     return report;
@@ -145,12 +150,36 @@ class delivery {
   /// The BatchSizer's next size; any thread may call it.
   std::size_t batch_size() const noexcept { return batch_size_.load(std::memory_order_relaxed); }
 
+  /// Write attempts repeated under the RetryPolicy so far; any thread may
+  /// call it.
+  std::uint64_t retries() const noexcept { return retries_.load(std::memory_order_relaxed); }
+
+  /// Attempts of the write in progress that have failed so far: 0 unless a
+  /// write is being retried now. Any thread may call it.
+  std::uint32_t failing_attempts() const noexcept { return failing_.load(std::memory_order_relaxed); }
+
   /// The policies, to inspect or retune between deliveries.
   Retry& retry() noexcept { return retry_; }
   Sizer& sizer() noexcept { return sizer_; }
   Sink& sink() noexcept { return sink_; }
 
  private:
+  // `write` under the RetryPolicy, counting the attempts it repeats.
+  template <class Write>
+  auto write_retried(Write&& write) {
+    auto r = storesync::retry(retry_, clock_, [&] {
+      auto attempt = write();
+      if (!attempt) failing_.fetch_add(1, std::memory_order_relaxed);
+      return attempt;
+    });
+    failing_.store(0, std::memory_order_relaxed);
+    if (r.attempts > 1) {
+      retries_.fetch_add(r.attempts - 1, std::memory_order_relaxed);
+      retries_total_.inc(r.attempts - 1);
+    }
+    return r;
+  }
+
   // Writes `part`, batch[first, first + part.size()) of a batch of `total`
   // entries, with `checkpoint_at(first + part.size())` when given.
   template <class Written, class Refused>
@@ -161,7 +190,7 @@ class delivery {
     std::optional<checkpoint> cp;
     if (checkpoint_at != nullptr) cp = (*checkpoint_at)(end);
     const auto start = clock_.now();
-    auto r = storesync::retry(retry_, clock_, [&] {
+    auto r = write_retried([&] {
       if constexpr (checkpoint_store<Sink>) {
         if (cp) return sink_.write_with_checkpoint(part, *cp);
       }
@@ -204,8 +233,11 @@ class delivery {
   [[no_unique_address]] Sizer sizer_;
   Clock& clock_;
   std::atomic<std::size_t> batch_size_{1};
+  std::atomic<std::uint64_t> retries_{0};
+  std::atomic<std::uint32_t> failing_{0};
   counter written_total_;
   counter dead_lettered_total_;
+  counter retries_total_;
   histogram batch_seconds_;
 };
 

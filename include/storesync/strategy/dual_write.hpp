@@ -242,16 +242,18 @@ class dual_write {
     }
   }
 
-  /// Makes the two stores equal for every key of the inconsistency log (by
-  /// default the primary wins; see `repair_options`) and removes the
-  /// records of the keys it settled (none when `dry_run`). A stop (the
-  /// options' token) ends it between two keys; the records not reached stay.
-  result<repair_report> repair_inconsistencies(repair_options options = {.truth = source_of_truth::left}) {
+  /// Makes the two stores equal for every key of the inconsistency log in
+  /// `range` (all of them by default; the primary wins by default, see
+  /// `repair_options`) and removes the records of the keys it settled (none
+  /// when `dry_run`). A stop (the options' token) ends it between two keys;
+  /// the records not reached stay.
+  result<repair_report> repair_inconsistencies(repair_options options = {.truth = source_of_truth::left},
+                                               const key_range& range = {}) {
     repair_report total;
     std::string after;
     for (;;) {
       if (options.stop.stop_requested()) return total;
-      BOOST_OUTCOME_TRY(auto rows, log_.scan({}, after, 1000));
+      BOOST_OUTCOME_TRY(auto rows, log_.scan(range, after, 1000));
       if (rows.empty()) return total;
       after = rows.back().key;
       check_report found;

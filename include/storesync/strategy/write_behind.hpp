@@ -237,6 +237,14 @@ struct write_behind_status {
   /// Whether the slow store's largest version is known (see Outcomes).
   bool floor_known = false;
   std::size_t batch_size = 0;
+  /// Write attempts to the slow store repeated under the RetryPolicy.
+  std::uint64_t retries_total = 0;
+  /// Attempts of the batch being written now that have failed so far: 0
+  /// unless it is being retried.
+  std::uint32_t failing_attempts = 0;
+  /// Batches put back because the slow store stayed unreachable through a
+  /// whole retry sequence (each followed by `outage_pause`).
+  std::uint64_t outages_total = 0;
   /// Age of the oldest acknowledged entry not yet in the slow store.
   std::chrono::milliseconds lag{0};
   /// The latest problem (the slow store unreachable, a dead letter, a
@@ -479,6 +487,9 @@ class write_behind {
     s.stale_at_flush_total = stale_at_flush_total_;
     s.floor_known = floor_.load(std::memory_order_relaxed) != unknown_floor;
     s.batch_size = delivery_.batch_size();
+    s.retries_total = delivery_.retries();
+    s.failing_attempts = delivery_.failing_attempts();
+    s.outages_total = instruments_.outages.value();
     s.lag = lag_locked();
     s.last_error = last_error_;
     s.last_error_at = last_error_at_;

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -246,6 +248,46 @@ TEST(Delivery, RetriesATransientFaultThatClearsWithinTheAttempts) {
   EXPECT_EQ(outcomes[0].size, 4u);
   EXPECT_EQ(outcomes[0].failed, 0u);
   EXPECT_EQ(outcomes[0].duration, clock.slept()) << "the backoff waits are part of the batch's time";
+  EXPECT_EQ(d.retries(), 2u);
+  EXPECT_EQ(d.failing_attempts(), 0u) << "nothing is being retried once the write is over";
+}
+
+// A sink that reports, at each write, how many attempts its delivery counts
+// as failed so far.
+struct attempt_watching_sink : sink_store {
+  std::function<std::uint32_t()> failing;
+  std::vector<std::uint32_t> seen;
+  result<write_report> write(std::span<const entry> batch) {
+    seen.push_back(failing());
+    return sink_store::write(batch);
+  }
+};
+
+TEST(Delivery, CountsRetriesAndTheFailedAttemptsOfTheWriteInProgress) {
+  attempt_watching_sink sink;
+  manual_clock clock;
+  metrics_registry metrics;
+  delivery<attempt_watching_sink, exponential_backoff, fixed_batch_sizer, manual_clock> d(
+      sink, three_attempts(), fixed_batch_sizer{}, clock, delivery_metrics{metrics, "test"});
+  sink.failing = [&] { return d.failing_attempts(); };
+  const auto batch = make_batch(3);
+
+  sink.script({fault::unavailable, fault::unavailable, fault::unavailable});
+  calls seen;
+  EXPECT_EQ(deliver_recorded(d, batch, seen).settled, 0u);
+  EXPECT_EQ(sink.seen, (std::vector<std::uint32_t>{0, 1, 2})) << "each attempt sees the failures before it";
+  EXPECT_EQ(d.failing_attempts(), 0u) << "a retry sequence that gave up is over";
+  EXPECT_EQ(d.retries(), 2u);
+
+  sink.seen.clear();
+  sink.script({fault::transient});
+  calls again;
+  EXPECT_EQ(deliver_recorded(d, batch, again).settled, 3u);
+  EXPECT_EQ(sink.seen, (std::vector<std::uint32_t>{0, 1})) << "a new write starts from none";
+  EXPECT_EQ(d.retries(), 3u);
+  EXPECT_EQ(d.failing_attempts(), 0u);
+  EXPECT_NE(metrics.render_prometheus().find("storesync_test_retries_total 3\n"), std::string::npos)
+      << metrics.render_prometheus();
 }
 
 TEST(Delivery, StopsWhenAnOutageOutlastsTheRetries) {

@@ -185,6 +185,10 @@ TEST(WriteBehind, TransientFailuresAreRetriedThenSucceed) {
   EXPECT_EQ(slow.inner().size(), 10u);
   EXPECT_EQ(w.status().dead_letters, 0u);
   EXPECT_GT(clock.sleeps(), 0u) << "backoff slept on the injected clock";
+  const write_behind_status s = w.status();
+  EXPECT_EQ(s.retries_total, 2u);
+  EXPECT_EQ(s.failing_attempts, 0u) << "nothing is being retried after a complete flush";
+  EXPECT_EQ(s.outages_total, 0u) << "the retries won within the attempts";
 }
 
 TEST(WriteBehind, OnePoisonEntryInAThousandIsDeadLetteredAndTheRestLand) {
