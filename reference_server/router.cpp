@@ -290,17 +290,15 @@ std::optional<response> router::route(const request& req, calls allowed) {
   }
   constexpr std::string_view runs = "/v1/write-back/runs";
   if (path == runs || (path.starts_with(runs) && path[runs.size()] == '/')) {
+    const bool list = path == runs;
+    if (list && !get && !post) return method_not_allowed(req, "GET, HEAD, POST");
+    if (!list && !get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");
     if (auto denied = check_token(req, auth_.admin_token)) return *denied;
     if (!write_back_)
       return make_error(req, http::status::not_found, "not_found",
                         "write-back is not configured (start the server with --write-back-config FILE)");
-    if (path == runs) {
-      if (post) return start_write_back(req);
-      if (!get) return method_not_allowed(req, "GET, HEAD, POST");
-      return write_back_runs(req, query);
-    }
-    if (!get && method != http::verb::delete_) return method_not_allowed(req, "GET, HEAD, DELETE");
-    return job(req, *write_back_, "write-back run", path.substr(runs.size() + 1));
+    if (!list) return job(req, *write_back_, "write-back run", path.substr(runs.size() + 1));
+    return post ? start_write_back(req) : write_back_runs(req, query);
   }
   if (path == "/ui" || path.starts_with("/ui/")) {
     if (!get) return method_not_allowed(req, "GET, HEAD");

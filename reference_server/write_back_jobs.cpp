@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "reference_server/write_back_runner.hpp"
@@ -17,6 +19,16 @@ using json = nlohmann::json;
 constexpr std::size_t max_request_depth = 8;
 
 error invalid(std::string message) { return error{errc::invalid_argument, std::move(message)}; }
+
+/// How far a stage report's committed watermark is behind the source's
+/// newest version (microseconds for timestamp versions), when both are known.
+std::optional<std::int64_t> watermark_lag(const json& stage) {
+  const json health = stage.value("health", json::object());
+  const auto newest = health.find("newest_version");
+  auto committed = decode_watermark(stage.value("to", ""));
+  if (newest == health.end() || !newest->is_number_integer() || !committed) return std::nullopt;
+  return std::max<std::int64_t>(0, newest->get<std::int64_t>() - committed.value().version);
+}
 
 }  // namespace
 
@@ -101,15 +113,10 @@ void write_back_jobs::record(const json& report) {
       registry_.gauge("write_back_last_rows", "Rows of each outcome in a stage's last run.",
                       {{"stage", stage}, {"outcome", outcome}})
           .set(s.value(outcome, 0.0));
-    // The lag: how far the committed watermark is behind the source's newest
-    // version (microseconds for timestamp versions).
-    const json health = s.value("health", json::object());
-    const auto newest = health.find("newest_version");
-    auto committed = decode_watermark(s.value("to", ""));
-    if (newest != health.end() && newest->is_number() && committed)
+    if (const auto lag = watermark_lag(s))
       registry_.gauge("write_back_watermark_lag", "Source versions a stage's watermark is behind its newest.",
                       {{"stage", stage}})
-          .set(std::max(0.0, newest->get<double>() - static_cast<double>(committed.value().version)));
+          .set(static_cast<double>(*lag));
   }
   std::lock_guard lock(mutex_);
   last_ = report;
@@ -139,13 +146,8 @@ json write_back_jobs::summary() const {
   }
   json stages = json::array();
   for (const json& s : last_.value("stages", json::array())) {
-    json stage = {{"stage", s.value("stage", "")}, {"watermark", s.value("to", "")}, {"lag", nullptr}};
-    const json health = s.value("health", json::object());
-    const auto newest = health.find("newest_version");
-    auto committed = decode_watermark(s.value("to", ""));
-    if (newest != health.end() && newest->is_number() && committed)
-      stage["lag"] = std::max<std::int64_t>(0, newest->get<std::int64_t>() - committed.value().version);
-    stages.push_back(std::move(stage));
+    const auto lag = watermark_lag(s);
+    stages.push_back({{"stage", s.value("stage", "")}, {"watermark", s.value("to", "")}, {"lag", lag ? json(*lag) : json()}});
   }
   out["last_run"] = {{"run", last_.value("run", json())}, {"status", last_.value("status", json())}, {"stages", stages}};
   return out;

@@ -163,6 +163,13 @@ TEST(WriteBackJobs, TheAdminTokenGuardsTheRoutesAndWithoutAConfigThereAreNone) {
   site s(10, "secret");
   EXPECT_EQ(s.post("{}").status, 401u);
   EXPECT_EQ(s.get("/v1/write-back/runs").status, 401u);
+  // A method the route never takes is 405 with or without the token, as on
+  // every other route.
+  for (const char* target : {"/v1/write-back/runs", "/v1/write-back/runs/1"}) {
+    const reply r = send(*s.r, http::verb::put, target);
+    EXPECT_EQ(r.status, 405u) << target << ": " << r.body;
+    EXPECT_EQ(r.allow, std::string(target).ends_with("runs") ? "GET, HEAD, POST" : "GET, HEAD, DELETE") << target;
+  }
   const reply ok = send(*s.r, http::verb::post, "/v1/write-back/runs", "{}", "application/json", "Bearer secret");
   EXPECT_EQ(ok.status, 202u) << ok.body;
   (void)send(*s.r, http::verb::get, ok.location, {}, {}, "Bearer secret");

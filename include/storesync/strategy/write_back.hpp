@@ -251,7 +251,8 @@ struct write_back_options {
   /// Warn when a stage reads more than this many times, or less than one
   /// this-th, of what it read in the previous run; 0: never.
   double volume_warning_factor = 10.0;
-  /// Called after each batch, on the running thread.
+  /// Called after each batch, on the running thread, with the stage's
+  /// report so far (its duration and rate up to now).
   std::function<void(const write_back_report&, const write_back_stage_report&)> on_batch = {};
 };
 
@@ -601,6 +602,7 @@ class write_back {
   void run_stage(stage& s, write_back_report& run, const std::string* previous_json) {
     write_back_stage_report& sr = run.stages.back();
     const auto started = clock_.now();
+    // Also before each `on_batch`, so the stage's rate is live.
     const auto finish = [&] {
       sr.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - started);
     };
@@ -679,7 +681,10 @@ class write_back {
       const bool ok = land(s, p, sr, b, run.run_id, to_sink);
       b.owed = b.read - std::min(b.read, b.settled());
       sr.counts += b;
-      if (options_.on_batch) options_.on_batch(run, sr);
+      if (options_.on_batch) {
+        finish();
+        options_.on_batch(run, sr);
+      }
       if (!ok) break;  // the batch being read is dropped when `next` joins it
     }
 

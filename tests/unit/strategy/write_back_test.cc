@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <string>
 #include <tuple>
@@ -114,11 +115,18 @@ TEST(WriteBack, RowsSharingOneVersionAreWrittenExactlyOnceAcrossBatchesAndAStop)
   fill(src, 5000, 777);  // 5,000 rows, one version
   std::atomic<bool> stop{false};
   std::size_t batches = 0;
+  std::vector<std::chrono::nanoseconds> durations;  // as each batch saw its stage's
   fixture<memory_store, storesync::faulty_store<memory_store>> f(
-      1000, {.stop = &stop, .on_batch = [&](const auto&, const auto&) {
+      1000, {.stop = &stop, .on_batch = [&](const auto&, const storesync::write_back_stage_report& s) {
+               durations.push_back(s.duration);
+               EXPECT_GT(s.rows_per_second(), 0.0) << "the rate is live, not 0 until the stage ends";
                if (++batches == 2) stop = true;
              }});
   const auto cut = f.run(src, sink);
+  ASSERT_EQ(durations.size(), 2u);
+  EXPECT_GT(durations[0].count(), 0);
+  EXPECT_LE(durations[0], durations[1]);
+  EXPECT_LE(durations[1], cut.stages[0].duration);
   EXPECT_EQ(cut.status(), write_back_status::interrupted);
   EXPECT_EQ(cut.stages[0].counts.applied, 2000u);
   EXPECT_EQ(count_rows(sink.inner()), 2000u);
