@@ -8,7 +8,7 @@
 # durable store: 0 lost, 0 at an older version, 0 deletes resurrected, 0
 # wrong values. $1 is the server, $2 soak.py, $3 the durable store: sqlite
 # (in the data directory) or postgres (a private one, scripts/pg.sh).
-# scripts/soak.sh runs 50 kills and 1,000,000 writes per store.
+# scripts/reliability.sh soak runs 50 kills and 1,000,000 writes per store.
 # The kill moments are numbers of acknowledged writes, never times; every
 # wait is for a condition, and $hang_guard_s (lib.sh) only guards a hang.
 set -uo pipefail

@@ -3,7 +3,7 @@
 # Write-behind against a private PostgreSQL (scripts/pg.sh), with
 # --fast-max-bytes and --max-pending-bytes set; put_load.py PUTs distinct
 # keys from 4 connections throughout. PostgreSQL is stopped for
-# $STORESYNC_OUTAGE_S seconds (30 by default; scripts/outage.sh runs 600),
+# $STORESYNC_OUTAGE_S seconds (30 by default; scripts/reliability.sh outage runs 600),
 # and at least until the pending bound has answered 1,000 PUTs with 429/503.
 # Checked:
 #   - the server's RSS, sampled every second, never exceeds 1.1 x its bound:
