@@ -2,13 +2,14 @@
 # Installs everything storesync needs on Debian 12, and nothing twice.
 #   - Debian packages (Bazel 4.2.3 and its rules, Boost 1.81, libpqxx, ...;
 #     faketime: libfaketime, which tests/e2e/server_versions_test.sh preloads;
-#     chromium: the headless browser of tests/e2e/ui; redis-server and
-#     hiredis: redis_store)
+#     chromium and firefox-esr: the headless browsers of tests/e2e/ui;
+#     redis-server and hiredis: redis_store)
 #   - DuckDB 1.4.4 (library + C header) from the npm registry into
 #     third_party/duckdb/dist, and uPlot 1.6.32 (the console's charts) into
 #     third_party/uplot/dist, both ignored by git.
 #   - The Node.js tools of the tests (tools/openapi: the OpenAPI validator;
-#     tests/e2e/ui: playwright-core), as their package-lock.json pins them.
+#     tests/e2e/ui: puppeteer-core, which downloads no browser), as their
+#     package-lock.json pins them.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 wrk hyperfine python3
   faketime
-  chromium
+  chromium firefox-esr
   redis-server libhiredis-dev
 )
 

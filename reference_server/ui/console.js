@@ -344,9 +344,9 @@
     const g = fieldGrid();
     card.append(g);
     const pending = field(g, 'Pending entries', 'pending', 'Acknowledged, not yet in the durable store');
-    const pendingMeter = h('meter', { class: 'bound', min: 0, max: 1, value: 0, hidden: true });
+    const pendingMeter = h('meter', { class: 'bound', 'data-testid': 'pending-bound', min: 0, max: 1, value: 0, hidden: true });
     const pendingBytes = field(g, 'Pending bytes', 'pending-bytes', 'Memory the pending entries hold');
-    const bytesMeter = h('meter', { class: 'bound', min: 0, max: 1, value: 0, hidden: true });
+    const bytesMeter = h('meter', { class: 'bound', 'data-testid': 'pending-bytes-bound', min: 0, max: 1, value: 0, hidden: true });
     const inFlight = field(g, 'In flight', 'in-flight', 'Entries in batches on their way to the durable store');
     const lag = field(g, 'Oldest pending (lag)', 'lag', 'Age of the oldest acknowledged entry not yet durable');
     const batch = field(g, 'Batch size (sizer)', 'batch-size', 'The batch size the flusher uses now');
@@ -363,6 +363,7 @@
       set(count(v), { raw: v, hint, cls });
       meter.hidden = !hasBound;
       if (hasBound) {
+        meter.setAttribute('data-value', String(bound));
         meter.max = bound;
         meter.value = Math.min(v, bound);
         meter.low = bound / 2;

@@ -85,6 +85,7 @@ for mode in write-behind direct; do
     --admin-token admin-secret --api-token api-secret --max-body-bytes 4096
   common
   check GET /v1/inconsistencies 404 "${admin[@]}"
+  check GET /v1/reconcile 404 "${admin[@]}"
   check GET /v1/reconcile/1 404 "${admin[@]}"
   check GET /v1/write-back/runs 404 "${admin[@]}"
   stop_server
@@ -102,7 +103,13 @@ job="$(location)"
 check POST /v1/reconcile 400 "${admin[@]}" "${json[@]}" -d '{"operation":"nope"}'
 wait_for "the reconcile job $job ends" ended "$job"
 check GET "$job" 200 "${admin[@]}"
+check GET /v1/reconcile 200 "${admin[@]}"
 check DELETE "$job" 409 "${admin[@]}"
+check POST /v1/reconcile 202 "${admin[@]}" "${json[@]}" -d '{"operation":"full"}'
+full="$(location)"
+wait_for "the reconcile job $full ends" ended "$full"
+check GET "$full" 200 "${admin[@]}"
+check GET /v1/reconcile 200 "${admin[@]}"
 check GET /v1/reconcile/999999 404 "${admin[@]}"
 stop_server
 
