@@ -25,19 +25,8 @@ _pg_as_postgres() {
   )
 }
 
-_pg_free_port() {
-  local i port
-  # Start at a random place so servers started at the same moment (tests
-  # running in parallel) rarely probe the same ports.
-  local offset=$((RANDOM % 4000))
-  for i in $(seq 0 3999); do
-    port=$((55432 + (offset + i) % 4000))
-    # A refused connection means nobody listens there.
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  echo "pg.sh: no free port in 55432-59431" >&2
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+_pg_free_port() { free_port 25432 4000; }
 
 pg_start() {
   STORESYNC_TEST_PG_DIR="$(mktemp -d /tmp/storesync-pg.XXXXXX)"
@@ -60,6 +49,7 @@ pg_start() {
     fi
     STORESYNC_TEST_PG_PORT="$(_pg_free_port)" || return 1
   done
+  reserve_port "$STORESYNC_TEST_PG_PORT" "$STORESYNC_TEST_PG_DIR"
   STORESYNC_TEST_PG_URL="postgresql://postgres@127.0.0.1:$STORESYNC_TEST_PG_PORT/postgres"
   export STORESYNC_TEST_PG_URL STORESYNC_TEST_PG_DIR STORESYNC_TEST_PG_PORT
   echo "pg.sh: PostgreSQL ready at $STORESYNC_TEST_PG_URL"
@@ -89,6 +79,7 @@ pg_stop() {
   [[ -n "${STORESYNC_TEST_PG_DIR:-}" && -d "$STORESYNC_TEST_PG_DIR/data" ]] || return 0
   _pg_as_postgres "$PG_BIN/pg_ctl" -D "$STORESYNC_TEST_PG_DIR/data" -m fast -w -t "$PG_CTL_TIMEOUT" stop >/dev/null 2>&1 || true
   rm -rf "$STORESYNC_TEST_PG_DIR"
+  release_port "${STORESYNC_TEST_PG_PORT:-}"
   unset STORESYNC_TEST_PG_DIR
 }
 

@@ -13,16 +13,8 @@
 #   bash scripts/redis.sh resume "$dir"  # same port, same data
 #   bash scripts/redis.sh stop "$dir"    # shut down and delete
 
-_redis_free_port() {
-  local i port
-  local offset=$((RANDOM % 4000))
-  for i in $(seq 0 3999); do
-    port=$((46379 + (offset + i) % 4000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  echo "redis.sh: no free port in 46379-50378" >&2
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+_redis_free_port() { free_port 16379 4000; }
 
 # Waits until the server answers PING; its time limit only guards against a
 # hang, far beyond what a slow, loaded machine needs.
@@ -40,6 +32,7 @@ redis_start() {
       return 1
     fi
   done
+  reserve_port "$STORESYNC_TEST_REDIS_PORT" "$STORESYNC_TEST_REDIS_DIR"
   STORESYNC_TEST_REDIS_URL="redis://127.0.0.1:$STORESYNC_TEST_REDIS_PORT"
   export STORESYNC_TEST_REDIS_URL STORESYNC_TEST_REDIS_DIR STORESYNC_TEST_REDIS_PORT
   echo "redis.sh: Redis ready at $STORESYNC_TEST_REDIS_URL"
@@ -70,6 +63,7 @@ redis_stop() {
   [[ -n "${STORESYNC_TEST_REDIS_DIR:-}" && -d "$STORESYNC_TEST_REDIS_DIR" ]] || return 0
   redis_pause
   rm -rf "$STORESYNC_TEST_REDIS_DIR"
+  release_port "${STORESYNC_TEST_REDIS_PORT:-}"
   unset STORESYNC_TEST_REDIS_DIR
 }
 
