@@ -5,6 +5,8 @@
 //   bazel run //tests/simulation:<strategy>_sim -- --seed=42 --steps=10000 --trace
 //   bazel run //tests/simulation:<strategy>_sim -- --seed=1 --seeds=100000 --steps=1000
 //   ... --regressions=FILE    first runs each "SEED STEPS" line of FILE (# comments)
+//   ... --determinism=N       runs the first N seeds twice: both runs must
+//                             trace the same lines and count the same
 //
 // A World is made from (seed, directory, trace), where `directory` is an
 // empty place for its files, and has `run(steps)` (the first broken
@@ -31,6 +33,7 @@ struct sim_arguments {
   std::uint64_t steps = 10'000;
   bool trace = false;
   std::string regressions;
+  std::uint64_t determinism = 0;
 };
 
 inline bool parse_sim_arguments(int argc, char** argv, sim_arguments& a) {
@@ -43,7 +46,9 @@ inline bool parse_sim_arguments(int argc, char** argv, sim_arguments& a) {
       out = std::strtoull(text.c_str(), &end, 10);
       return !text.empty() && *end == '\0';
     };
-    if (number("--seed=", a.seed) || number("--seeds=", a.seeds) || number("--steps=", a.steps)) continue;
+    if (number("--seed=", a.seed) || number("--seeds=", a.seeds) || number("--steps=", a.steps) ||
+        number("--determinism=", a.determinism))
+      continue;
     if (arg == "--trace") a.trace = true;
     else if (arg.starts_with("--regressions=")) a.regressions = arg.substr(14);
     else {
@@ -78,7 +83,9 @@ template <class World>
 int run_simulator(int argc, char** argv, const char* name) {
   sim_arguments a;
   if (!parse_sim_arguments(argc, argv, a)) {
-    std::fprintf(stderr, "usage: %s [--seed=N] [--seeds=M] [--steps=K] [--trace] [--regressions=FILE]\n", name);
+    std::fprintf(stderr,
+                 "usage: %s [--seed=N] [--seeds=M] [--steps=K] [--trace] [--regressions=FILE] [--determinism=N]\n",
+                 name);
     return 2;
   }
   std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
@@ -101,10 +108,23 @@ int run_simulator(int argc, char** argv, const char* name) {
   const auto started = std::chrono::steady_clock::now();
   for (const auto& [seed, steps] : runs) {
     std::optional<failure> broken;
+    run_counts counts;
+    std::uint64_t fingerprint = 0;
     {
       World w(seed, directory, a.trace);
       broken = w.run(steps);
-      for (const auto& [what, n] : w.counts()) total[what] += n;
+      counts = w.counts();
+      fingerprint = w.fingerprint();
+      for (const auto& [what, n] : counts) total[what] += n;
+    }
+    if (!broken && seed >= a.seed && seed < a.seed + a.determinism) {
+      World again(seed, directory, false);
+      const auto second = again.run(steps);
+      if (second || again.counts() != counts || again.fingerprint() != fingerprint)
+        broken = failure{steps, "a second run of the seed traced or counted differently (" +
+                                    std::to_string(counts["steps"]) + " steps, then " +
+                                    std::to_string(again.counts().count("steps") ? again.counts().at("steps") : 0) +
+                                    "): the run is not a function of its seed"};
     }
     if (broken) {
       ++failed;

@@ -31,6 +31,10 @@ class world_base {
  public:
   const run_counts& counts() const noexcept { return counts_; }
 
+  /// A hash of every line the run traced (traced or not): two runs of one
+  /// seed must agree on it, or the run is not a function of its seed.
+  std::uint64_t fingerprint() const noexcept { return fingerprint_; }
+
  protected:
   world_base(std::uint64_t seed, bool trace, const char* name)
       : seed_(seed), trace_(trace), sim_(seed, std::string(name) + " seed " + std::to_string(seed)) {}
@@ -40,6 +44,10 @@ class world_base {
   bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(sim_.random()) < p; }
 
   void log(const std::string& line) const {
+    // FNV-1a over the step and the line.
+    const auto mix = [this](unsigned char byte) { fingerprint_ = (fingerprint_ ^ byte) * 0x100000001b3ull; };
+    for (int shift = 0; shift < 64; shift += 8) mix(static_cast<unsigned char>(step_ >> shift));
+    for (const char ch : line) mix(static_cast<unsigned char>(ch));
     if (trace_) std::printf("[%llu] %s\n", static_cast<unsigned long long>(step_), line.c_str());
   }
   /// Keeps the first broken invariant.
@@ -53,6 +61,7 @@ class world_base {
   std::uint64_t step_ = 0;
   std::optional<failure> failed_;
   run_counts counts_;
+  mutable std::uint64_t fingerprint_ = 0xcbf29ce484222325ull;
 };
 
 }  // namespace storesync::sim
