@@ -238,8 +238,9 @@ class dual_write_service final : public record_service {
     }
     if (r.operation == "rebuild") return rebuild(rec, r, std::move(stop), progress);
     // A full job settles the inconsistency log's keys in its range first, and
-    // removes their records: what the check then finds is drift no write
-    // recorded, and a repaired key leaves no record open.
+    // removes their records: what the check then finds is drift the log did
+    // not hold (or a write recorded since), and the log's keys leave no
+    // record open.
     std::optional<repair_report> logged;
     if (r.operation == "full") {
       BOOST_OUTCOME_TRY(logged, engine_->repair_inconsistencies(

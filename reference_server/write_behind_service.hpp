@@ -95,6 +95,7 @@ class write_behind_service final : public record_service {
             {"pending", s.pending},
             {"pending_bytes", s.pending_bytes},
             {"in_flight", s.in_flight},
+            {"in_flight_bytes", s.in_flight_bytes},
             {"journal_bytes", s.journal_bytes},
             {"acknowledged", s.acknowledged_total},
             {"flushed", s.flushed_total},

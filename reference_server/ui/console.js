@@ -354,18 +354,18 @@
     pending(null).parentElement.append(pendingMeter);
     pendingBytes(null).parentElement.append(bytesMeter);
 
-    function bounded(set, meter, v, bound, asBytes) {
+    /// `v` pending, `owed` pending and in flight: what the bound holds.
+    function bounded(set, meter, v, owed, bound, asBytes) {
       const hasBound = isNum(bound) && bound > 0;
       let hint = asBytes ? bytesHint(v) : '';
-      if (hasBound) hint = (hint ? hint + ' ' : '') + 'of ' + count(bound) + (asBytes ? ' B' : '') + ' (' + nf1.format((100 * v) / bound) + '%)';
+      if (hasBound) hint = (hint ? hint + ' ' : '') + (owed > v ? 'with in flight ' + count(owed) + ' ' : '') + 'of ' + count(bound) + (asBytes ? ' B' : '') + ' (' + nf1.format((100 * owed) / bound) + '%)';
       else hint = (hint ? hint + ' ' : '') + '· bound not reported';
-      const cls = hasBound && v >= bound ? 'bad' : hasBound && v >= bound / 2 ? 'warn' : '';
+      const cls = hasBound && owed >= bound ? 'bad' : hasBound && owed >= bound / 2 ? 'warn' : '';
       set(count(v), { raw: v, hint, cls });
       meter.hidden = !hasBound;
       if (hasBound) {
-        meter.setAttribute('data-value', String(bound));
         meter.max = bound;
-        meter.value = Math.min(v, bound);
+        meter.value = Math.min(owed, bound);
         meter.low = bound / 2;
         meter.high = bound * 0.9;
         meter.optimum = 0;
@@ -374,8 +374,8 @@
 
     return (ctx) => {
       const s = ctx.status;
-      bounded(pending, pendingMeter, s.pending, s.max_pending, false);
-      bounded(pendingBytes, bytesMeter, s.pending_bytes, s.max_pending_bytes, true);
+      bounded(pending, pendingMeter, s.pending, s.pending + (s.in_flight || 0), s.max_pending, false);
+      bounded(pendingBytes, bytesMeter, s.pending_bytes, s.pending_bytes + (s.in_flight_bytes || 0), s.max_pending_bytes, true);
       inFlight(count(s.in_flight), { raw: s.in_flight });
       lag(duration(s.lag_ms), { raw: s.lag_ms, cls: s.lag_ms >= 60000 ? 'bad' : s.lag_ms >= 5000 ? 'warn' : '' });
       batch(count(s.batch_size), { raw: s.batch_size, hint: 'entries' });
@@ -424,7 +424,7 @@
     const lastError = h('p', { class: 'last-error', 'data-testid': 'last-error', hidden: true });
     card.append(lastError);
     return (ctx) => {
-      const s = ctx.status, m = ctx.metrics;
+      const s = ctx.status;
       acked(count(s.acknowledged), { raw: s.acknowledged });
       flushed(count(s.flushed), { raw: s.flushed });
       coalesced(count(s.coalesced), { raw: s.coalesced });

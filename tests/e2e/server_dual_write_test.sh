@@ -656,6 +656,8 @@ if ((cancelled)); then
   check_equal "jobs: check after the rebuilds"
   req_want "jobs: DELETE of a done job" DELETE "/v1/reconcile/$job" 409 '"code":"conflict"'
   req_want "jobs: GET of a done job" GET "/v1/reconcile/$job" 200 '"state":"done"'
+  req_want "jobs: the list" GET /v1/reconcile 200 '{"jobs":[{'
+  want "jobs: the newest listed" "$(jget jobs.0.id <<<"$body")" "$job"
   want_int_ge "jobs: metric jobs_total{rebuild,cancelled}" \
     "$(metric storesync_reconcile_jobs_total 'operation="rebuild"' 'state="cancelled"')" 1
 fi
@@ -714,11 +716,11 @@ printf '{"operation":"che\xc3"}' >"$work/utf8b.json"
 bad_body "a truncated UTF-8 sequence" --data-binary @"$work/utf8b.json"
 want "hostile: status reconcile after $hostile bodies (no job started)" "$(status_value reconcile)" "$reconcile_before"
 want "hostile: nothing running" "$(status_value reconcile | jget running)" null
-# POST only on /v1/reconcile.
-for method in GET PUT DELETE; do
+# GET lists the jobs, POST starts one; nothing else on /v1/reconcile.
+for method in PUT DELETE; do
   req "$method" /v1/reconcile
-  [[ "$code" == 405 && "$(jget error.code <<<"$body")" == method_not_allowed && "$(header allow)" == POST ]] ||
-    fail "$method /v1/reconcile -> $code, Allow '$(header allow)', ${body:0:200} (wanted 405, Allow: POST)"
+  [[ "$code" == 405 && "$(jget error.code <<<"$body")" == method_not_allowed && "$(header allow)" == "GET, HEAD, POST" ]] ||
+    fail "$method /v1/reconcile -> $code, Allow '$(header allow)', ${body:0:200} (wanted 405, Allow: GET, HEAD, POST)"
 done
 want "hostile: status reconcile after the wrong methods" "$(status_value reconcile)" "$reconcile_before"
 req_want "the server still answers" GET /healthz 200 '"status":"ok"'
@@ -750,6 +752,8 @@ expect DELETE "/v1/reconcile/$job" 401 'missing bearer token'
 expect GET "/v1/reconcile/$job" 200 '"state":"done"' "${good[@]}"
 expect DELETE "/v1/reconcile/$job" 409 '"conflict"' "${good[@]}"
 expect GET /v1/reconcile/999999 401 'unauthorized'
+expect GET /v1/reconcile 401 'missing bearer token'
+expect GET /v1/reconcile 200 '"jobs":[' "${good[@]}"
 grep -q "$token" "$work/c.log" && fail "admin: the token reached the log"
 stop_server
 
@@ -762,6 +766,7 @@ for mode in write-behind direct; do
   expect GET /v1/inconsistencies 404 '"code":"not_found"'
   expect GET '/v1/inconsistencies?limit=2' 404 '"code":"not_found"'
   expect POST /v1/reconcile 404 '"code":"not_found"' "${json[@]}" -d '{"operation":"check"}'
+  expect GET /v1/reconcile 404 '"code":"not_found"'
   expect GET /v1/reconcile/1 404 '"code":"not_found"'
   expect DELETE /v1/reconcile/1 404 '"code":"not_found"'
   expect GET /v1/status 200 "\"mode\":\"$mode\""

@@ -150,12 +150,13 @@ class delivery {
   /// The BatchSizer's next size; any thread may call it.
   std::size_t batch_size() const noexcept { return batch_size_.load(std::memory_order_relaxed); }
 
-  /// Write attempts repeated under the RetryPolicy so far; any thread may
-  /// call it.
+  /// Write attempts repeated under the RetryPolicy so far, counted as each
+  /// starts; any thread may call it.
   std::uint64_t retries() const noexcept { return retries_.load(std::memory_order_relaxed); }
 
-  /// Attempts of the write in progress that have failed so far: 0 unless a
-  /// write is being retried now. Any thread may call it.
+  /// Retryable failures so far of the write in progress (a batch, or a part
+  /// of one being split): 0 unless a write is being retried now. Any thread
+  /// may call it.
   std::uint32_t failing_attempts() const noexcept { return failing_.load(std::memory_order_relaxed); }
 
   /// The policies, to inspect or retune between deliveries.
@@ -167,16 +168,17 @@ class delivery {
   // `write` under the RetryPolicy, counting the attempts it repeats.
   template <class Write>
   auto write_retried(Write&& write) {
+    bool first = true;
     auto r = storesync::retry(retry_, clock_, [&] {
+      if (!std::exchange(first, false)) {
+        retries_.fetch_add(1, std::memory_order_relaxed);
+        retries_total_.inc();
+      }
       auto attempt = write();
-      if (!attempt) failing_.fetch_add(1, std::memory_order_relaxed);
+      if (!attempt && is_retryable(attempt.error())) failing_.fetch_add(1, std::memory_order_relaxed);
       return attempt;
     });
     failing_.store(0, std::memory_order_relaxed);
-    if (r.attempts > 1) {
-      retries_.fetch_add(r.attempts - 1, std::memory_order_relaxed);
-      retries_total_.inc(r.attempts - 1);
-    }
     return r;
   }
 

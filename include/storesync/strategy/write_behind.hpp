@@ -224,7 +224,10 @@ struct write_behind_status {
   std::size_t pending = 0;
   std::size_t pending_bytes = 0;
   /// Entries in the (up to two) batches on their way to the slow store.
+  /// The pending bounds hold `pending + in_flight` entries and
+  /// `pending_bytes + in_flight_bytes` bytes.
   std::size_t in_flight = 0;
+  std::size_t in_flight_bytes = 0;
   std::uint64_t journal_bytes = 0;
   std::uint64_t acknowledged_total = 0;
   std::uint64_t flushed_total = 0;
@@ -239,11 +242,12 @@ struct write_behind_status {
   std::size_t batch_size = 0;
   /// Write attempts to the slow store repeated under the RetryPolicy.
   std::uint64_t retries_total = 0;
-  /// Attempts of the batch being written now that have failed so far: 0
-  /// unless it is being retried.
+  /// Retryable failures so far of the write in progress (a batch, or a part
+  /// of one being split): 0 unless it is being retried.
   std::uint32_t failing_attempts = 0;
-  /// Batches put back because the slow store stayed unreachable through a
-  /// whole retry sequence (each followed by `outage_pause`).
+  /// Batches put back because delivery stopped short: the slow store stayed
+  /// unreachable through a whole retry sequence, or the dead-letter journal
+  /// failed (each followed by `outage_pause`).
   std::uint64_t outages_total = 0;
   /// Age of the oldest acknowledged entry not yet in the slow store.
   std::chrono::milliseconds lag{0};
@@ -478,6 +482,7 @@ class write_behind {
     s.pending = pending_.size();
     s.pending_bytes = pending_.bytes();
     s.in_flight = in_flight_entries_locked();
+    s.in_flight_bytes = owed_bytes_locked() - s.pending_bytes;
     s.journal_bytes = journal_.size_bytes();
     s.acknowledged_total = acknowledged_total_;
     s.flushed_total = flushed_total_;

@@ -254,8 +254,8 @@ async function intercept(page, decide) {
   };
 }
 
-// --- Elements (what playwright's locators gave: by selector, visibility as
-// a non-empty box without visibility:hidden) ------------------------------------------
+// --- Elements (by selector; visible: a non-empty box without
+// visibility:hidden) -------------------------------------------------------------------
 
 const tid = (id) => `[data-testid="${id}"]`;
 
@@ -286,13 +286,14 @@ async function shot(page, name) {
     .catch((e) => console.log(`note: screenshot ${name}: ${e.message}`));
 }
 
-/// The value a data-testid element shows: its data-value when set, else its
-/// text.
+/// The value a data-testid element shows: its data-value when set, a
+/// meter's bound (its max), else its text.
 function shown(page, testid) {
   return page.evaluate((id) => {
     const el = document.querySelector(`[data-testid="${id}"]`);
     if (!el) return null;
-    return el.hasAttribute('data-value') ? el.getAttribute('data-value') : el.textContent;
+    if (el.hasAttribute('data-value')) return el.getAttribute('data-value');
+    return el.tagName === 'METER' ? String(el.max) : el.textContent;
   }, testid);
 }
 
@@ -411,8 +412,7 @@ try {
     const stored = await page.evaluate(() => JSON.stringify({
       local: Object.entries(localStorage), session: Object.entries(sessionStorage), cookie: document.cookie,
     }));
-    // What playwright's storageState() held: the context's cookies (web
-    // storage is read in the page above).
+    // And the context's cookies (web storage is read in the page above).
     const state = JSON.stringify(await context.cookies());
     if (adminToken) {
       expect(!stored.includes(adminToken), `the token is in web storage or cookies: ${stored}`);

@@ -306,6 +306,8 @@ TEST(WriteBehind, TheNextBatchIsFilledWhileOneIsWrittenAndTheNewerVersionWins) {
   put_batch(9, 2);
   EXPECT_TRUE(wait_for_in_flight(20)) << "no second batch was filled while the first was written";
   EXPECT_EQ(wb->status().pending, 0u);
+  EXPECT_EQ(wb->status().pending_bytes, 0u);
+  EXPECT_GT(wb->status().in_flight_bytes, 0u) << "the bytes bound holds what is in flight too";
 
   ASSERT_TRUE(drain(*wb, clock));
   EXPECT_EQ(read_ok(slow.inner(), "hot")->version, 2);
@@ -313,6 +315,7 @@ TEST(WriteBehind, TheNextBatchIsFilledWhileOneIsWrittenAndTheNewerVersionWins) {
   const auto s = wb->status();
   EXPECT_EQ(s.dead_letters, 0u);
   EXPECT_EQ(s.flushed_total, 20u) << "each batch written once (the failed attempt wrote nothing)";
+  EXPECT_EQ(s.in_flight_bytes, 0u);
 }
 
 TEST(WriteBehind, BlockForWaitsForRoomOnTheClockButTryWriteNeverWaits) {
