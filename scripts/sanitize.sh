@@ -4,8 +4,7 @@
 # against a throwaway PostgreSQL and Redis, as scripts/test.sh starts them.
 # It builds in a clone of this checkout's HEAD under /tmp, with its own Bazel
 # output base, so the ordinary build is not recompiled (commit what you want
-# checked). Ends with "N passed,
-# N failed", like scripts/test.sh.
+# checked). Ends with "N passed, N failed", like scripts/test.sh.
 #
 #   scripts/sanitize.sh asan                 # every test (//tests/...) and the examples
 #   scripts/sanitize.sh tsan //tests/unit/...
