@@ -45,12 +45,10 @@ class direct_service final : public record_service {
   std::string mode() const override { return "direct"; }
 
   readiness ready() override {
-    // A read of a key that cannot exist proves the store answers.
-    auto probe = durable_->read("storesync:readyz");
+    auto durable = probe_store([&] { return durable_->read("storesync:readyz"); });
     readiness out;
-    out.ready = static_cast<bool>(probe);
-    out.stores[durable_name_] = probe ? nlohmann::json{{"state", "up"}}
-                                      : nlohmann::json{{"state", "down"}, {"error", probe.error().message()}};
+    out.ready = durable.up;
+    out.stores[durable_name_] = std::move(durable.entry);
     return out;
   }
 

@@ -36,6 +36,24 @@ struct readiness {
   nlohmann::json stores = nlohmann::json::object();
 };
 
+/// A store's /readyz entry from a probe: `read()` (a read of a key that
+/// cannot exist, which proves the store answers), timed.
+struct store_probe {
+  bool up = false;
+  nlohmann::json entry;
+};
+
+template <class Read>
+store_probe probe_store(Read&& read) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = read();
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  store_probe out{static_cast<bool>(r),
+                  {{"state", r ? "up" : "down"}, {"latency_ms", static_cast<double>(took.count()) / 1000}}};
+  if (!r) out.entry["error"] = r.error().message();
+  return out;
+}
+
 /// /v1/flush: whether everything acknowledged before the call is durable.
 struct flush_outcome {
   bool complete = false;

@@ -68,21 +68,13 @@ class write_behind_service final : public record_service {
 
   readiness ready() override {
     readiness out;
-    auto probe = durable_.read("storesync:readyz");
+    auto durable = probe_store([&] { return durable_.read("storesync:readyz"); });
+    auto fast = probe_store([&] { return fast_->read("storesync:readyz"); });
     const auto s = engine_->status();
-    out.stores[durable_name_] = probe ? nlohmann::json{{"state", "up"}}
-                                      : nlohmann::json{{"state", "down"}, {"error", probe.error().message()}};
+    out.stores[durable_name_] = std::move(durable.entry);
     out.stores["journal"] = {{"state", s.accepting ? "up" : "stopped"}, {"bytes", s.journal_bytes}};
-    bool fast_up = true;
-    if constexpr (std::is_same_v<Fast, memory_store>) {
-      out.stores[fast_name_] = {{"state", "up"}};
-    } else {
-      auto fast_probe = fast_->read("storesync:readyz");
-      fast_up = static_cast<bool>(fast_probe);
-      out.stores[fast_name_] = fast_probe ? nlohmann::json{{"state", "up"}}
-                                          : nlohmann::json{{"state", "down"}, {"error", fast_probe.error().message()}};
-    }
-    out.ready = probe && s.accepting && fast_up;
+    out.stores[fast_name_] = std::move(fast.entry);
+    out.ready = durable.up && s.accepting && fast.up;
     return out;
   }
 

@@ -32,13 +32,15 @@ expect PUT '/v1/records/user%3A1?version=7' 200 '"outcome":"applied"' "${json[@]
 base="$b"
 expect GET /v1/records/user%3A1 200 '"value":{"name":"Ada"}'
 expect PUT '/v1/records/user%3A1?version=6' 200 '"outcome":"stale"' "${json[@]}" -d '{"name":"old"}'
-expect GET /readyz 200 '"redis":{"state":"up"}'
+expect GET /readyz 200 '"redis":{"latency_ms":'
+expect GET /readyz 200 '"state":"up"}'
 expect GET /v1/status 200 '"fast":"redis"'
 base="$a"
 expect GET /v1/records/user%3A1 200 '"version":7'
 
 bash "$STORESYNC_TEST_REDIS_SCRIPT" pause "$redis_dir" || fail "could not stop Redis"
 expect GET /readyz 503 '"redis":{"error"'
+expect GET /readyz 503 '"state":"down"'
 bash "$STORESYNC_TEST_REDIS_SCRIPT" resume "$redis_dir" || fail "could not start Redis again"
 expect GET /readyz 200 '"ready":true'
 expect GET /v1/records/user%3A1 200 '"name":"Ada"'

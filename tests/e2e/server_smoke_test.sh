@@ -45,6 +45,7 @@ expect POST '/v1/records:batch' 400 'body is not valid JSON' "${json[@]}" -d '{"
 expect POST '/v1/records:batch' 400 'body must be' "${json[@]}" -d '{"rows":[]}'
 expect GET '/v1/records:batch' 405 'allowed: POST'
 expect GET /readyz 200 '"ready":true'
+expect GET /readyz 200 '"sqlite":{"latency_ms":'  # the durable store's probe, timed
 expect GET /v1/status 200 "\"mode\":\"$mode\""
 expect GET /metrics 200 'storesync_'
 expect POST /v1/flush 200 '"complete":true'
