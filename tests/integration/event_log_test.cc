@@ -1,10 +1,13 @@
 // The reference server's event log: one JSON object per line, with the
-// time, the event and the durable store; dead letters at most one line per
-// interval, the next saying how many were left out; bytes that are not
-// UTF-8 replaced, never thrown.
+// time, the event and the durable store; each stream of lines (store state,
+// backpressure, dead letters) at most one line per interval, the next saying
+// how many were left out, and a held state change written when the interval
+// is over; bytes that are not UTF-8 replaced, never thrown.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <mutex>
+#include <streambuf>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -26,9 +29,34 @@ std::vector<nlohmann::json> lines_of(const std::string& text) {
   return out;
 }
 
+// A stream buffer the test can read while the log's timer thread writes.
+class shared_text : public std::streambuf {
+ public:
+  std::string str() {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ protected:
+  int_type overflow(int_type c) override {
+    std::lock_guard lock(mutex_);
+    if (!traits_type::eq_int_type(c, traits_type::eof())) text_.push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    std::lock_guard lock(mutex_);
+    text_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string text_;
+};
+
 TEST(EventLog, EachStateChangeIsOneJsonLine) {
   std::ostringstream out;
-  event_log log(out, "postgresql");
+  event_log log(out, "postgresql", std::chrono::milliseconds(0));
   log({kind::slow_store_down, {}, "connection refused"});
   log({kind::backpressure_on});
   log({kind::backpressure_off});
@@ -46,6 +74,46 @@ TEST(EventLog, EachStateChangeIsOneJsonLine) {
     EXPECT_EQ(ts.size(), 27u) << ts;  // 2026-12-03T14:30:00.123456Z
     EXPECT_EQ(ts.back(), 'Z');
   }
+}
+
+TEST(EventLog, AFlappingStoreGetsOneLinePerIntervalAndItsLastStateIsWritten) {
+  std::ostringstream out;
+  {
+    event_log log(out, "postgresql", std::chrono::hours(1));
+    log({kind::slow_store_down, {}, "connection refused"});
+    log({kind::slow_store_up});
+    log({kind::slow_store_down, {}, "timeout"});
+    log({kind::backpressure_on});  // another stream, its own limit
+    log({kind::slow_store_up});
+    const auto now = lines_of(out.str());
+    ASSERT_EQ(now.size(), 2u) << out.str();
+    EXPECT_EQ(now[0]["event"], "slow_store_down");
+    EXPECT_EQ(now[1]["event"], "backpressure_on");
+  }
+  // The held change is written when the log goes (here: long before the
+  // hour is over): the last line tells the current state.
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 3u) << out.str();
+  EXPECT_EQ(lines[2]["event"], "slow_store_up");
+  EXPECT_EQ(lines[2]["not_logged"], 2) << "the up and down between were left out";
+}
+
+TEST(EventLog, AHeldStateChangeIsWrittenOnceTheIntervalIsOverWithoutAnotherEvent) {
+  shared_text text;
+  std::ostream out(&text);
+  event_log log(out, "postgresql", std::chrono::milliseconds(50));
+  log({kind::slow_store_down, {}, "connection refused"});
+  log({kind::slow_store_up});
+  // Progress, not speed: wait (up to a minute) for the timer's line.
+  std::vector<nlohmann::json> lines;
+  for (int i = 0; i < 6000 && lines.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    lines = lines_of(text.str());
+  }
+  ASSERT_EQ(lines.size(), 2u) << text.str();
+  EXPECT_EQ(lines[1]["event"], "slow_store_up");
+  EXPECT_EQ(lines[1]["not_logged"], 0);
+  EXPECT_FALSE(lines[1].contains("error"));
 }
 
 TEST(EventLog, DeadLettersAreRateLimitedAndTheLeftOutCounted) {
