@@ -269,7 +269,6 @@ TEST(PostgresStore, AKeyRemovedUnderAWaitingUpdateIsWrittenAgain) {
   auto config = t.config();
   config.application_name = t.table;  // to find its session waiting below
   auto store = open_ok(config);
-  // Two batches, so the store no longer guesses that batches hold new keys.
   const std::vector<entry> first = {entry::put("k", "1", 1)};
   const std::vector<entry> undone = {entry::put("k", "2", 2)};
   ASSERT_TRUE(store.write(first));
@@ -289,6 +288,63 @@ TEST(PostgresStore, AKeyRemovedUnderAWaitingUpdateIsWrittenAgain) {
   ASSERT_TRUE(got) << "the write was lost";
   EXPECT_EQ(got->version, 3);
   EXPECT_EQ(got->hash, newer[0].hash);
+}
+
+TEST(PostgresStore, BatchesOfNewKeysAmongStoredOnesNeverFailAStatement) {
+  // A statement that fails is an ERROR line in PostgreSQL's log and a rolled
+  // back transaction, which operators rightly alert on. Batches of new keys,
+  // which the store may COPY without a lookup, meet stored keys here in
+  // every way: none may cost a failed statement. A database of its own, so
+  // its rollback counter is this test's alone.
+  const std::string db = testing::unique_pg_name("quiet");
+  const std::string url = testing::test_pg_url();
+  const auto slash = url.rfind('/');
+  ASSERT_TRUE(slash != std::string::npos && url.find('?') == std::string::npos) << url;
+  pqxx::connection admin(url);
+  pqxx::nontransaction(admin).exec("CREATE DATABASE " + detail::pg_quote_ident(db));
+  {
+    postgres_config config;
+    config.url = url.substr(0, slash + 1) + db;
+    config.table = "quiet";
+    auto store = open_ok(config);
+    auto batch = [](std::string_view prefix, version_type v) {
+      std::vector<entry> out;
+      for (int i = 0; i < 10; ++i) out.push_back(entry::put(std::string(prefix) + std::to_string(i), "1", v));
+      return out;
+    };
+    auto with = [](std::vector<entry> b, entry e) {
+      b.push_back(std::move(e));
+      return b;
+    };
+    const std::vector<std::pair<std::vector<entry>, write_report>> steps = {
+        {batch("m", 1), {10, 0, 0}},                                   // an empty table
+        {batch("a", 5), {10, 0, 0}},                                   // new keys below the stored ones
+        {with(batch("n", 1), entry::put("m5", "2", 2)), {11, 0, 0}},  // a stored key among new ones
+        {batch("z", 1), {10, 0, 0}},                                   // every key above the stored ones
+        {with(batch("b", 1), entry::put("z3", "1", 1)), {10, 1, 0}},  // a stored key, unchanged
+        {with(batch("y", 1), entry::put("a1", "0", 2)), {10, 0, 1}},  // a stored key, stale
+    };
+    for (const auto& [b, expected] : steps) {
+      const auto got = store.write(b);
+      ASSERT_TRUE(got) << got.error().message();
+      EXPECT_EQ(got.value(), expected) << "batch starting " << b.front().key;
+    }
+    EXPECT_EQ(store.read("m5").value()->version, 2);
+  }
+  // The store's sessions are gone: their counters are flushed as they exit.
+  pqxx::nontransaction watch(admin);
+  const std::string counters = "SELECT numbackends, xact_commit, xact_rollback FROM pg_stat_database WHERE datname = " +
+                               watch.quote(db);
+  pqxx::row row;
+  for (int i = 0; i < 600; ++i) {  // up to a minute: progress, not speed
+    row = watch.exec1(counters);
+    if (row[0].as<int>() == 0 && row[1].as<std::int64_t>() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(row[0].as<int>(), 0) << "the store's sessions never ended";
+  EXPECT_GT(row[1].as<std::int64_t>(), 0) << "no commit was counted";
+  EXPECT_EQ(row[2].as<std::int64_t>(), 0) << "a statement failed (an ERROR in the server's log)";
+  watch.exec("DROP DATABASE " + detail::pg_quote_ident(db));
 }
 
 // --- the guard and its report, against the reference model -------------------

@@ -58,9 +58,11 @@
 /// lookup fetches the stored versions of its keys and the version guard is
 /// counted client-side. Nothing newer: nothing is written (replays are cheap).
 /// Only new keys: the per-key winners are COPYed straight into the table.
-/// After lookups that kept finding no stored key (a bulk load) the next
-/// batch skips its lookup and is COPYed straight in; a key that exists
-/// then fails the COPY, and the batch is redone through staging.
+/// After a lookup that found none of its keys (a bulk load), the next batch
+/// first asks for the table's greatest key (one index probe): when every
+/// key of the batch sorts above it, no key can be stored and the lookup is
+/// skipped. (The store never guesses: a COPY that met a stored key would
+/// fail with unique_violation, an ERROR line in the server's log.)
 /// Rows to update: the batch is COPYed (`pqxx::stream_to`) into a
 /// per-connection temporary staging table and applied by one INSERT/UPDATE
 /// statement that re-checks `incoming version > stored version` in SQL.
@@ -558,6 +560,7 @@ class postgres_store {
       tx.exec(layout.staging_ddl());
       c.prepare("storesync_read", sql.read);
       c.prepare("storesync_versions", sql.versions);
+      c.prepare("storesync_max_key", sql.max_key);
       c.prepare("storesync_scan", sql.scan);
       c.prepare("storesync_scan_to", sql.scan_to);
       c.prepare("storesync_changes", sql.changes);
@@ -778,10 +781,8 @@ class postgres_store {
               try {
                 return write_fast(c, source, prev_max, winner, cp, streamed);
               } catch (const pqxx::unique_violation&) {
-                // A key we took for new exists (written concurrently, or the
-                // optimistic guess was wrong): the whole transaction rolled
-                // back; redo it on the ON CONFLICT path.
-                new_keys.guessed_wrong();
+                // Another writer inserted a key the lookup found absent: the
+                // whole transaction rolled back; redo it on the ON CONFLICT path.
               } catch (const raced_update&) {
                 // Rolled back too; the ON CONFLICT path inserts removed rows.
               }
@@ -809,7 +810,8 @@ class postgres_store {
     /// - only new keys to write: the winners are COPYed straight into the
     ///   table, in key order (a racing insert of the same key fails with
     ///   unique_violation, and the caller redoes the batch on the ON CONFLICT
-    ///   path);
+    ///   path). When the last lookup found no key and every key of this
+    ///   batch sorts above the table's greatest, the lookup is skipped;
     /// - some rows to update: the batch goes through the staging table and
     ///   the guard runs again in SQL against the latest rows.
     write_report write_fast(pqxx::connection& c, copy_source& source,
@@ -819,11 +821,7 @@ class postgres_store {
       const std::span<const entry> batch = source.batch;
       pqxx::work tx(c);
       write_report report;
-      if (!batch.empty() && new_keys.expected()) {
-        // Lookups kept finding no stored key (a bulk load): skip the lookup
-        // and COPY the winners straight in. A key that exists makes the COPY
-        // fail with unique_violation; the caller then redoes the batch on
-        // the ON CONFLICT path, and the next guess waits longer.
+      if (!batch.empty() && new_keys_likely.load(std::memory_order_relaxed) && above_every_key(tx, batch)) {
         for (std::size_t i = 0; i < batch.size(); ++i) {
           report.count(version_guard(batch[i].version, prev_max[i] == 0
                                                            ? std::nullopt
@@ -841,6 +839,7 @@ class postgres_store {
         old.reserve(stored.size());
         for (const auto& row : stored)
           old.emplace(std::string_view(row[0].c_str(), row[0].size()), row[1].as<std::int64_t>());
+        new_keys_likely.store(stored.empty(), std::memory_order_relaxed);
 
         std::vector<std::size_t> to_insert;
         bool needs_update = false;
@@ -854,7 +853,6 @@ class postgres_store {
           if (it == old.end()) to_insert.push_back(i);
           else needs_update = true;
         }
-        new_keys.looked_up(stored.empty());
         if (needs_update) {
           const std::size_t promised = report.applied;
           report = write_staged(tx, source, prev_max, winner, sql.upsert, streamed);
@@ -872,6 +870,17 @@ class postgres_store {
       if (cp != nullptr) tx.exec_prepared("storesync_save_checkpoint", cp->name, cp->value);
       tx.commit();
       return report;
+    }
+
+    /// Whether every key of `batch` sorts above the greatest key stored (as
+    /// of this statement: a key inserted later by another writer is caught
+    /// by the COPY's unique_violation).
+    bool above_every_key(pqxx::work& tx, std::span<const entry> batch) {
+      const std::string_view lowest =
+          std::min_element(batch.begin(), batch.end(), [](const entry& x, const entry& y) { return x.key < y.key; })
+              ->key;
+      const pqxx::field greatest = tx.exec_prepared("storesync_max_key")[0][0];
+      return greatest.is_null() || lowest > std::string_view(greatest.c_str(), greatest.size());
     }
 
     /// COPYs `rows` (batch indexes of winners for keys not stored yet)
@@ -991,29 +1000,9 @@ class postgres_store {
     std::string display_checkpoints;
     detail::pg_layout layout;
     detail::pg_statements sql;
-    /// Whether to skip the next batch's lookup and COPY it straight in (see
-    /// write_fast): after a run of lookups that found none of their keys.
-    /// Each wrong guess costs a unique_violation (an ERROR line in the
-    /// server's log) and a redo, so it doubles the run needed next time
-    /// (up to 2^16 batches): a store whose keys come back guesses wrong a
-    /// few times, a bulk load keeps the saving.
-    struct new_keys_guess {
-      bool expected() const noexcept { return clean.load(std::memory_order_relaxed) >= needed(); }
-      void looked_up(bool none_stored) noexcept {
-        if (none_stored) clean.fetch_add(1, std::memory_order_relaxed);
-        else clean.store(0, std::memory_order_relaxed);
-      }
-      void guessed_wrong() noexcept {
-        clean.store(0, std::memory_order_relaxed);
-        if (wrong.load(std::memory_order_relaxed) < 16) wrong.fetch_add(1, std::memory_order_relaxed);
-      }
-
-     private:
-      std::uint64_t needed() const noexcept { return std::uint64_t{1} << wrong.load(std::memory_order_relaxed); }
-      std::atomic<std::uint64_t> clean{0};  // lookups in a row that found no key
-      std::atomic<unsigned> wrong{0};       // wrong guesses so far (at most 16)
-    };
-    new_keys_guess new_keys;
+    /// The last lookup found none of its keys: the next batch checks whether
+    /// it can skip its lookup (see write_fast).
+    std::atomic<bool> new_keys_likely{true};
     detail::postgres_pool pool;
   };
 

@@ -229,6 +229,7 @@ struct pg_statements {
   std::string checksum;
   std::string checksum_to;
   std::string max_version;
+  std::string max_key;
   std::string load_checkpoint;
   std::string save_checkpoint;
   std::string lookup;
@@ -395,6 +396,7 @@ struct pg_statements {
     changes = cols + " WHERE (" + l.version + ", " + key + ") > (" + l.version_value("$1::bigint") +
               ", $2) ORDER BY " + l.version + ", " + key + " LIMIT $3";
     max_version = "SELECT coalesce(" + l.version_of("max(" + l.version + ")") + ", 0) FROM " + table;
+    max_key = "SELECT max(" + key + ") FROM " + table;
     // Row hashes are stored as signed bigints; their sum is congruent to the
     // unsigned sum modulo 2^64, so reduce it into [0, 2^64). sum(bigint) adds
     // in 128-bit integers and returns numeric: no numeric per row.
