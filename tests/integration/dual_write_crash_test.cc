@@ -6,8 +6,6 @@
 // reconciler check, zero differences) and that every acknowledged write is
 // in the primary at its version or a newer one.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,6 +16,7 @@
 #include "storesync/store/postgres_store.hpp"
 #include "storesync/store/sqlite_store.hpp"
 #include "storesync/strategy/dual_write.hpp"
+#include "tests/child_process.hpp"
 #include "tests/integration/pg_scratch.hpp"
 
 namespace storesync {
@@ -39,19 +38,26 @@ struct paths {
 
 using writer = dual_write<postgres_store, sqlite_store, sqlite_store>;
 
-// The child: writes until killed, one byte on `ack` per acknowledged write.
-[[noreturn]] void write_until_killed(const postgres_config& cfg, const paths& p, int ack) {
+// The child: writes until killed, one byte reported per acknowledged write.
+// Arguments: the directory of `paths`, the primary's schema and table.
+STORESYNC_TEST_CHILD(write_until_killed) {
+  if (args.size() != 3) return 1;
+  const paths p{args[0]};
+  postgres_config cfg;
+  cfg.url = testing::test_pg_url();
+  cfg.schema = args[1];
+  cfg.table = args[2];
   auto pg = postgres_store::open(cfg);
   auto lite = sqlite_store::open({.path = p.secondary()});
   auto log = sqlite_store::open({.path = p.log()});
-  if (!pg || !lite || !log) std::_Exit(2);
+  if (!pg || !lite || !log) return 2;
   auto dw = writer::open(pg.value(), lite.value(), log.value(), {.intents = p.intents(), .checkpoint_every = 7});
-  if (!dw) std::_Exit(3);
+  if (!dw) return 3;
   for (int i = 0;; ++i) {
     const entry e = i % 11 == 10 ? entry::erase(nth(i).key, i + 1) : nth(i);
-    if (!dw.value()->put(e)) std::_Exit(4);
+    if (!dw.value()->put(e)) return 4;
     const char one = 1;
-    if (::write(ack, &one, 1) != 1) std::_Exit(5);
+    if (::write(testing::report_fd, &one, 1) != 1) return 5;
   }
 }
 
@@ -62,26 +68,17 @@ TEST(DualWriteCrash, AfterAKillAtAnyPointReopeningLeavesBothStoresEqualAndLosesN
     scratch_table table("dual_crash");
     const paths p{std::filesystem::temp_directory_path() / testing::unique_pg_name("dual_crash")};
     std::filesystem::create_directories(p.dir);
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      write_until_killed(table.config(), p, fds[1]);
-    }
-    ::close(fds[1]);
+    testing::child_process child("write_until_killed", {p.dir.string(), table.schema, table.table});
+    ASSERT_TRUE(child.started());
     int acknowledged = 0;
     char buf[256];
     while (acknowledged < kill_after) {
-      const ssize_t n = ::read(fds[0], buf, std::min<std::size_t>(sizeof buf, kill_after - acknowledged));
+      const ssize_t n = ::read(child.reports(), buf, std::min<std::size_t>(sizeof buf, kill_after - acknowledged));
       ASSERT_GT(n, 0) << "the child stopped before " << kill_after << " acknowledgements";
       acknowledged += static_cast<int>(n);
     }
-    ASSERT_EQ(::kill(child, SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
-    ::close(fds[0]);
+    child.kill();
+    child.wait();
 
     auto pg = open_ok(table.config());
     auto lite = sqlite_store::open({.path = p.secondary()});

@@ -5,19 +5,19 @@
 #include "storesync/store/jsonl_store.hpp"
 
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "storesync/store/memory_store.hpp"
 #include "storesync/strategy/write_back.hpp"
+#include "tests/child_process.hpp"
 
 namespace {
 
@@ -119,51 +119,55 @@ TEST(JsonlStore, ATamperedSegmentFailsOpenNamingTheFileAndByte) {
   EXPECT_FALSE(s.value().read("half").value());
 }
 
+// The rows the killed writer loads: 5,000 keys, seven to a version.
+std::vector<entry> rows_to_load() {
+  std::vector<entry> all;
+  for (int i = 0; i < 5000; ++i)
+    all.push_back(entry::put("k" + std::to_string(100000 + i), R"({"i":)" + std::to_string(i) + R"(,"pad":")" +
+                                                                  std::string(200, 'x') + "\"}",
+                             1 + i / 7));
+  return all;
+}
+
+// Runs write-back of `rows_to_load()` from memory into `sink` in batches of
+// 50, calling `after_batch` after each.
+result<write_back_report> load_into(jsonl_store& sink, std::function<void()> after_batch) {
+  using strategy = write_back<memory_store, jsonl_store, memory_store, no_retry, fixed_batch_sizer>;
+  memory_store source, runs, letters;
+  const std::vector<entry> all = rows_to_load();
+  if (auto w = source.write(all); !w) return w.error();
+  strategy wb(runs, letters, {.on_batch = [&](const auto&, const auto&) { after_batch(); }}, {},
+              fixed_batch_sizer{50});
+  std::vector<strategy::stage> stages{{.name = "dump", .source = source, .sink = sink}};
+  return wb.run(stages);
+}
+
+// The child: loads into the jsonl_store directory given, one byte reported
+// per batch written.
+STORESYNC_TEST_CHILD(load_until_killed) {
+  if (args.size() != 1) return 1;
+  auto sink = jsonl_store::open({.directory = args[0]});
+  if (!sink) return 3;
+  return load_into(sink.value(), [] { (void)!::write(storesync::testing::report_fd, "b", 1); }) ? 0 : 4;
+}
+
 // A child runs write-back from memory into JSONL; the parent kills it with
 // SIGKILL right after batch N (so mostly inside batch N+1's write), reopens
 // the directory and checks that what it sees is whole and agrees with the
 // checkpoint, at several seeded kill points; then finishes the run.
 TEST(JsonlStore, AWriterKilledMidBatchNeverLeavesAPartialSegmentVisible) {
   const std::string dir = fresh_dir("killed");
-  constexpr int rows = 5000;
-  memory_store source;
-  std::vector<entry> all;
-  for (int i = 0; i < rows; ++i)
-    all.push_back(entry::put("k" + std::to_string(100000 + i), R"({"i":)" + std::to_string(i) + R"(,"pad":")" +
-                                                                  std::string(200, 'x') + "\"}",
-                             1 + i / 7));
-  ASSERT_TRUE(source.write(all));
-  using strategy = write_back<memory_store, jsonl_store, memory_store, no_retry, fixed_batch_sizer>;
-  const auto run_into = [&](jsonl_store& sink, std::function<void()> after_batch) {
-    memory_store runs, letters;
-    strategy wb(runs, letters, {.on_batch = [&](const auto&, const auto&) { after_batch(); }}, {},
-                fixed_batch_sizer{50});
-    std::vector<strategy::stage> stages{{.name = "dump", .source = source, .sink = sink}};
-    return wb.run(stages);
-  };
-
+  const std::vector<entry> all = rows_to_load();
   std::mt19937 rng(7);
   for (int round = 0; round < 4; ++round) {
-    int pipefd[2];
-    ASSERT_EQ(pipe(pipefd), 0);
-    const pid_t pid = fork();
-    if (pid == 0) {
-      close(pipefd[0]);
-      auto sink = jsonl_store::open({.directory = dir});
-      if (!sink) _exit(3);
-      (void)run_into(sink.value(), [&] { (void)!write(pipefd[1], "b", 1); });
-      _exit(0);
-    }
-    close(pipefd[1]);
+    storesync::testing::child_process child("load_until_killed", {dir});
+    ASSERT_TRUE(child.started());
     const int at = std::uniform_int_distribution<int>(1, 12)(rng);
     int seen = 0;
     char c;
-    while (seen < at && read(pipefd[0], &c, 1) == 1) ++seen;
-    kill(pid, SIGKILL);
-    close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the child finished before kill point " << at;
+    while (seen < at && ::read(child.reports(), &c, 1) == 1) ++seen;
+    child.kill();
+    ASSERT_TRUE(child.killed_by_sigkill()) << "the child finished before kill point " << at;
 
     auto sink = jsonl_store::open({.directory = dir});
     ASSERT_TRUE(sink) << "after kill " << round << ": " << sink.error().message();
@@ -181,7 +185,7 @@ TEST(JsonlStore, AWriterKilledMidBatchNeverLeavesAPartialSegmentVisible) {
   }
   auto sink = jsonl_store::open({.directory = dir});
   ASSERT_TRUE(sink);
-  auto done = run_into(sink.value(), [] {});
+  auto done = load_into(sink.value(), [] {});
   ASSERT_TRUE(done);
   EXPECT_EQ(done.value().status(), write_back_status::succeeded);
   for (const entry& e : all) EXPECT_EQ(sink.value().read(e.key).value()->value, e.value) << e.key;

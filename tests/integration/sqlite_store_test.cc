@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/child_process.hpp"
 #include "tests/integration/moved_from_check.hpp"
 
 namespace {
@@ -68,34 +69,37 @@ TEST_F(SqliteStore, MissingDirectoryFailsAtOpenNamingThePath) {
   EXPECT_NE(opened.error().message().find(p), std::string::npos) << opened.error().message();
 }
 
+// 0 when opening a store under `dir` fails as `unavailable`, naming it.
+int open_fails_naming(const std::string& dir) {
+  auto opened = sqlite_store::open({.path = dir + "/store.db"});
+  if (opened) return 1;
+  std::printf("%s\n", opened.error().message().c_str());
+  if (!(opened.error() == condition::unavailable)) return 2;
+  return opened.error().message().find(dir) == std::string::npos ? 3 : 0;
+}
+
+// The child: drops root to "nobody" and opens a store under the directory
+// given; 4 when it cannot drop root.
+STORESYNC_TEST_CHILD(open_as_nobody) {
+  if (args.size() != 1) return 1;
+  if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 4;
+  return open_fails_naming(args[0]);
+}
+
 TEST_F(SqliteStore, DirectoryWithoutWritePermissionFailsAtOpen) {
   const std::string d = path("readonly");
   fs::create_directory(d);
   fs::permissions(d, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
                          fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
-  auto check = [&]() -> int {
-    auto opened = sqlite_store::open({.path = d + "/store.db"});
-    if (opened) return 1;
-    std::printf("%s\n", opened.error().message().c_str());
-    if (!(opened.error() == condition::unavailable)) return 2;
-    return opened.error().message().find(d) == std::string::npos ? 3 : 0;
-  };
   if (::geteuid() != 0) {
-    EXPECT_EQ(check(), 0);
+    EXPECT_EQ(open_fails_naming(d), 0);
     return;
   }
   // Root ignores permissions: try as "nobody" in a child process.
-  const pid_t child = ::fork();
-  ASSERT_NE(child, -1);
-  if (child == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(4);
-    std::fflush(stdout);
-    const int rc = check();
-    std::fflush(stdout);
-    ::_exit(rc);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  std::fflush(stdout);
+  storesync::testing::child_process child("open_as_nobody", {d});
+  ASSERT_TRUE(child.started());
+  const int status = child.wait();
   ASSERT_TRUE(WIFEXITED(status)) << "the open crashed";
   if (WEXITSTATUS(status) == 4) GTEST_SKIP() << "cannot drop root privileges here (sandbox)";
   EXPECT_EQ(WEXITSTATUS(status), 0);

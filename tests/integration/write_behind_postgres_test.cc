@@ -4,7 +4,6 @@
 #include "storesync/strategy/write_behind.hpp"
 
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 
 #include "storesync/store/memory_store.hpp"
 #include "storesync/store/postgres_store.hpp"
+#include "tests/child_process.hpp"
 #include "tests/pg_test_env.hpp"
 
 namespace storesync {
@@ -54,21 +54,23 @@ std::string value_of(std::uint32_t i) {
   return R"({"seq":)" + std::to_string(i) + R"(,"pad":")" + std::string(160, 'x') + "\"}";
 }
 
-/// Runs in a forked child: acknowledges puts and reports each one on `ack_fd`.
-[[noreturn]] void child_putter(const std::string& dir, const std::string& table, int ack_fd) {
-  auto slow = open_table(table);
-  if (!slow) _exit(10);
+/// The child: acknowledges puts and reports each one (its sequence number).
+/// Arguments: the write-behind directory and the PostgreSQL table.
+STORESYNC_TEST_CHILD(put_until_killed) {
+  if (args.size() != 2) return 1;
+  auto slow = open_table(args[1]);
+  if (!slow) return 10;
   memory_store fast;
   write_behind_options o;
-  o.directory = dir;
+  o.directory = args[0];
   auto wb = pg_write_behind::open(fast, slow.value(), o, exponential_backoff({.base = 10ms, .cap = 200ms, .max_attempts = 20}),
                                   aimd_batch_sizer{}, block_for(std::chrono::seconds(30)));
-  if (!wb) _exit(11);
+  if (!wb) return 11;
   for (std::uint32_t i = 0; i < 50'000; ++i) {
-    if (!wb.value()->put(entry::put(key_of(i), value_of(i), version_of(i)))) _exit(12);
-    if (::write(ack_fd, &i, sizeof i) != sizeof i) _exit(13);
+    if (!wb.value()->put(entry::put(key_of(i), value_of(i), version_of(i)))) return 12;
+    if (::write(testing::report_fd, &i, sizeof i) != sizeof i) return 13;
   }
-  _exit(0);
+  return 0;
 }
 
 /// Recovers the journal in `dir` into `table`, then checks that every
@@ -114,24 +116,15 @@ TEST(WriteBehindPostgres, EveryAcknowledgedPutSurvivesSigkill) {
     SCOPED_TRACE("kill after " + std::to_string(kill_after) + " acknowledgements");
     const std::string dir = scratch("crash-" + std::to_string(round++));
     const std::string table = testing::unique_pg_name("wb_crash");
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      child_putter(dir, table, fds[1]);
-    }
-    ::close(fds[1]);
+    testing::child_process child("put_until_killed", {dir, table});
+    ASSERT_TRUE(child.started());
     std::vector<std::uint32_t> acks;
     std::uint32_t i;
-    while (acks.size() < kill_after && ::read(fds[0], &i, sizeof i) == sizeof i) acks.push_back(i);
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+    while (acks.size() < kill_after && ::read(child.reports(), &i, sizeof i) == sizeof i) acks.push_back(i);
+    child.kill();
+    const int status = child.wait();
     // Acknowledgements already in the pipe were made before the kill.
-    while (::read(fds[0], &i, sizeof i) == sizeof i) acks.push_back(i);
-    ::close(fds[0]);
+    while (::read(child.reports(), &i, sizeof i) == sizeof i) acks.push_back(i);
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child finished or failed before the kill (status "
                                      << status << ", " << acks.size() << " acks)";
     ASSERT_GE(acks.size(), kill_after);

@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +23,7 @@
 #include "storesync/journal/detail/crc32c.hpp"
 #include "storesync/journal/entry_codec.hpp"
 #include "storesync/metrics/registry.hpp"
+#include "tests/child_process.hpp"
 
 namespace storesync {
 namespace {
@@ -792,29 +791,33 @@ TEST(FileJournalDurability, ConcurrentProcessModeAppendsAreBatched) {
 
 // ---- crash safety: SIGKILL a writer at random moments -------------------------
 
-// The child appends until killed and reports (lsn, CRC32C of the payload)
-// for every acknowledged append through the pipe.
-[[noreturn]] void crash_child(const std::string& dir, int out, std::uint64_t seed) {
-  auto j = file_journal::open(options_for(dir, durability::process, 8192));
-  if (!j) _exit(2);
+// The child appends from two threads until killed and reports (lsn, CRC32C
+// of the payload) for every acknowledged append. Arguments: the journal's
+// directory and a seed.
+STORESYNC_TEST_CHILD(append_until_killed) {
+  if (args.size() != 2) return 1;
+  const std::uint64_t seed = std::stoull(args[1]);
+  auto j = file_journal::open(options_for(args[0], durability::process, 8192));
+  if (!j) return 2;
   std::mutex pipe_mu;
+  std::atomic<int> failed{0};
   auto work = [&](std::uint64_t salt) {
     std::mt19937_64 rng(seed ^ salt);
     for (int i = 0; i < 200000; ++i) {
       const std::string rec = payload(rng(), 1 + rng() % 600);
       auto at = j.value().append(rec);
-      if (!at) _exit(3);
+      if (!at) return failed.store(3);
       std::byte msg[12];
       detail::put_u64(msg, at.value());
       detail::put_u32(msg + 8, detail::crc32c(std::as_bytes(std::span(rec))));
       std::lock_guard lock(pipe_mu);
-      if (::write(out, msg, sizeof msg) != static_cast<ssize_t>(sizeof msg)) _exit(4);
+      if (::write(testing::report_fd, msg, sizeof msg) != static_cast<ssize_t>(sizeof msg)) return failed.store(4);
     }
   };
   std::thread second(work, 1);
   work(2);
   second.join();
-  _exit(0);
+  return failed.load();
 }
 
 TEST(FileJournalCrash, EveryAcknowledgedRecordSurvivesSigkill) {
@@ -825,15 +828,8 @@ TEST(FileJournalCrash, EveryAcknowledgedRecordSurvivesSigkill) {
   std::map<lsn, std::uint32_t> acked;  // across all rounds
   for (int round = 0; round < 6; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      crash_child(dir, fds[1], seed + static_cast<std::uint64_t>(round));
-    }
-    ::close(fds[1]);
+    testing::child_process child("append_until_killed", {dir, std::to_string(seed + static_cast<std::uint64_t>(round))});
+    ASSERT_TRUE(child.started());
     // Kill after a random number of acknowledgements (0: right away).
     const std::size_t kill_after = round == 0 ? 0 : std::uniform_int_distribution<std::size_t>(1, 5000)(rng);
     std::size_t seen = 0;
@@ -842,18 +838,15 @@ TEST(FileJournalCrash, EveryAcknowledgedRecordSurvivesSigkill) {
     bool killed = false;
     for (;;) {
       if (!killed && seen >= kill_after) {
-        ::kill(pid, SIGKILL);
+        child.kill();
         killed = true;
       }
-      const ssize_t r = ::read(fds[0], chunk, sizeof chunk);
+      const ssize_t r = ::read(child.reports(), chunk, sizeof chunk);
       if (r <= 0) break;  // EOF: the child is gone
       buf.insert(buf.end(), chunk, chunk + r);
       seen = buf.size() / 12;
     }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(fds[0]);
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+    ASSERT_TRUE(child.killed_by_sigkill()) << "child status " << child.wait();
     for (std::size_t i = 0; i + 12 <= buf.size(); i += 12)
       EXPECT_TRUE(acked.emplace(detail::get_u64(buf.data() + i), detail::get_u32(buf.data() + i + 8)).second);
 
