@@ -2,7 +2,7 @@
 # Runs the fuzz targets of tests/fuzz under libFuzzer with ASan and UBSan
 # (.bazelrc: fuzz), one after another, each for N seconds (default 600).
 # Like scripts/sanitize.sh it builds in a clone of this checkout's HEAD under
-# /tmp, with its own Bazel output base, so the ordinary GCC build is not
+# /tmp (clone_head.sh), with its own Bazel output base, so the ordinary GCC build is not
 # recompiled (commit what you want fuzzed). Installs clang-14 and its
 # sanitizer runtimes if missing.
 #
@@ -56,13 +56,12 @@ fi
 bash "$root/scripts/setup.sh" || { echo "setup failed"; exit 1; }
 
 clone=/tmp/storesync-fuzz
-rm -rf "$clone"
-git clone -q "$root" "$clone"
+bash "$root/scripts/clone_head.sh" "$clone" || exit 1
 labels=()
 for t in "${targets[@]}"; do labels+=("//tests/fuzz:${t}_fuzzer"); done
 (
   cd "$clone" &&
-    STORESYNC_DUCKDB_DIR="$root/third_party/duckdb/dist" bazel build --config=fuzz "${labels[@]}"
+    bazel build --config=fuzz "${labels[@]}"
 ) || { echo "the fuzzers did not build"; exit 1; }
 bin="$(cd "$clone" && bazel info --config=fuzz bazel-bin)/tests/fuzz"
 (cd "$clone" && bazel shutdown)

@@ -2,9 +2,10 @@
 # The test suite under a sanitizer (.bazelrc: asan = AddressSanitizer with
 # LeakSanitizer and UndefinedBehaviorSanitizer; tsan = ThreadSanitizer),
 # against a throwaway PostgreSQL and Redis, as scripts/test.sh starts them.
-# It builds in a clone of this checkout's HEAD under /tmp, with its own Bazel
-# output base, so the ordinary build is not recompiled (commit what you want
-# checked). Ends with "N passed, N failed", like scripts/test.sh.
+# It builds in a clone of this checkout's HEAD under /tmp (clone_head.sh),
+# with its own Bazel output base, so the ordinary build is not recompiled
+# (commit what you want checked). Ends with "N passed, N failed", like
+# scripts/test.sh.
 #
 #   scripts/sanitize.sh asan                 # every test (//tests/...) and the examples
 #   scripts/sanitize.sh tsan //tests/unit/...
@@ -29,15 +30,13 @@ targets=("$@")
 ((${#targets[@]})) || targets=(//tests/... //examples/...)
 
 clone="/tmp/storesync-sanitize-$config"
-rm -rf "$clone"
-git clone -q "$root" "$clone"
+bash scripts/clone_head.sh "$clone" || { echo "0 passed, 1 failed"; exit 1; }
 log="$(mktemp)"
 (
   cd "$clone"
-  # DuckDB was fetched by setup into this checkout; the clone uses it.
   # Instrumented code runs several times slower: four times the usual test
   # timeouts (the loaded 2-core machine included).
-  STORESYNC_DUCKDB_DIR="$root/third_party/duckdb/dist" bazel test --config="$config" --keep_going "${targets[@]}" \
+  bazel test --config="$config" --keep_going "${targets[@]}" \
     --test_timeout=240,1200,3600,14400 \
     --test_env=STORESYNC_TEST_PG_URL="$STORESYNC_TEST_PG_URL" \
     --test_env=STORESYNC_TEST_PG_SCRIPT="$root/scripts/pg.sh" \
