@@ -2,9 +2,9 @@
 # Runs the fuzz targets of tests/fuzz under libFuzzer with ASan and UBSan
 # (.bazelrc: fuzz), one after another, each for N seconds (default 600).
 # Like scripts/sanitize.sh it builds in a clone of this checkout's HEAD under
-# /tmp (clone_head.sh), with its own Bazel output base, so the ordinary GCC build is not
-# recompiled (commit what you want fuzzed). Installs clang-14 and its
-# sanitizer runtimes if missing.
+# /tmp (clone_head.sh), with its own Bazel output base, so the ordinary GCC
+# build is not recompiled (commit what you want fuzzed). Installs clang-14
+# and its sanitizer runtimes if missing.
 #
 #   scripts/fuzz.sh journal json_body --seconds 60
 #   scripts/fuzz.sh all
