@@ -65,8 +65,8 @@ class child_process {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
     reports_ = fds[0];
-    // dup2 onto report_fd clears close-on-exec only when it moves the
-    // descriptor, so keep the write end off report_fd itself.
+    // Older C libraries leave close-on-exec set when a spawn's dup2 has the
+    // same source and target, so keep the write end off report_fd itself.
     int out = fds[1];
     if (out == report_fd) {
       out = ::fcntl(fds[1], F_DUPFD_CLOEXEC, report_fd + 1);
@@ -80,36 +80,43 @@ class child_process {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, out, report_fd);
-    if (::posix_spawn(&pid_, "/proc/self/exe", &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    if (::posix_spawn_file_actions_adddup2(&actions, out, report_fd) != 0 ||
+        ::posix_spawn(&pid_, "/proc/self/exe", &actions, nullptr, argv.data(), environ) != 0)
+      pid_ = -1;
     ::posix_spawn_file_actions_destroy(&actions);
     ::close(out);  // the child holds the only write end: EOF when it is gone
   }
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
   ~child_process() {
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      wait();
-    }
+    kill();
+    wait();
     if (reports_ >= 0) ::close(reports_);
   }
 
   bool started() const noexcept { return pid_ > 0; }
   /// The read end of the child's reports.
   int reports() const noexcept { return reports_; }
-  void kill() const noexcept { ::kill(pid_, SIGKILL); }
-  /// Reaps the child; its wait status (as waitpid gives it).
+  /// SIGKILLs the child unless it was never started or is reaped already.
+  void kill() const noexcept {
+    if (pid_ > 0 && !status_) ::kill(pid_, SIGKILL);
+  }
+  /// Reaps the child; its wait status (as waitpid gives it), or -1 when it
+  /// was never started or could not be reaped.
   int wait() {
     if (!status_) {
       int s = 0;
-      while (::waitpid(pid_, &s, 0) < 0 && errno == EINTR) {
+      pid_t got = -1;
+      if (pid_ > 0) {
+        do {
+          got = ::waitpid(pid_, &s, 0);
+        } while (got < 0 && errno == EINTR);
       }
-      status_ = s;
+      status_ = pid_ > 0 && got == pid_ ? s : -1;
     }
     return *status_;
   }
-  bool killed_by_sigkill() { return WIFSIGNALED(wait()) && WTERMSIG(wait()) == SIGKILL; }
+  bool killed_by_sigkill() { return wait() != -1 && WIFSIGNALED(wait()) && WTERMSIG(wait()) == SIGKILL; }
 
  private:
   pid_t pid_ = -1;

@@ -78,7 +78,7 @@ TEST(DualWriteCrash, AfterAKillAtAnyPointReopeningLeavesBothStoresEqualAndLosesN
       acknowledged += static_cast<int>(n);
     }
     child.kill();
-    child.wait();
+    ASSERT_TRUE(child.killed_by_sigkill()) << "the child ended before the kill (status " << child.wait() << ")";
 
     auto pg = open_ok(table.config());
     auto lite = sqlite_store::open({.path = p.secondary()});
