@@ -302,6 +302,17 @@ TEST(PostgresStore, BatchesOfNewKeysAmongStoredOnesNeverFailAStatement) {
   ASSERT_TRUE(slash != std::string::npos && url.find('?') == std::string::npos) << url;
   pqxx::connection admin(url);
   pqxx::nontransaction(admin).exec("CREATE DATABASE " + detail::pg_quote_ident(db));
+  struct drop_at_exit {
+    pqxx::connection& admin;
+    std::string db;
+    ~drop_at_exit() {
+      try {
+        pqxx::nontransaction(admin).exec("DROP DATABASE IF EXISTS " + detail::pg_quote_ident(db) + " WITH (FORCE)");
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "dropping database " << db << ": " << e.what();
+      }
+    }
+  } dropped{admin, db};
   {
     postgres_config config;
     config.url = url.substr(0, slash + 1) + db;
@@ -318,9 +329,9 @@ TEST(PostgresStore, BatchesOfNewKeysAmongStoredOnesNeverFailAStatement) {
     };
     const std::vector<std::pair<std::vector<entry>, write_report>> steps = {
         {batch("m", 1), {10, 0, 0}},                                   // an empty table
+        {batch("z", 1), {10, 0, 0}},                                   // every key above the stored ones
         {batch("a", 5), {10, 0, 0}},                                   // new keys below the stored ones
         {with(batch("n", 1), entry::put("m5", "2", 2)), {11, 0, 0}},  // a stored key among new ones
-        {batch("z", 1), {10, 0, 0}},                                   // every key above the stored ones
         {with(batch("b", 1), entry::put("z3", "1", 1)), {10, 1, 0}},  // a stored key, unchanged
         {with(batch("y", 1), entry::put("a1", "0", 2)), {10, 0, 1}},  // a stored key, stale
     };
@@ -344,7 +355,6 @@ TEST(PostgresStore, BatchesOfNewKeysAmongStoredOnesNeverFailAStatement) {
   EXPECT_EQ(row[0].as<int>(), 0) << "the store's sessions never ended";
   EXPECT_GT(row[1].as<std::int64_t>(), 0) << "no commit was counted";
   EXPECT_EQ(row[2].as<std::int64_t>(), 0) << "a statement failed (an ERROR in the server's log)";
-  watch.exec("DROP DATABASE " + detail::pg_quote_ident(db));
 }
 
 // --- the guard and its report, against the reference model -------------------

@@ -58,11 +58,13 @@
 /// lookup fetches the stored versions of its keys and the version guard is
 /// counted client-side. Nothing newer: nothing is written (replays are cheap).
 /// Only new keys: the per-key winners are COPYed straight into the table.
-/// After a lookup that found none of its keys (a bulk load), the next batch
-/// first asks for the table's greatest key (one index probe): when every
-/// key of the batch sorts above it, no key can be stored and the lookup is
-/// skipped. (The store never guesses: a COPY that met a stored key would
-/// fail with unique_violation, an ERROR line in the server's log.)
+/// The first batch, and each after a lookup that found none of its keys (a
+/// bulk load), first asks for the table's greatest key (one probe of the
+/// key's index): when every key of the batch sorts above it, none can be
+/// stored and the lookup is skipped. (The store does not guess: a COPY that
+/// met a stored key would fail with unique_violation, an ERROR line in the
+/// server's log. Only a key another writer inserts meanwhile can still do
+/// that, and the batch is then redone as below.)
 /// Rows to update: the batch is COPYed (`pqxx::stream_to`) into a
 /// per-connection temporary staging table and applied by one INSERT/UPDATE
 /// statement that re-checks `incoming version > stored version` in SQL.
@@ -781,7 +783,7 @@ class postgres_store {
               try {
                 return write_fast(c, source, prev_max, winner, cp, streamed);
               } catch (const pqxx::unique_violation&) {
-                // Another writer inserted a key the lookup found absent: the
+                // Another writer inserted a key this batch took for new: the
                 // whole transaction rolled back; redo it on the ON CONFLICT path.
               } catch (const raced_update&) {
                 // Rolled back too; the ON CONFLICT path inserts removed rows.
