@@ -36,6 +36,7 @@ acked_at_least() { (($(acked) >= $1)); }
 so_far() { echo "$(acked) writes acknowledged so far"; }
 
 start_server "$server" "$work/server-0.log" --data-dir "$work/data" --durable "$durable"
+load_start=$SECONDS
 python3 "$soak_py" load "$base" "$acks" 8 2000 0 &
 loader=$!
 echo "soak on $store: $kills kills, at least $writes acknowledged writes"
@@ -56,6 +57,7 @@ for ((k = 1; k <= kills; k++)); do
   loader=$!
 done
 wait_until "$writes acknowledged writes" acked_at_least "$writes"
+load_s=$((SECONDS - load_start > 0 ? SECONDS - load_start : 1))
 stop_loader
 flush_all
 if [[ "$store" == postgres ]]; then
@@ -65,7 +67,8 @@ else
 for k, v, t, val in sqlite3.connect(sys.argv[1]).execute("SELECT key, version, tombstone, value FROM storesync_entries"):
     print(k, v, t, val if val is not None else "null", sep="\t")' "$work/data/storesync.db" >"$work/rows"
 fi
-echo "$store: $killed kills with SIGKILL"
+echo "$store: $killed kills with SIGKILL; the load took $load_s s, restarts included" \
+  "($(($(acked) / load_s)) acknowledged writes/s)"
 python3 "$soak_py" verify "$acks" "$work/rows" || fail "acknowledged writes not as acknowledged in $store"
 stop_server
 ((failures == 0)) && echo "all kill-soak checks passed"
