@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -475,10 +476,16 @@ response router::batch(const request& req) {
 }
 
 response router::flush(const request& req, std::string_view query) {
+  // A flush waits an hour at most (a longer wait is a loop of calls); a
+  // larger number would overflow the deadline's clock arithmetic.
+  constexpr std::int64_t max_timeout_ms = 3'600'000;
   std::chrono::milliseconds timeout{30'000};
   if (const auto t = query_param(query, "timeout_ms")) {
     const auto v = positive_integer(*t);
-    if (!v) return make_error(req, http::status::bad_request, "invalid_input", "timeout_ms must be a positive integer");
+    if (!v || *v > max_timeout_ms)
+      return make_error(req, http::status::bad_request, "invalid_input",
+                        "timeout_ms must be an integer from 1 to " + std::to_string(max_timeout_ms) + ", got " +
+                            detail::quoted(*t));
     timeout = std::chrono::milliseconds(*v);
   }
   const flush_outcome f = service_->flush(timeout);

@@ -76,6 +76,8 @@ malformed POST '/v1/records:batch' 400 'body must be' "${api[@]}" "${json[@]}" -
 malformed POST '/v1/records:batch' 400 'body must be' "${api[@]}" "${json[@]}" -d '{"records":{}}'
 malformed POST '/v1/records:batch' 415 'unsupported_media_type' "${api[@]}" -H 'Content-Type: text/csv' -d 'a,b'
 malformed POST /v1/flush 400 'timeout_ms' "${admin[@]}" -G -d 'timeout_ms=soon'
+malformed POST /v1/flush 400 'from 1 to 3600000' "${admin[@]}" -G -d 'timeout_ms=3600001'
+malformed POST /v1/flush 400 'from 1 to 3600000' "${admin[@]}" -G -d 'timeout_ms=4321666027710461723'
 malformed GET /v1/dead-letters 400 'limit' "${admin[@]}" -G -d 'limit=-1'
 malformed PUT /v1/records/keep 413 'body_too_large' "${api[@]}" "${json[@]}" -d "\"$(printf 'x%.0s' $(seq 5000))\""
 malformed GET /v2/nothing 404 'no route'
