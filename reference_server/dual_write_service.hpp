@@ -130,7 +130,7 @@ class dual_write_service final : public record_service {
   }
 
   value_rules rules() const override { return rules_; }
-  version_type next_version() override { return versions_.next(); }
+  result<version_type> next_versions(std::size_t count) override { return versions_.reserve(count); }
   std::string mode() const override { return "dual-write"; }
 
   readiness ready() override {

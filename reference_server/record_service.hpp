@@ -74,9 +74,16 @@ class record_service {
   /// the mode's stores can hold.
   virtual value_rules rules() const = 0;
 
-  /// A version for a write that brings none: newer than anything the mode
-  /// has stored or acknowledged, whatever the wall clock says.
-  virtual version_type next_version() = 0;
+  /// The first of `count` consecutive versions for writes that bring none:
+  /// newer than anything the mode has stored or acknowledged, whatever the
+  /// wall clock says. Where several servers share the fast store (Redis),
+  /// newer than anything any of them stored or was given, so a write
+  /// acknowledged after another always carries the higher version, however
+  /// skewed the servers' clocks.
+  virtual result<version_type> next_versions(std::size_t count) = 0;
+  /// Whether `next_versions` asks another process (and so may wait): then
+  /// the router calls it on a worker. The default: it answers at once.
+  virtual bool versions_wait() const { return false; }
 
   /// Writes one entry as `write` does if that needs no waiting (no lock held
   /// across I/O, no network round trip, no fsync, no backpressure wait);

@@ -354,6 +354,13 @@ std::optional<response> router::record(const request& req, std::string_view raw_
     if (allowed == calls::no_wait) return service_->try_write(e);
     return service_->write(std::span(&e, 1));
   };
+  // A write that brings no version takes the service's next one, on a
+  // worker when that means asking another process.
+  auto stamp = [&]() -> std::optional<result<version_type>> {
+    if (version) return version;
+    if (allowed == calls::no_wait && service_->versions_wait()) return std::nullopt;
+    return service_->next_versions(1);
+  };
   switch (req.method()) {
     case http::verb::get:
     case http::verb::head: {
@@ -373,7 +380,10 @@ std::optional<response> router::record(const request& req, std::string_view raw_
       if (!is_json(req))
         return make_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                           "send Content-Type: application/json");
-      const entry e = entry::put(*key, req.body(), version ? version : service_->next_version());
+      const auto v = stamp();
+      if (!v) return std::nullopt;
+      if (!*v) return from_error(req, v->error());
+      const entry e = entry::put(*key, req.body(), v->value());
       auto w = write_one(e);
       if (!w) return std::nullopt;
       if (!*w) return from_error(req, w->error());
@@ -381,7 +391,10 @@ std::optional<response> router::record(const request& req, std::string_view raw_
                        {{"key", *key}, {"version", e.version}, {"outcome", outcome_name(w->value())}});
     }
     case http::verb::delete_: {
-      const entry e = entry::erase(*key, version ? version : service_->next_version());
+      const auto v = stamp();
+      if (!v) return std::nullopt;
+      if (!*v) return from_error(req, v->error());
+      const entry e = entry::erase(*key, v->value());
       auto w = write_one(e);
       if (!w) return std::nullopt;
       if (!*w) return from_error(req, w->error());
@@ -412,6 +425,16 @@ response router::batch(const request& req) {
   if (!items)
     return make_error(req, http::status::bad_request, "invalid_input",
                       R"(body must be {"records":[{"key":..,"value":..|null,"version":..?}]})");
+
+  // Versions for the items that bring none, in one step, in item order.
+  const auto unversioned = static_cast<std::size_t>(
+      std::count_if(items->begin(), items->end(), [](const batch_item& item) { return !item.version; }));
+  version_type stamped = 0;
+  if (unversioned > 0) {
+    auto first = service_->next_versions(unversioned);
+    if (!first) return from_error(req, first.error());
+    stamped = first.value();
+  }
 
   json results = json::array();
   std::vector<entry> batch;
@@ -446,7 +469,7 @@ response router::batch(const request& req) {
       reject("key " + detail::quoted(key) + ": missing \"value\" (null deletes)");
       continue;
     }
-    if (!version) version = service_->next_version();
+    if (!version) version = stamped++;
     entry e = *item.value == "null" ? entry::erase(key, version) : entry::put(key, std::string(*item.value), version);
     if (auto ok = validate(e, rules); !ok) {
       reject(ok.error().message());

@@ -6,6 +6,8 @@
 // write_behind's own.
 
 #include <chrono>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,7 +50,15 @@ class write_behind_service final : public record_service {
   result<std::optional<entry>> get(std::string_view key) override { return engine_->read(key); }
 
   value_rules rules() const override { return engine_->rules(); }
-  version_type next_version() override { return engine_->next_version(); }
+  /// From the engine's clock; a fast store several servers share that
+  /// issues versions (`redis_store::issue_versions`) lifts them above what
+  /// any of the servers stored or was given.
+  result<version_type> next_versions(std::size_t count) override {
+    const version_type local = engine_->next_versions(count);
+    if constexpr (issues_versions) return fast_->issue_versions(count, local);
+    else return local;
+  }
+  bool versions_wait() const override { return issues_versions; }
 
   /// Acknowledged once in the journal; the durable store follows.
   result<write_report> write(std::span<const entry> batch) override { return engine_->write(batch); }
@@ -165,6 +175,12 @@ class write_behind_service final : public record_service {
         fast_name_(std::move(fast_name)),
         durable_(std::move(open_durable), std::move(admits)),
         durable_name_(std::move(name)) {}
+
+  /// Whether the fast store hands out versions ordered across the servers
+  /// that share it.
+  static constexpr bool issues_versions = requires(Fast& f, std::size_t n, version_type v) {
+    { f.issue_versions(n, v) } -> std::same_as<result<version_type>>;
+  };
 
   std::unique_ptr<Fast> fast_;
   std::string fast_name_;

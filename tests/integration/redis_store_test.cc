@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <random>
 #include <string>
@@ -88,6 +89,59 @@ TEST(RedisStore, VersionsAbove2To53CompareExactly) {
     EXPECT_EQ(s.read(key).value()->version, newer);
   }
   EXPECT_EQ(s.max_version().value(), max_entry_version);
+}
+
+// Versions issued by Redis order writes from processes with skewed clocks:
+// each block starts above every block issued before (from any connection),
+// every stored version and the caller's floor, exactly, also above 2^53.
+TEST(RedisStore, IssuedVersionsAreAboveEverythingIssuedOrStored) {
+  const std::string url = testing::test_redis_url();
+  const std::string prefix = testing::unique_redis_prefix("issue");
+  redis_store s = open_store(url, prefix);
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const version_type first = s.issue_versions(3).value();
+  EXPECT_GE(first, now_us - 60'000'000) << "Redis's clock, in microseconds since the epoch";
+  EXPECT_GE(s.issue_versions(1).value(), first + 3) << "the next block starts past the first";
+
+  const version_type ahead = first + 3'600'000'000;  // a writer an hour ahead
+  const entry e = entry::put("k", "1", ahead);
+  ASSERT_EQ(s.write(std::span(&e, 1)).value().applied, 1u);
+  EXPECT_EQ(s.issue_versions(1).value(), ahead + 1);
+  EXPECT_EQ(s.issue_versions(2, ahead + 100).value(), ahead + 100);
+  EXPECT_EQ(s.issue_versions(1).value(), ahead + 102);
+
+  const version_type big = (version_type{1} << 53) + 1;  // a double would round it
+  EXPECT_EQ(s.issue_versions(1, big).value(), big);
+  EXPECT_EQ(s.issue_versions(1).value(), big + 1);
+
+  // Four connections at once: no version handed out twice.
+  std::vector<std::vector<version_type>> got(4);
+  std::vector<std::thread> threads;
+  for (auto& mine : got)
+    threads.emplace_back([&, &mine = mine] {
+      redis_store own = open_store(url, prefix);
+      for (int i = 0; i < 200; ++i) {
+        auto v = own.issue_versions(5);
+        ASSERT_TRUE(v) << v.error().message();
+        for (version_type j = 0; j < 5; ++j) mine.push_back(v.value() + j);
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::vector<version_type> all;
+  for (const auto& mine : got) {
+    EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+    all.insert(all.end(), mine.begin(), mine.end());
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a version was issued twice";
+  EXPECT_GT(all.front(), big + 1);
+
+  EXPECT_EQ(s.issue_versions(0).error(), errc::invalid_argument);
+  EXPECT_EQ(s.issue_versions(redis_store::max_issued_versions + 1).error(), errc::invalid_argument);
+  EXPECT_EQ(s.issue_versions(2, max_entry_version).error(), errc::invalid_version);
+  EXPECT_GT(s.issue_versions(1).value(), all.back()) << "a refused call issues nothing, and the clock goes on";
 }
 
 TEST(RedisStore, ScriptsAreLoadedAgainAfterTheServerForgetsThem) {

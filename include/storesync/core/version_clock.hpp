@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <limits>
 
 #include "storesync/core/entry.hpp"
@@ -29,24 +30,35 @@ class version_clock {
   explicit version_clock(version_type floor = 0) noexcept : last_(floor) {}
 
   /// A version greater than every one handed out or observed so far.
-  version_type next() noexcept {
-    return next(std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count());
-  }
+  version_type next() noexcept { return reserve(1); }
 
   /// As `next()`, with `now` read from another wall clock (microseconds since
   /// the epoch): a test's or a simulation's, which may step back.
-  version_type next(version_type now) noexcept {
+  version_type next(version_type now) noexcept { return reserve(1, now); }
+
+  /// The first of `count` consecutive versions (`count` at least 1), all
+  /// greater than every one handed out or observed so far: versions for a
+  /// batch of writes in one step.
+  version_type reserve(std::size_t count) noexcept {
+    return reserve(count, std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+  }
+
+  /// As `reserve(count)`, with `now` read from another wall clock.
+  version_type reserve(std::size_t count, version_type now) noexcept {
+    constexpr version_type top = std::numeric_limits<version_type>::max();
+    const version_type more = static_cast<version_type>(count > 0 ? count - 1 : 0);
     version_type last = last_.load(std::memory_order_relaxed);
-    version_type next;
+    version_type first;
     do {
       // Entries carry at most max_entry_version, far below the type's limit;
       // a store written otherwise cannot make this overflow (an entry at the
       // limit then fails validation instead).
-      next = last < std::numeric_limits<version_type>::max() ? std::max(now, last + 1) : last;
-    } while (!last_.compare_exchange_weak(last, next, std::memory_order_relaxed));
-    return next;
+      first = last < top ? std::max(now, last + 1) : last;
+      if (first > top - more) first = top - more;
+    } while (!last_.compare_exchange_weak(last, std::max(last, first + more), std::memory_order_relaxed));
+    return first;
   }
 
   /// Raises the floor to `v` (a version stored or supplied elsewhere).

@@ -32,6 +32,7 @@
 /// | P k     | sorted set | every key, score 0: `scan` ranges by ZRANGE BYLEX (byte order, as everywhere) |
 /// | P v     | sorted set | version (19 digits) followed by the key: `max_version` and `changes_after` |
 /// | P c     | hash       | checkpoints |
+/// | P t     | string     | the last version `issue_versions` handed out (19 digits) |
 /// Scripts touch rows they name by the prefix, so the store needs a
 /// standalone Redis (or one primary), not Redis Cluster.
 ///
@@ -176,6 +177,39 @@ class redis_store {
     return parse_version(std::string_view(m->str, std::min<std::size_t>(m->len, version_digits)));
   }
 
+  /// The first of `count` consecutive versions (`count` from 1 to
+  /// `max_issued_versions`) that no caller of this store, in any process,
+  /// was given before: above every version issued here before, above every
+  /// version the store holds, at least `at_least`, and otherwise Redis's
+  /// clock (microseconds since the epoch). One script, atomic against every
+  /// other client, so writes that take their versions from here are ordered
+  /// as they asked for them, however skewed the clocks of their processes.
+  /// The last version issued is kept as durable as Redis keeps writes; were
+  /// it lost, the versions stored and the clock still order what follows.
+  /// Fails with `invalid_argument` for a bad `count`, `invalid_version`
+  /// when the versions would pass `max_entry_version` (a stored version
+  /// near it leaves no room above).
+  result<version_type> issue_versions(std::size_t count, version_type at_least = 0) {
+    if (!state_) return stopped();
+    if (count == 0 || count > max_issued_versions)
+      return error{errc::invalid_argument, "issue_versions: count " + std::to_string(count) + " is not from 1 to " +
+                                               std::to_string(max_issued_versions)};
+    const std::string n = std::to_string(count);
+    const std::string floor = padded(std::max<version_type>(at_least, 0));
+    const std::string highest = padded(max_entry_version - static_cast<version_type>(count - 1));
+    const std::string_view keys[] = {state_->versions, state_->issued};
+    const std::string_view args[] = {n, floor, highest};
+    BOOST_OUTCOME_TRY(auto reply, state_->eval(lua::clock, keys, args, "issue_versions"));
+    if (reply->type != REDIS_REPLY_STRING)
+      return error{errc::backend_failure, "Redis issue_versions: unexpected reply"};
+    if (reply->len == 0)
+      return error{errc::invalid_version, "issue_versions: " + n + " versions would pass max_entry_version"};
+    return parse_version(std::string_view(reply->str, reply->len));
+  }
+
+  /// The most versions one `issue_versions` call hands out.
+  static constexpr std::size_t max_issued_versions = 1'000'000;
+
   /// The metadata of each of `keys`, in order: one pipelined round trip.
   result<std::vector<std::optional<entry_meta>>> lookup(std::span<const std::string_view> keys) const {
     if (!state_) return stopped();
@@ -245,8 +279,8 @@ class redis_store {
   const redis_options& options() const noexcept { return state_->options; }
 
  private:
-  enum class lua { write, restore, scan, changes, split };
-  static constexpr std::size_t script_count = 5;
+  enum class lua { write, restore, scan, changes, split, clock };
+  static constexpr std::size_t script_count = 6;
   static constexpr std::size_t version_digits = 19;  // 2^63 - 1 has 19
 
   // Versions are zero-padded to 19 digits, so byte order is numeric order.
@@ -342,6 +376,32 @@ for i = 1, runs - 1 do
 end
 return out
 )lua",
+      // clock. KEYS: v, t. ARGV: count, at least, highest first (19 digits
+      // each). Returns the first of count versions (19 digits): the highest
+      // of Redis's clock, at least, one past the last issued and one past
+      // the largest stored; or '' when that is above highest first.
+      R"lua(
+local function plus(s, k)
+  local out, carry = {}, k
+  for i = 19, 1, -1 do
+    local d = string.byte(s, i) - 48 + carry
+    out[i] = string.char(48 + d % 10)
+    carry = math.floor(d / 10)
+  end
+  return table.concat(out)
+end
+local t = redis.call('TIME')
+local first = t[1] .. string.format('%06d', tonumber(t[2]))
+first = string.rep('0', 19 - #first) .. first
+if ARGV[2] > first then first = ARGV[2] end
+local issued = redis.call('GET', KEYS[2])
+if issued and plus(issued, 1) > first then first = plus(issued, 1) end
+local top = redis.call('ZRANGE', KEYS[1], '+', '-', 'BYLEX', 'REV', 'LIMIT', 0, 1)[1]
+if top and plus(string.sub(top, 1, 19), 1) > first then first = plus(string.sub(top, 1, 19), 1) end
+if first > ARGV[3] then return '' end
+redis.call('SET', KEYS[2], plus(first, tonumber(ARGV[1]) - 1))
+return first
+)lua",
   };
 
   struct shared {
@@ -352,6 +412,7 @@ return out
           keys(options.prefix + "k"),
           versions(options.prefix + "v"),
           checkpoints(options.prefix + "c"),
+          issued(options.prefix + "t"),
           pool({.size = options.pool_size, .what = "Redis connection"},
                [this]() { return detail::redis_connection::open(address, options.connect_timeout, options.command_timeout); },
                [](detail::redis_connection& c) { return !c.broken(); }) {}
@@ -399,7 +460,7 @@ return out
 
     redis_options options;
     detail::redis_address address;
-    std::string row_prefix, keys, versions, checkpoints;
+    std::string row_prefix, keys, versions, checkpoints, issued;
     std::array<std::string, script_count> sha;
     detail::connection_pool<detail::redis_connection> pool;
   };

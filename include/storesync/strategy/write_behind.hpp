@@ -375,8 +375,12 @@ class write_behind {
   /// A version for a write whose caller gives none: above everything
   /// acknowledged and the slow store's floor, even with the wall clock
   /// stepped back (see version_clock).
-  version_type next_version() noexcept {
-    return options_.wall_clock ? versions_.next(options_.wall_clock()) : versions_.next();
+  version_type next_version() noexcept { return next_versions(1); }
+
+  /// The first of `count` consecutive versions, each as `next_version()`
+  /// would give it: versions for a batch of writes in one step.
+  version_type next_versions(std::size_t count) noexcept {
+    return options_.wall_clock ? versions_.reserve(count, options_.wall_clock()) : versions_.reserve(count);
   }
 
   /// The rules every written value must meet (see `write`).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -62,6 +63,35 @@ TEST(VersionClock, ConcurrentCallersGetDistinctVersions) {
   }
   std::sort(all.begin(), all.end());
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a version was handed out twice";
+}
+
+TEST(VersionClock, ABlockIsConsecutiveAndAboveEverythingBefore) {
+  version_clock clock(1'000);
+  EXPECT_EQ(clock.reserve(5, 10), 1'001);  // a clock behind the floor
+  EXPECT_EQ(clock.last(), 1'005);
+  EXPECT_EQ(clock.next(10), 1'006);
+  EXPECT_EQ(clock.reserve(3, 5'000), 5'000);  // a clock ahead of it
+  EXPECT_EQ(clock.last(), 5'002);
+  EXPECT_EQ(clock.reserve(1, 0), 5'003);
+}
+
+TEST(VersionClock, ConcurrentBlocksNeverOverlap) {
+  version_clock clock;
+  std::vector<std::vector<version_type>> got(4);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&clock, &mine = got[t], size = t + 1] {
+      for (int i = 0; i < 5'000; ++i) {
+        const version_type first = clock.reserve(size);
+        for (std::size_t j = 0; j < size; ++j) mine.push_back(first + static_cast<version_type>(j));
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::vector<version_type> all;
+  for (const auto& mine : got) all.insert(all.end(), mine.begin(), mine.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a version was handed out twice";
+  EXPECT_EQ(clock.last(), all.back());
 }
 
 TEST(VersionClock, AFloorAtTheTypesLimitDoesNotOverflow) {
