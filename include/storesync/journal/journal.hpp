@@ -42,9 +42,9 @@
 ///   }
 /// \endcode
 ///
-/// The model shipped is `file_journal` (storesync/journal/file_journal.hpp);
-/// the concept leaves room for a distributed log (Redis Streams, Kafka) once
-/// one machine is outgrown.
+/// The models shipped are `file_journal` (storesync/journal/file_journal.hpp)
+/// and, shared by several processes, `redis_stream_journal`
+/// (storesync/store/redis_stream_journal.hpp; see `shared_journal`).
 
 #include <concepts>
 #include <cstddef>
@@ -157,7 +157,8 @@ struct replay_archetype {
 /// | `j.close()`               | `result<void>`              | makes acknowledged records durable per the mode and frees resources; idempotent; every other call but `size_bytes` then fails with `errc::stopped` |
 ///
 /// **Guarantees**:
-/// - lsns grow by one per record and keep growing across close and reopen,
+/// - lsns grow by one per record and keep growing across close and reopen
+///   (a `shared_journal` numbers afresh in each session: see there),
 ///   also after every record was checkpointed away.
 /// - An acknowledged record is replayed intact after a crash the mode
 ///   covers (`process`: killed process; `interval`: power failure, minus at
@@ -192,6 +193,30 @@ concept journal = requires(J& j, const J& cj, std::span<const std::byte> rec, ls
   { j.sync() } -> std::same_as<result<void>>;
   { cj.size_bytes() } noexcept -> std::same_as<std::uint64_t>;
   { j.close() } -> std::same_as<result<void>>;
+};
+
+/// A `journal` that several processes share (one Redis stream, say): each
+/// owns the records it appended, and a live one takes over the records of
+/// one that died, so what a dead process acknowledged still reaches the slow
+/// store.
+///
+/// **Requirements** (`j` a `J&`, `n` a `std::size_t`, `fn` as for `replay`)
+/// | expression          | returns               | meaning |
+/// |---------------------|-----------------------|---------|
+/// | `j.take_over(n, fn)` | `result<std::size_t>` | marks this process alive, then moves up to `n` records of processes found dead (silent too long) to this process, gives each a new lsn (above every lsn handed out) and calls `fn` for each in lsn order; returns how many |
+///
+/// **Guarantees**: a record is owned by one process at a time: two
+/// processes taking over at once never both get it. A process that keeps
+/// calling `take_over` (within the journal's time for silence) keeps its
+/// records, however long it holds them. A taken record
+/// behaves as if this process had appended it: `replay` delivers it until a
+/// checkpoint covers it. The lsns of a shared journal are its process's
+/// own: they start again after a reopen, with `load_checkpoint` at 0 and
+/// `replay` delivering what the process still owns.
+/// **Models**: `redis_stream_journal` (storesync/store/redis_stream_journal.hpp).
+template <class J>
+concept shared_journal = journal<J> && requires(J& j, std::size_t n, detail::replay_archetype fn) {
+  { j.take_over(n, fn) } -> std::same_as<result<std::size_t>>;
 };
 
 /// Counters a journal keeps about itself (a snapshot; see `file_journal::stats`).

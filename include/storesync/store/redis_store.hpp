@@ -71,9 +71,8 @@
 #include "storesync/core/lookup.hpp"
 #include "storesync/core/restore.hpp"
 #include "storesync/core/store.hpp"
-#include "storesync/store/detail/connection_pool.hpp"
 #include "storesync/store/detail/hash_blob.hpp"
-#include "storesync/store/detail/redis_connection.hpp"
+#include "storesync/store/detail/redis_client.hpp"
 
 namespace storesync {
 
@@ -100,8 +99,7 @@ class redis_store {
     BOOST_OUTCOME_TRY(check(options));
     BOOST_OUTCOME_TRY(auto address, detail::parse_redis_url(options.url));
     auto state = std::make_unique<shared>(std::move(options), std::move(address));
-    BOOST_OUTCOME_TRY(auto conn, state->pool.acquire());
-    BOOST_OUTCOME_TRY(state->load_scripts(*conn));
+    BOOST_OUTCOME_TRY(state->client.connect());
     return redis_store(std::move(state));
   }
 
@@ -407,62 +405,34 @@ return first
   struct shared {
     shared(redis_options o, detail::redis_address a)
         : options(std::move(o)),
-          address(std::move(a)),
           row_prefix(options.prefix + "e:"),
           keys(options.prefix + "k"),
           versions(options.prefix + "v"),
           checkpoints(options.prefix + "c"),
           issued(options.prefix + "t"),
-          pool({.size = options.pool_size, .what = "Redis connection"},
-               [this]() { return detail::redis_connection::open(address, options.connect_timeout, options.command_timeout); },
-               [](detail::redis_connection& c) { return !c.broken(); }) {}
+          client(std::move(a),
+                 {.pool_size = options.pool_size,
+                  .connect_timeout = options.connect_timeout,
+                  .command_timeout = options.command_timeout},
+                 script_text) {}
 
     std::string row_key(std::string_view key) const { return row_prefix + std::string(key); }
 
-    result<void> load_scripts(detail::redis_connection& conn) {
-      for (std::size_t i = 0; i < script_count; ++i) {
-        const std::string_view args[] = {"SCRIPT", "LOAD", script_text[i]};
-        BOOST_OUTCOME_TRY(auto reply, conn.command(args, "SCRIPT LOAD"));
-        sha[i] = std::string(reply->str, reply->len);
-      }
-      return success();
-    }
-
     result<detail::redis_reply> command(std::span<const std::string_view> args, std::string_view what) {
-      BOOST_OUTCOME_TRY(auto conn, pool.acquire());
-      return conn->command(args, what);
+      return client.command(args, what);
     }
-
     result<std::vector<detail::redis_reply>> pipeline(std::span<const std::vector<std::string_view>> commands,
                                                       std::string_view what) {
-      BOOST_OUTCOME_TRY(auto conn, pool.acquire());
-      return conn->pipeline(commands, what);
+      return client.pipeline(commands, what);
     }
-
-    /// EVALSHA; when the server no longer has the script (it restarted, or
-    /// SCRIPT FLUSH), loads every script again and retries once.
     result<detail::redis_reply> eval(lua which, std::span<const std::string_view> keys,
                                      std::span<const std::string_view> args, std::string_view what) {
-      const std::string count = std::to_string(keys.size());
-      std::vector<std::string_view> argv;
-      argv.reserve(3 + keys.size() + args.size());
-      BOOST_OUTCOME_TRY(auto conn, pool.acquire());
-      for (int attempt = 0;; ++attempt) {
-        argv.assign({"EVALSHA", sha[static_cast<std::size_t>(which)], count});
-        argv.insert(argv.end(), keys.begin(), keys.end());
-        argv.insert(argv.end(), args.begin(), args.end());
-        auto reply = conn->command(argv, what);
-        if (reply || attempt > 0 || conn->broken() || reply.error().context().find(": NOSCRIPT") == std::string::npos)
-          return reply;
-        BOOST_OUTCOME_TRY(load_scripts(*conn));
-      }
+      return client.eval(static_cast<std::size_t>(which), keys, args, what);
     }
 
     redis_options options;
-    detail::redis_address address;
     std::string row_prefix, keys, versions, checkpoints, issued;
-    std::array<std::string, script_count> sha;
-    detail::connection_pool<detail::redis_connection> pool;
+    detail::redis_client<script_count> client;
   };
 
   explicit redis_store(std::unique_ptr<shared> state) noexcept : state_(std::move(state)) {}
