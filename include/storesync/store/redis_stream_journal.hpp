@@ -239,7 +239,7 @@ class redis_stream_journal {
   /// Bytes of the records this consumer owns.
   std::uint64_t size_bytes() const noexcept { return s_ ? s_->bytes.load(std::memory_order_relaxed) : 0; }
 
-  /// Refreshes this consumer's liveness, then claims up to `limit` records
+  /// Refreshes this consumer's liveness (also with `limit` 0), then claims up to `limit` records
   /// of consumers that are dead (see Taking over), gives each an lsn and
   /// calls `fn(lsn, record)` for each, in lsn order; returns how many. The
   /// records are this consumer's from the claim on: when `fn` fails, the
@@ -247,7 +247,6 @@ class redis_stream_journal {
   template <class F>
   result<std::size_t> take_over(std::size_t limit, F&& fn) {
     if (!s_ || s_->closed) return stopped();
-    if (limit == 0) return std::size_t{0};
     const std::string count = std::to_string(limit);
     const std::string ttl = std::to_string(s_->options.dead_after.count());
     const std::string_view keys[] = {s_->options.stream};

@@ -69,7 +69,13 @@
 ///
 /// **The journals**: any `journal` model (`Journal`), one for acknowledged
 /// writes and one for dead letters. The `open` without journals opens
-/// `file_journal`s under `options.directory`.
+/// `file_journal`s under `options.directory`. With a `shared_journal` (a
+/// Redis stream several processes append to), each process flushes what it
+/// acknowledged, and the flusher, every `take_over_interval`, marks this
+/// process alive and takes over what processes found dead still owed: their
+/// records join the map as at replay and are flushed, retried and
+/// dead-lettered like any write (`status().taken_over_total`). A flush
+/// covers what this process owes, taken-over records included.
 ///
 /// **Reads** see the newest acknowledged value: the fast store and the
 /// coalescing map (the newer of the two), then the slow store, whose answer
@@ -209,6 +215,12 @@ struct write_behind_options {
   /// After the slow store stayed down through a whole retry sequence, wait
   /// this long before the next batch.
   std::chrono::milliseconds outage_pause{200};
+  /// With a `shared_journal` (several processes on one journal): how often
+  /// this process marks itself alive in it and takes over what processes
+  /// found dead still owed, and how many records it takes at a time (none
+  /// while the pending bounds are reached). Ignored with other journals.
+  std::chrono::milliseconds take_over_interval{1000};
+  std::size_t take_over_batch = 1000;
   /// Called once per state change (see `write_behind_event`), on the thread
   /// that saw it and outside write_behind's locks. Keep it short, and do not
   /// call back into the write_behind. Empty: nobody is told.
@@ -237,6 +249,9 @@ struct write_behind_status {
   /// Flushed entries the slow store held a newer version of; the fast store
   /// was corrected from it.
   std::uint64_t stale_at_flush_total = 0;
+  /// Records taken over from dead processes sharing the journal (a
+  /// `shared_journal`; see The journals).
+  std::uint64_t taken_over_total = 0;
   /// Whether the slow store's largest version is known (see Outcomes).
   bool floor_known = false;
   std::size_t batch_size = 0;
@@ -494,6 +509,7 @@ class write_behind {
     s.dead_letters = letters_.size();
     s.dead_lettered_total = dead_lettered_total_;
     s.stale_at_flush_total = stale_at_flush_total_;
+    s.taken_over_total = taken_over_total_;
     s.floor_known = floor_.load(std::memory_order_relaxed) != unknown_floor;
     s.batch_size = delivery_.batch_size();
     s.retries_total = delivery_.retries();
@@ -1080,25 +1096,82 @@ class write_behind {
       auto ready = [&] {
         written = batch_at(batch_slot::stage::written);
         idle = batch_at(batch_slot::stage::idle);
-        return written || (idle && !winding_down_locked() && batch_due_locked()) || may_exit_locked();
+        return written || (idle && !winding_down_locked() && batch_due_locked()) || may_exit_locked() ||
+               take_over_due_locked();
       };
       while (!ready()) {
         // Woken at the oldest entry's due time when it may fill a batch;
         // otherwise (both batches away, or winding down and only waiting
         // for the writer) by a notification, with a second's check.
         const auto oldest = pending_.oldest_since();
-        const auto wake = idle && oldest && !winding_down_locked()
-                              ? *oldest + std::max(options_.flush_interval, options_.write_delay)
-                              : clock_.now() + std::chrono::seconds(1);
+        auto wake = idle && oldest && !winding_down_locked()
+                        ? *oldest + std::max(options_.flush_interval, options_.write_delay)
+                        : clock_.now() + std::chrono::seconds(1);
+        if constexpr (shared_journal<Journal>) wake = std::min(wake, next_take_over_);
         clock_.wait_until(lock, work_, wake, ready);
       }
       if (written) recycle_written(*written, lock);
       else if (may_exit_locked()) break;
+      else if (take_over_due_locked()) take_over(lock);
       else if (!winding_down_locked()) fill(*idle, lock);
     }
     // A batch filled but not yet written stays in the journal for the next open.
     writer_exit_ = true;
     filled_.notify_all();
+  }
+
+  /// Whether the flusher should take over from dead processes now: with a
+  /// `shared_journal`, every `take_over_interval` until stopping.
+  bool take_over_due_locked() const {
+    if constexpr (shared_journal<Journal>) return !stopping_ && clock_.now() >= next_take_over_;
+    else return false;
+  }
+
+  /// Marks this process alive in the shared journal and takes over what
+  /// dead ones owed: their records join the map (and the fast store) as at
+  /// replay, then flow like any write.
+  void take_over(std::unique_lock<std::mutex>& lock) {
+    if constexpr (shared_journal<Journal>) {
+      next_take_over_ = clock_.now() + options_.take_over_interval;
+      const bool room = pending_.size() + in_flight_entries_locked() < options_.max_pending_entries &&
+                        owed_bytes_locked() < options_.max_pending_bytes;
+      lock.unlock();
+      std::vector<lsn> marks;
+      std::vector<std::pair<lsn, entry>> taken;
+      auto n = journal_.take_over(room ? options_.take_over_batch : 0,
+                                  [&](lsn at, std::span<const std::byte> rec) -> result<void> {
+                                    if (is_version_mark(rec)) {
+                                      BOOST_OUTCOME_TRY(auto mark, decode_version_mark(rec));
+                                      versions_.observe(mark);
+                                      marks.push_back(at);
+                                      return success();
+                                    }
+                                    BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
+                                    versions_.observe(e.version);
+                                    taken.emplace_back(at, std::move(e));
+                                    return success();
+                                  });
+      // As at replay: an entry the slow store may have superseded stays out
+      // of the fast store until its verdict is known. Outside the lock: the
+      // fast store may be across the network.
+      std::vector<bool> unconfirmed, in_fast;
+      for (const auto& [at, e] : taken) {
+        unconfirmed.push_back(e.version <= floor());
+        in_fast.push_back(unconfirmed.back() || static_cast<bool>(fast_.write(std::span(&e, 1))));
+      }
+      lock.lock();
+      if (!n) note_error_locked("journal take-over: " + n.error().message());
+      const auto now = clock_.now();
+      for (const lsn at : marks) registered_.add(at);
+      for (std::size_t i = 0; i < taken.size(); ++i) {
+        auto& [at, e] = taken[i];
+        if (!in_fast[i]) mark_behind_locked(e.key);
+        if (pending_.upsert(std::move(e), at, now, unconfirmed[i])) ++coalesced_total_;
+        registered_.add(at);
+      }
+      taken_over_total_ += taken.size();
+      if (!taken.empty()) publish_held_locked();
+    }
   }
 
   /// Stopping, and no flush waits for more: no new batch is filled (with a
@@ -1332,6 +1405,8 @@ class write_behind {
   std::uint64_t coalesced_total_ = 0;
   std::uint64_t dead_lettered_total_ = 0;
   std::uint64_t stale_at_flush_total_ = 0;
+  std::uint64_t taken_over_total_ = 0;
+  time_point next_take_over_{};  // with a shared_journal: the flusher's next take-over
   std::string last_error_;
   std::chrono::system_clock::time_point last_error_at_{};
   std::uint64_t errors_noted_ = 0;  // note_error_locked calls, to tell a clean batch
