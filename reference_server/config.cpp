@@ -77,7 +77,8 @@ std::string redact_url(const std::string& url) {
 
 parsed_config parse_config(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   server_config c;
-  std::string listen, durability, backpressure, mapping_file, write_back_file;
+  std::string listen, durability, backpressure, mapping_file, write_back_file, journal = "file", server_id;
+  std::int64_t journal_dead_after_ms = 10'000;
   std::int64_t retry_base_ms, retry_cap_ms, batch_target_ms, flush_interval_ms, write_delay_ms,
       backpressure_ms, shutdown_ms, read_timeout_ms, write_timeout_ms, reconcile_interval_s, write_back_interval_s;
 
@@ -98,6 +99,9 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("reconcile-repair", po::bool_switch(&c.reconcile_repair), "dual-write: scheduled runs also repair what they find (the primary wins)")
       ("write-back-config", po::value(&write_back_file), "a storesync-writeback config file (docs/write-back.md): serve its runs as jobs at /v1/write-back/runs, in any mode")
       ("write-back-interval-s", po::value(&write_back_interval_s)->default_value(0), "with --write-back-config: start a run every this many seconds; 0: never")
+      ("journal", po::value(&journal)->default_value(journal), "write-behind's journal: file (in --data-dir), or redis://[[user]:password@]host[:port][/db]/STREAM, a Redis stream several servers share (needs --fast redis:// and --server-id)")
+      ("server-id", po::value(&server_id), "with --journal redis://: this server's name in the stream's consumer group, unique and the same across its restarts (letters, digits, ._:-)")
+      ("journal-dead-after-ms", po::value(&journal_dead_after_ms)->default_value(journal_dead_after_ms), "with --journal redis://: a server silent this long is dead, and the others take over what it owed")
       ("journal-durability", po::value(&durability)->default_value("interval"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")
@@ -198,6 +202,38 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       return fail("--fast-max-bytes applies to the memory fast store only (Redis bounds its own memory: maxmemory)");
   } else if (vm.count("fast-prefix") && !vm["fast-prefix"].defaulted()) {
     return fail("--fast-prefix applies to a Redis fast store (--fast redis://...) only");
+  }
+  if (journal != "file") {
+    // redis://[[user]:password@]host[:port][/db]/STREAM: the stream is the
+    // last path segment, the rest is the Redis URL.
+    constexpr std::string_view scheme = "redis://";
+    const std::string_view j(journal);
+    const auto path = j.starts_with(scheme) ? j.find('/', scheme.size()) : std::string_view::npos;
+    const auto last = j.rfind('/');
+    if (path == std::string_view::npos || last + 1 == j.size())
+      return fail("--journal must be file or redis://[[user]:password@]host[:port][/db]/STREAM, got \"" +
+                  redact_url(journal) + "\"");
+    if (c.mode != "write-behind") return fail("--journal applies to --mode write-behind only");
+    if (c.fast == "memory")
+      return fail("--journal redis:// needs --fast redis://: the servers sharing the stream must share the fast store");
+    redis_stream_journal_options o;
+    o.url = std::string(last == path ? j.substr(0, path) : j.substr(0, last));
+    o.stream = std::string(j.substr(last + 1));
+    o.consumer = server_id;
+    o.dead_after = std::chrono::milliseconds(journal_dead_after_ms);
+    if (server_id.empty()) return fail("--journal redis:// needs --server-id (unique, and the same across restarts)");
+    if (journal_dead_after_ms < 100 || journal_dead_after_ms > 86'400'000)
+      return fail("--journal-dead-after-ms must be 100 to 86400000 (a day)");
+    if (auto ok = redis_stream_journal::check(o); !ok) return fail("--journal: " + ok.error().context());
+    for (const char* flag : {"journal-durability", "fsync-interval-ms"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        return fail("--" + std::string(flag) +
+                    " applies to the file journal only (a Redis stream is as durable as Redis's appendfsync)");
+    c.journal_stream = std::move(o);
+  } else {
+    for (const char* flag : {"server-id", "journal-dead-after-ms"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        return fail("--" + std::string(flag) + " applies to --journal redis:// only");
   }
   if (!write_back_file.empty()) {
     auto loaded = load_write_back_config(write_back_file);

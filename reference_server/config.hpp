@@ -12,6 +12,7 @@
 #include "reference_server/write_back_config.hpp"
 #include "storesync/policy/aimd_batch_sizer.hpp"
 #include "storesync/policy/exponential_backoff.hpp"
+#include "storesync/store/redis_stream_journal.hpp"
 #include "storesync/store/table_mapping_json.hpp"
 #include "storesync/strategy/write_behind.hpp"
 
@@ -47,6 +48,11 @@ struct server_config {
   std::string fast = "memory";
   /// With a Redis fast store: the prefix of every key the server keeps there.
   std::string fast_prefix = "storesync:";
+  /// Write-behind's journal: none for the file journal in the data
+  /// directory, or a Redis stream several servers share (`--journal
+  /// redis://...`, `--server-id`), its dead letters in the stream named
+  /// with ":dead-letters" after it.
+  std::optional<redis_stream_journal_options> journal_stream;
   /// Bytes the memory fast store keeps of values already durable; 0: no bound.
   std::size_t fast_max_bytes = 256ull << 20;
   exponential_backoff::config retry;

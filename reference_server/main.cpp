@@ -3,6 +3,8 @@
 //   reference_server                                   # write-behind: memory + journal -> SQLite
 //   reference_server --durable postgresql://app@db/app # ... -> PostgreSQL
 //   reference_server --fast redis://cache:6379/0       # ... a Redis fast store several servers share
+//   reference_server --fast redis://cache:6379/0 --journal redis://cache:6379/0/wb --server-id a
+//                                                      # ... and one journal stream: survivors take over
 //   reference_server --mode direct                     # every write straight to the durable store
 //   reference_server --mode dual-write --primary postgresql://app@db/app --secondary sqlite:/var/lib/app/copy.db
 //
@@ -22,6 +24,7 @@
 #include "reference_server/write_behind_service.hpp"
 #include "storesync/store/postgres_store.hpp"
 #include "storesync/store/redis_store.hpp"
+#include "storesync/store/redis_stream_journal.hpp"
 #include "storesync/store/sqlite_store.hpp"
 
 using namespace storesync;
@@ -70,13 +73,16 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
   // logged as JSON lines.
   write_behind_options options = c.write_behind;
   options.on_event = [log = std::make_shared<event_log>(std::cout, name)](const write_behind_event& e) { (*log)(e); };
-  auto start = [&]<class Fast>(std::unique_ptr<Fast> fast,
-                               std::string fast_name) -> result<std::shared_ptr<record_service>> {
-    BOOST_OUTCOME_TRY(auto wb, (write_behind_service<Durable, Fast>::open(
+  auto start = [&]<class Fast, class Journal = file_journal>(
+                   std::unique_ptr<Fast> fast, std::string fast_name,
+                   std::optional<typename write_behind_service<Durable, Fast, Journal>::journals> journals =
+                       std::nullopt) -> result<std::shared_ptr<record_service>> {
+    BOOST_OUTCOME_TRY(auto wb, (write_behind_service<Durable, Fast, Journal>::open(
                                    std::move(opener), std::move(admits), std::move(name), std::move(fast),
                                    std::move(fast_name), std::move(options), exponential_backoff(c.retry),
-                                   aimd_batch_sizer(c.batch), block_for(c.backpressure_timeout), std::move(metrics))));
-    std::shared_ptr<write_behind_service<Durable, Fast>> shared(std::move(wb));
+                                   aimd_batch_sizer(c.batch), block_for(c.backpressure_timeout), std::move(metrics),
+                                   std::move(journals))));
+    std::shared_ptr<write_behind_service<Durable, Fast, Journal>> shared(std::move(wb));
     on_stop = [shared, timeout = c.shutdown_timeout] {
       const auto stopped = shared->stop(timeout);
       if (!stopped) {
@@ -96,7 +102,23 @@ result<std::shared_ptr<record_service>> make_service(const server_config& c,
   // A Redis fast store must answer at start-up: the journal's replay goes into it.
   auto fast = redis_store::open({.url = c.fast, .prefix = c.fast_prefix});
   if (!fast) return error{fast.error().code(), "--fast (" + redact_url(c.fast) + "): " + fast.error().message()};
-  return start(std::make_unique<redis_store>(std::move(fast).value()), std::string("redis"));
+  if (!c.journal_stream) return start(std::make_unique<redis_store>(std::move(fast).value()), std::string("redis"));
+  // A shared journal: the stream, and its dead letters beside it.
+  const auto open_stream = [&](std::string suffix) {
+    redis_stream_journal_options o = *c.journal_stream;
+    o.stream += suffix;
+    auto j = redis_stream_journal::open(o);
+    if (!j)
+      return result<redis_stream_journal>(
+          error{j.error().code(), "--journal (" + redact_url(o.url) + "/" + o.stream + "): " + j.error().message()});
+    return j;
+  };
+  BOOST_OUTCOME_TRY(auto log, open_stream(""));
+  BOOST_OUTCOME_TRY(auto letters, open_stream(":dead-letters"));
+  using shared_service = write_behind_service<Durable, redis_store, redis_stream_journal>;
+  return start.template operator()<redis_store, redis_stream_journal>(
+      std::make_unique<redis_store>(std::move(fast).value()), std::string("redis"),
+      typename shared_service::journals{std::move(log), std::move(letters)});
 }
 
 /// Opens the store `url` names (`flag` says which, for errors) and passes it

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,29 +22,49 @@
 
 namespace storesync::server {
 
-template <versioned_store Durable, restorable_store Fast = memory_store>
+template <versioned_store Durable, restorable_store Fast = memory_store, journal Journal = file_journal>
 class write_behind_service final : public record_service {
  public:
-  using engine_type = write_behind<Fast, deferred_store<Durable>>;
+  using engine_type = write_behind<Fast, deferred_store<Durable>, exponential_backoff, aimd_batch_sizer, block_for,
+                                   system_clock, Journal>;
+
+  /// The journals of a service that is not given file journals: acknowledged
+  /// writes and dead letters.
+  struct journals {
+    Journal log;
+    Journal letters;
+  };
 
   /// Opens the durable store through `open_durable` (now or, if it is down,
   /// once it is back: see deferred_store), which admits what `admits` does;
-  /// opens (and recovers) the journal, in front of `fast` (named
-  /// `fast_name` in readiness and status).
+  /// recovers the journals (`given`, or file journals under
+  /// `options.directory`), in front of `fast` (named `fast_name` in
+  /// readiness and status).
   static result<std::unique_ptr<write_behind_service>> open(typename deferred_store<Durable>::opener open_durable,
                                                             typename deferred_store<Durable>::admission admits,
                                                             std::string durable_name, std::unique_ptr<Fast> fast,
                                                             std::string fast_name, write_behind_options options,
                                                             exponential_backoff retry, aimd_batch_sizer sizer,
                                                             block_for backpressure,
-                                                            std::shared_ptr<metrics_registry> metrics) {
+                                                            std::shared_ptr<metrics_registry> metrics,
+                                                            std::optional<journals> given = std::nullopt) {
     std::unique_ptr<write_behind_service> s(new write_behind_service(
         std::move(open_durable), std::move(admits), std::move(durable_name), std::move(fast), std::move(fast_name)));
     s->inline_writes_ = options.journal.durability != durability::always;
     s->retry_max_attempts_ = retry.configuration().max_attempts;
-    BOOST_OUTCOME_TRY(s->engine_, engine_type::open(*s->fast_, s->durable_, std::move(options), std::move(retry),
-                                                    std::move(sizer), std::move(backpressure), system_clock{},
-                                                    std::move(metrics)));
+    if (given) {
+      BOOST_OUTCOME_TRY(s->engine_, engine_type::open(*s->fast_, s->durable_, std::move(given->log),
+                                                      std::move(given->letters), std::move(options), std::move(retry),
+                                                      std::move(sizer), std::move(backpressure), system_clock{},
+                                                      std::move(metrics)));
+    } else if constexpr (std::is_same_v<Journal, file_journal>) {
+      BOOST_OUTCOME_TRY(s->engine_, engine_type::open(*s->fast_, s->durable_, std::move(options), std::move(retry),
+                                                      std::move(sizer), std::move(backpressure), system_clock{},
+                                                      std::move(metrics)));
+    } else {
+      return error{errc::invalid_argument, "write_behind_service: no journals given"};
+    }
+    if constexpr (shared_stream) s->watch_stream();
     return s;
   }
 
@@ -83,8 +104,14 @@ class write_behind_service final : public record_service {
     const auto s = engine_->status();
     out.stores[durable_name_] = std::move(durable.entry);
     out.stores["journal"] = {{"state", s.accepting ? "up" : "stopped"}, {"bytes", s.journal_bytes}};
+    if constexpr (shared_stream) {
+      // The shared stream answers, and how much it holds.
+      auto stream = engine_->journal().stream_stats();
+      if (stream) out.stores["journal"].update(stream_json(stream.value()));
+      else out.stores["journal"] = {{"state", "down"}, {"error", stream.error().message()}};
+    }
     out.stores[fast_name_] = std::move(fast.entry);
-    out.ready = durable.up && s.accepting && fast.up;
+    out.ready = durable.up && s.accepting && fast.up && out.stores["journal"]["state"] == "up";
     return out;
   }
 
@@ -104,6 +131,7 @@ class write_behind_service final : public record_service {
             {"coalesced", s.coalesced_total},
             {"dead_letters", s.dead_letters},
             {"stale_at_flush", s.stale_at_flush_total},
+            {"taken_over", s.taken_over_total},
             {"version_floor_known", s.floor_known},
             {"max_pending", engine_->options().max_pending_entries},
             {"max_pending_bytes", engine_->options().max_pending_bytes},
@@ -120,6 +148,10 @@ class write_behind_service final : public record_service {
     if constexpr (std::is_same_v<Fast, memory_store>) {
       out["fast_bytes"] = fast_->bytes();
       out["fast_evicted"] = fast_->evicted();
+    }
+    if constexpr (shared_stream) {
+      auto stream = engine_->journal().stream_stats();
+      out["stream"] = stream ? stream_json(stream.value()) : nlohmann::json{{"error", stream.error().message()}};
     }
     return out;
   }
@@ -176,6 +208,35 @@ class write_behind_service final : public record_service {
         durable_(std::move(open_durable), std::move(admits)),
         durable_name_(std::move(name)) {}
 
+  /// Whether the journal is a stream the servers share, with figures of its
+  /// own (`redis_stream_journal::stream_stats`).
+  static constexpr bool shared_stream = requires(const Journal& j) {
+    { j.stream_stats().value().pending } -> std::convertible_to<std::uint64_t>;
+  };
+
+  template <class Stats>
+  static nlohmann::json stream_json(const Stats& st) {
+    return {{"stream_length", st.length},
+            {"stream_pending", st.pending},
+            {"stream_oldest_age_ms", st.oldest_age_ms},
+            {"stream_consumers", st.consumers}};
+  }
+
+  /// Gauges of the shared stream, read from Redis whenever /metrics renders.
+  void watch_stream() {
+    const auto& m = engine_->metrics();
+    auto length = m->gauge("journal_stream_length", "Records in the shared journal stream: what is still owed");
+    auto pending = m->gauge("journal_stream_pending", "Records of the shared journal stream owned by a server");
+    auto oldest = m->gauge("journal_stream_oldest_age_seconds", "Age of the oldest record in the shared journal stream");
+    stream_gauges_ = m->on_render([this, length, pending, oldest] {
+      if (auto st = engine_->journal().stream_stats()) {
+        length.set(static_cast<double>(st.value().length));
+        pending.set(static_cast<double>(st.value().pending));
+        oldest.set(static_cast<double>(st.value().oldest_age_ms) / 1000);
+      }
+    });
+  }
+
   /// Whether the fast store hands out versions ordered across the servers
   /// that share it.
   static constexpr bool issues_versions = requires(Fast& f, std::size_t n, version_type v) {
@@ -189,6 +250,7 @@ class write_behind_service final : public record_service {
   std::unique_ptr<engine_type> engine_;
   bool inline_writes_ = false;
   std::uint32_t retry_max_attempts_ = 0;
+  render_hook stream_gauges_;  // last: unregistered before the engine goes
 };
 
 }  // namespace storesync::server

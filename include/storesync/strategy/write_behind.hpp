@@ -530,6 +530,9 @@ class write_behind {
   Clock& clock() noexcept { return clock_; }
   const write_behind_options& options() const noexcept { return options_; }
   const std::shared_ptr<metrics_registry>& metrics() const noexcept { return metrics_; }
+  /// The journal of acknowledged writes, for what it tells of itself (a
+  /// shared journal's figures, say); its const members only.
+  const Journal& journal() const noexcept { return journal_; }
 
  private:
   write_behind(Fast& fast, Slow& slow, Journal log, dead_letter_log<Journal> letters,
