@@ -10,15 +10,20 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- An optional argument prefixes every key, so several wrk processes (one
+-- per server sharing a database) never write the same key.
+local key_prefix = ""
+
 function init(args)
   thread_id = id
+  key_prefix = args[1] or ""
 end
 
 local pad = string.rep("x", 150)
 
 function request()
   counter = counter + 1
-  local key = "bench-" .. thread_id .. "-" .. counter
+  local key = key_prefix .. "bench-" .. thread_id .. "-" .. counter
   local body = '{"n":' .. counter .. ',"thread":' .. thread_id .. ',"pad":"' .. pad .. '"}'
   return wrk.format("PUT", "/v1/records/" .. key, {["Content-Type"] = "application/json"}, body)
 end
