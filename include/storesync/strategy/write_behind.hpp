@@ -635,25 +635,44 @@ class write_behind {
     checkpointed_ = from;
     const auto now = clock_.now();
     BOOST_OUTCOME_TRY(journal_.replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
-      if (is_version_mark(rec)) {
-        BOOST_OUTCOME_TRY(auto mark, decode_version_mark(rec));
-        versions_.observe(mark);
+      BOOST_OUTCOME_TRY(auto e, read_journalled(rec));
+      if (!e) {
         registered_.add(at);
         return success();
       }
-      BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
-      versions_.observe(e.version);
       // As a write: an entry the slow store may have superseded stays out
       // of the fast store until its verdict is known.
-      const bool unconfirmed = e.version <= floor();
-      if (!unconfirmed && !fast_.write(std::span(&e, 1))) mark_behind_locked(e.key);
-      if (pending_.upsert(std::move(e), at, now, unconfirmed)) ++coalesced_total_;
-      registered_.add(at);
+      const bool unconfirmed = e->version <= floor();
+      const bool in_fast = unconfirmed || static_cast<bool>(fast_.write(std::span(&*e, 1)));
+      readmit_locked(std::move(*e), at, now, unconfirmed, in_fast);
       return success();
     }));
     publish_held_locked();
     accepting_ = true;
     return success();
+  }
+
+  /// A journalled record, as replay and take-over read it: a version mark
+  /// raises the version clock and is nothing more (none); an entry raises it
+  /// to its version and is returned.
+  result<std::optional<entry>> read_journalled(std::span<const std::byte> rec) {
+    if (is_version_mark(rec)) {
+      BOOST_OUTCOME_TRY(auto mark, decode_version_mark(rec));
+      versions_.observe(mark);
+      return std::optional<entry>{};
+    }
+    BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
+    versions_.observe(e.version);
+    return std::optional<entry>(std::move(e));
+  }
+
+  /// Puts a journalled entry back in the map under `at`, as owed. It is in
+  /// the fast store (`in_fast`) unless `unconfirmed` kept it out or the fast
+  /// store's write failed (then the fast store is behind on its key).
+  void readmit_locked(entry e, lsn at, time_point now, bool unconfirmed, bool in_fast) {
+    if (!in_fast) mark_behind_locked(e.key);
+    if (pending_.upsert(std::move(e), at, now, unconfirmed)) ++coalesced_total_;
+    registered_.add(at);
   }
 
   /// What a write that finds no room does: wait as the BackpressurePolicy
@@ -1143,15 +1162,9 @@ class write_behind {
       std::vector<std::pair<lsn, entry>> taken;
       auto n = journal_.take_over(room ? options_.take_over_batch : 0,
                                   [&](lsn at, std::span<const std::byte> rec) -> result<void> {
-                                    if (is_version_mark(rec)) {
-                                      BOOST_OUTCOME_TRY(auto mark, decode_version_mark(rec));
-                                      versions_.observe(mark);
-                                      marks.push_back(at);
-                                      return success();
-                                    }
-                                    BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
-                                    versions_.observe(e.version);
-                                    taken.emplace_back(at, std::move(e));
+                                    BOOST_OUTCOME_TRY(auto e, read_journalled(rec));
+                                    if (e) taken.emplace_back(at, std::move(*e));
+                                    else marks.push_back(at);
                                     return success();
                                   });
       // As at replay: an entry the slow store may have superseded stays out
@@ -1166,12 +1179,8 @@ class write_behind {
       if (!n) note_error_locked("journal take-over: " + n.error().message());
       const auto now = clock_.now();
       for (const lsn at : marks) registered_.add(at);
-      for (std::size_t i = 0; i < taken.size(); ++i) {
-        auto& [at, e] = taken[i];
-        if (!in_fast[i]) mark_behind_locked(e.key);
-        if (pending_.upsert(std::move(e), at, now, unconfirmed[i])) ++coalesced_total_;
-        registered_.add(at);
-      }
+      for (std::size_t i = 0; i < taken.size(); ++i)
+        readmit_locked(std::move(taken[i].second), taken[i].first, now, unconfirmed[i], in_fast[i]);
       taken_over_total_ += taken.size();
       if (!taken.empty()) publish_held_locked();
     }
