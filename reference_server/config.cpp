@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <optional>
@@ -229,6 +230,9 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       if (vm.count(flag) && !vm[flag].defaulted())
         return fail("--" + std::string(flag) +
                     " applies to the file journal only (a Redis stream is as durable as Redis's appendfsync)");
+    // Marked alive four times per dead_after, so a live server is never
+    // taken for dead between two marks.
+    c.write_behind.take_over_interval = std::min(std::chrono::milliseconds(1000), o.dead_after / 4);
     c.journal_stream = std::move(o);
   } else {
     for (const char* flag : {"server-id", "journal-dead-after-ms"})

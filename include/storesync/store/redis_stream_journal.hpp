@@ -26,7 +26,8 @@
 /// **Taking over.** Each consumer keeps a liveness key, `STREAM:alive:NAME`,
 /// that expires `dead_after` after it was last refreshed (`open` and every
 /// `take_over` refresh it). `take_over` (write-behind calls it every
-/// `take_over_interval`) claims, with XCLAIM in one script, the pending
+/// `take_over_interval`, which must stay well below `dead_after`: the
+/// reference server uses a quarter of it) claims, with XCLAIM in one script, the pending
 /// records of every consumer whose key has lapsed: a dead process's records
 /// move to exactly one survivor, which replays them into its own map. A
 /// consumer is declared dead by silence, not by the idle time of each of its
