@@ -1,21 +1,29 @@
 // redis_store beyond the conformance suite, against real Redis servers: the
-// version guard under writers on separate connections, exact comparison of
+// version guard under writers on separate connections and in two processes
+// (the test binary started again as a child), exact comparison of
 // versions above 2^53, scripts reloaded after SCRIPT FLUSH, Redis's errors
 // mapped onto storesync's (a server that goes away and comes back, OOM,
 // another type under a store's key), and the URL.
 #include "storesync/store/redis_store.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/child_process.hpp"
 #include "tests/integration/moved_from_check.hpp"
 #include "tests/redis_test_env.hpp"
 
@@ -71,6 +79,130 @@ TEST(RedisStore, WritersOnSeparateConnectionsConvergeOnTheNewestVersion) {
       EXPECT_FALSE(got.value());
       continue;
     }
+    ASSERT_TRUE(got.value()) << key;
+    EXPECT_EQ(got.value()->version, want) << key;
+    EXPECT_EQ(got.value()->value, std::to_string(want)) << key;
+  }
+}
+
+// The two-process writers' plans: 200 keys, which the test (process 0)
+// writes with even versions and its child (process 1) with odd ones, 5 to 15
+// of each per key (so either may hold a key's newest), every write of a
+// process in one shuffled order. Both processes build both plans from the
+// same seeds, so the test knows what the child writes.
+std::vector<entry> two_process_plan(int process) {
+  std::mt19937_64 counts(2026);
+  std::vector<entry> plan;
+  for (int k = 0; k < 200; ++k) {
+    const int n[2] = {static_cast<int>(5 + counts() % 11), static_cast<int>(5 + counts() % 11)};
+    for (int j = 0; j < n[process]; ++j) {
+      const version_type v = 2 * j + 2 - process;
+      plan.push_back(entry::put("k" + std::to_string(k), std::to_string(v), v));
+    }
+  }
+  std::shuffle(plan.begin(), plan.end(), std::mt19937_64(static_cast<std::uint64_t>(process) + 1));
+  return plan;
+}
+
+// How many writes of `plan` come after a newer write of their key in the same
+// plan: the guard must call each of them stale, whatever the other process does.
+std::size_t stale_by_own_order(const std::vector<entry>& plan) {
+  std::map<std::string, version_type> newest;
+  std::size_t stale = 0;
+  for (const entry& e : plan) {
+    auto& n = newest[e.key];
+    if (e.version < n) ++stale;
+    n = std::max(n, e.version);
+  }
+  return stale;
+}
+
+// Writes `plan` through `s` in batches of 8; empty, or what went wrong: a
+// failed call, a report that does not account for its batch (every write is
+// applied or stale: versions are never repeated), or fewer stale writes than
+// the plan's own order guarantees.
+std::string write_two_process_plan(redis_store& s, const std::vector<entry>& plan) {
+  write_report total;
+  for (std::size_t at = 0; at < plan.size(); at += 8) {
+    const auto batch = std::span(plan).subspan(at, std::min<std::size_t>(8, plan.size() - at));
+    auto r = s.write(batch);
+    if (!r) return "batch at " + std::to_string(at) + ": " + r.error().message();
+    const write_report& got = r.value();
+    if (got.applied + got.stale != batch.size() || got.total() != batch.size())
+      return "batch at " + std::to_string(at) + ": applied " + std::to_string(got.applied) + ", unchanged " +
+             std::to_string(got.unchanged) + ", stale " + std::to_string(got.stale) + ", accepted " +
+             std::to_string(got.accepted) + " of " + std::to_string(batch.size());
+    total += got;
+  }
+  if (total.stale < stale_by_own_order(plan))
+    return std::to_string(total.stale) + " stale, below the " + std::to_string(stale_by_own_order(plan)) +
+           " the plan's own order makes stale";
+  return {};
+}
+
+// The child: opens its own store (URL and prefix in args[0] and args[1]),
+// reports "ready", waits for the test's byte on descriptor args[2], writes
+// process 1's plan, and exits 0 only if every batch was accounted for.
+STORESYNC_TEST_CHILD(write_odd_versions) {
+  if (args.size() != 3) return 2;
+  auto s = redis_store::open(
+      {.url = args[0], .prefix = args[1], .pool_size = 2, .command_timeout = std::chrono::seconds(30)});
+  if (!s) {
+    std::fprintf(stderr, "child: open: %s\n", s.error().message().c_str());
+    return 3;
+  }
+  char go = 0;
+  if (::write(testing::report_fd, "r", 1) != 1 || ::read(std::stoi(args[2]), &go, 1) != 1) return 4;
+  const std::string failure = write_two_process_plan(s.value(), two_process_plan(1));
+  if (!failure.empty()) {
+    std::fprintf(stderr, "child: %s\n", failure.c_str());
+    return 5;
+  }
+  return 0;
+}
+
+// A descriptor closed when the test returns, however it returns.
+struct owned_fd {
+  int fd = -1;
+  ~owned_fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Two OS processes, each with its own store and connections, write the same
+// 200 keys at once (started together: the child waits for the test's byte),
+// newer versions often before older ones. Every key ends at the newest
+// version either process wrote, with that version's value.
+TEST(RedisStore, WritersInTwoProcessesConvergeOnTheNewestVersion) {
+  const std::string url = testing::test_redis_url();
+  const std::string prefix = testing::unique_redis_prefix("converge2");
+  const std::vector<entry> mine = two_process_plan(0), childs = two_process_plan(1);
+  ASSERT_GT(stale_by_own_order(mine), 0u) << "no key's newest comes before an older version";
+  ASSERT_GT(stale_by_own_order(childs), 0u) << "no key's newest comes before an older version";
+
+  int go[2];
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  owned_fd go_read{go[0]}, go_write{go[1]};
+  owned_fd inherited{::fcntl(go[0], F_DUPFD, 10)};  // no close-on-exec: the child's copy
+  ASSERT_GE(inherited.fd, 0);
+  testing::child_process child("write_odd_versions", {url, prefix, std::to_string(inherited.fd)});
+  ASSERT_TRUE(child.started());
+  redis_store s = open_store(url, prefix);
+  char ready = 0;
+  ASSERT_EQ(::read(child.reports(), &ready, 1), 1) << "the child ended before it was ready (see its stderr)";
+  ASSERT_EQ(::write(go_write.fd, "g", 1), 1);
+  EXPECT_EQ(write_two_process_plan(s, mine), "");
+  const int status = child.wait();
+  ASSERT_TRUE(WIFEXITED(status)) << "the child did not exit; wait status " << status;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "the child's stderr (above) says what failed";
+
+  std::map<std::string, version_type> newest;
+  for (const auto* plan : {&mine, &childs})
+    for (const entry& e : *plan) newest[e.key] = std::max(newest[e.key], e.version);
+  ASSERT_EQ(newest.size(), 200u);
+  for (const auto& [key, want] : newest) {
+    auto got = s.read(key);
+    ASSERT_TRUE(got) << got.error().message();
     ASSERT_TRUE(got.value()) << key;
     EXPECT_EQ(got.value()->version, want) << key;
     EXPECT_EQ(got.value()->value, std::to_string(want)) << key;
