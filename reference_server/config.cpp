@@ -102,7 +102,7 @@ parsed_config parse_config(int argc, const char* const* argv, std::ostream& out,
       ("write-back-interval-s", po::value(&write_back_interval_s)->default_value(0), "with --write-back-config: start a run every this many seconds; 0: never")
       ("journal", po::value(&journal)->default_value(journal), "write-behind's journal: file (in --data-dir), or redis://[[user]:password@]host[:port][/db]/STREAM, a Redis stream several servers share (needs --fast redis:// and --server-id)")
       ("server-id", po::value(&server_id), "with --journal redis://: this server's name in the stream's consumer group, unique and the same across its restarts (letters, digits, ._:-)")
-      ("journal-dead-after-ms", po::value(&journal_dead_after_ms)->default_value(journal_dead_after_ms), "with --journal redis://: a server silent this long is dead, and the others take over what it owed")
+      ("journal-dead-after-ms", po::value(&journal_dead_after_ms)->default_value(journal_dead_after_ms), "with --journal redis://: a server silent this long is suspected, and silent as long again, dead: the others take over what it owed")
       ("journal-durability", po::value(&durability)->default_value("interval"), "process | interval | always (see docs/operations.md)")
       ("fsync-interval-ms", po::value(&c.write_behind.journal.fsync_interval_ms)->default_value(c.write_behind.journal.fsync_interval_ms), "longest gap between fsyncs in interval mode")
       ("max-pending", po::value(&c.write_behind.max_pending_entries)->default_value(c.write_behind.max_pending_entries), "acknowledged entries not yet durable, at most")

@@ -2,8 +2,11 @@
 // from the moment they are acknowledged, replay and checkpoints (XACK and
 // XDEL: the stream holds what is owed and nothing else), a reopen that finds
 // its own records again, the take-over of a silent consumer's records by
-// exactly one survivor even when two race for them, the stream's figures,
-// and what the journal refuses.
+// exactly one survivor even when two race for them (and only after a second
+// silence: a lapsed liveness key alone, as after a Redis restart, is not
+// enough), a record moved (to the dead letters) once even by an owner taken
+// for dead, records of appends whose reply was lost found again, the
+// stream's figures, and what the journal refuses.
 #include "storesync/store/redis_stream_journal.hpp"
 
 #include <gtest/gtest.h>
@@ -191,6 +194,115 @@ TEST(RedisStreamJournal, TwoSurvivorsRacingNeverGetTheSameRecord) {
   EXPECT_EQ(all.size(), records);
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), records) << "a record was taken twice";
   EXPECT_EQ(replay_all(b).size() + replay_all(c).size(), records);
+}
+
+TEST(RedisStreamJournal, ARecordMovesOnceAlsoWhenItsOwnerWasTakenForDeadAndCameBack) {
+  const std::string stream = testing::unique_redis_prefix("journal") + "s";
+  auto slow = open_journal(stream, "slow", 200ms);
+  auto slow_letters = open_journal(stream + ":letters", "slow", 200ms);
+  ASSERT_EQ(slow.append(std::string_view("poison")).value(), 1u);
+  ASSERT_EQ(slow.append(std::string_view("kept")).value(), 2u);
+  auto survivor = open_journal(stream, "survivor", 200ms);
+  auto survivor_letters = open_journal(stream + ":letters", "survivor", 200ms);
+  // "slow" stays silent past dead_after (a long pause): its records go.
+  ASSERT_EQ(take_until(survivor, 2), (std::vector<std::string>{"poison", "kept"}));
+
+  // Back from its pause, "slow" still believes it holds lsn 1: it moves nothing.
+  auto late = slow.move_to(1, slow_letters, std::string_view("letter from slow"));
+  ASSERT_TRUE(late) << late.error().message();
+  EXPECT_FALSE(late.value().has_value());
+  EXPECT_TRUE(replay_all(slow_letters).empty());
+  auto unknown = slow.move_to(1, slow_letters, std::string_view("again"));
+  ASSERT_FALSE(unknown) << "lsn 1 is no longer this journal's";
+  EXPECT_EQ(unknown.error(), condition::invalid_input);
+
+  // The owner moves it: one letter, and the record leaves the stream.
+  const lsn poison = replay_all(survivor).front().first;
+  auto moved = survivor.move_to(poison, survivor_letters, std::string_view("letter"));
+  ASSERT_TRUE(moved) << moved.error().message();
+  ASSERT_TRUE(moved.value().has_value());
+  const auto letters = replay_all(survivor_letters);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0], std::make_pair(*moved.value(), std::string("letter")));
+  const auto owned = replay_all(survivor);
+  ASSERT_EQ(owned.size(), 1u);
+  EXPECT_EQ(owned[0].second, "kept");
+  EXPECT_EQ(survivor.stream_stats().value().length, 1u);
+  EXPECT_EQ(survivor_letters.stream_stats().value().length, 1u);
+
+  // A process that dies holding letters leaves them to a survivor too.
+  auto doomed_letters = open_journal(stream + ":letters", "doomed", 200ms);
+  ASSERT_TRUE(doomed_letters.append(std::string_view("doomed letter")));
+  ASSERT_EQ(take_until(survivor_letters, 1), std::vector<std::string>{"doomed letter"});
+  EXPECT_EQ(replay_all(survivor_letters).size(), 2u);
+}
+
+TEST(RedisStreamJournal, ALapsedLivenessKeyIsOnlySuspicionUntilASecondSilence) {
+  // As after a Redis restart from its AOF, which finds every liveness key
+  // expired: the owner's key is gone while the owner is alive.
+  const std::string stream = testing::unique_redis_prefix("journal") + "s";
+  auto owner = open_journal(stream, "owner");
+  ASSERT_TRUE(owner.append(std::string_view("mine")));
+  auto other = open_journal(stream, "other");
+  auto a = detail::parse_redis_url(testing::test_redis_url()).value();
+  auto conn = detail::redis_connection::open(a, 10s, 10s).value();
+  const std::string key = stream + ":alive:owner";
+  const std::string_view lapse[] = {"DEL", key};
+  ASSERT_TRUE(conn->command(lapse, "test setup"));
+  const auto none = [](lsn, std::span<const std::byte>) -> result<void> { return success(); };
+  auto n = other.take_over(100, none);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n.value(), 0u) << "a lapsed key makes the owner suspected, not dead";
+  const std::string suspicion = stream + ":suspect:owner";
+  const std::string_view exists[] = {"EXISTS", suspicion};
+  EXPECT_EQ(conn->command(exists, "test check").value()->integer, 1);
+  // The owner shows itself within dead_after: suspicion is cleared, it keeps its record.
+  ASSERT_TRUE(owner.take_over(0, none));
+  EXPECT_EQ(conn->command(exists, "test check").value()->integer, 0);
+  n = other.take_over(100, none);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n.value(), 0u);
+  EXPECT_EQ(replay_all(owner).size(), 1u);
+}
+
+TEST(RedisStreamJournal, ARecordWhoseAppendReplyWasLostIsFoundAtTheNextTakeOver) {
+  testing::private_redis redis;
+  ASSERT_FALSE(redis.url().empty()) << "could not start a private Redis";
+  auto opened = redis_stream_journal::open({.url = redis.url() + "/0", .stream = "s", .consumer = "a",
+                                            .command_timeout = 30s});
+  ASSERT_TRUE(opened) << opened.error().message();
+  redis_stream_journal j = std::move(opened).value();
+  ASSERT_EQ(j.append(std::string_view("known")).value(), 1u);
+  // What Redis holds after an append whose reply never arrived: the record,
+  // pending for "a", which "a" does not know of.
+  auto a = detail::parse_redis_url(redis.url()).value();
+  {
+    auto conn = detail::redis_connection::open(a, 10s, 10s).value();
+    const std::string_view add[] = {"XADD", "s", "*", "r", "lost"};
+    ASSERT_TRUE(conn->command(add, "test setup"));
+    const std::string_view read[] = {"XREADGROUP", "GROUP", "storesync", "a", "COUNT", "1", "STREAMS", "s", ">"};
+    ASSERT_TRUE(conn->command(read, "test setup"));
+  }
+  const auto none = [](lsn, std::span<const std::byte>) -> result<void> { return success(); };
+  ASSERT_EQ(j.take_over(100, none).value(), 0u) << "no reply was lost yet: nothing to look for";
+  ASSERT_TRUE(redis.run("pause"));
+  auto failed = j.append(std::string_view("unanswered"));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), condition::unavailable) << failed.error().message();
+  ASSERT_TRUE(redis.run("resume"));
+
+  std::vector<std::string> found;
+  auto n = j.take_over(100, [&](lsn, std::span<const std::byte> rec) -> result<void> {
+    found.emplace_back(reinterpret_cast<const char*>(rec.data()), rec.size());
+    return success();
+  });
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(found, std::vector<std::string>{"lost"});
+  const auto owned = replay_all(j);
+  ASSERT_EQ(owned.size(), 2u);
+  EXPECT_EQ(owned[1].second, "lost");
+  ASSERT_TRUE(j.commit_checkpoint(owned[1].first));
+  EXPECT_EQ(j.stream_stats().value().length, 0u) << "delivered and acknowledged, not left behind";
 }
 
 TEST(RedisStreamJournal, ARecordNoJournalAddedIsCorruptNotSilentlyOwned) {

@@ -68,6 +68,33 @@ class dead_letter_log {
     return success();
   }
 
+  /// With a `shared_journal`: keeps `refused`, which `source` holds at
+  /// `at`, and acknowledges it there in one step (`move_to`), if this process
+  /// still owns it. Returns false, keeping nothing, when another process
+  /// took the record over: that one decides its fate, so a record refused
+  /// by two processes is one letter. `source` must be on the same engine.
+  result<bool> add_from(Journal& source, lsn at, const entry& refused, const error& why)
+    requires shared_journal<Journal>
+  {
+    BOOST_OUTCOME_TRY(auto moved, source.move_to(at, log_, encode_dead_letter(make_dead_letter(refused, why))));
+    if (!moved) return false;
+    count_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  /// With a `shared_journal`: takes over up to `limit` letters of processes
+  /// found dead (and marks this one alive), so they are listed and re-driven
+  /// here; returns how many.
+  result<std::size_t> take_over(std::size_t limit)
+    requires shared_journal<Journal>
+  {
+    BOOST_OUTCOME_TRY(auto n, log_.take_over(limit, [](lsn, std::span<const std::byte>) -> result<void> {
+      return success();
+    }));
+    count_.fetch_add(n, std::memory_order_relaxed);
+    return n;
+  }
+
   /// How many letters are kept.
   std::uint64_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
 

@@ -204,9 +204,11 @@ concept journal = requires(J& j, const J& cj, std::span<const std::byte> rec, ls
 /// | expression          | returns               | meaning |
 /// |---------------------|-----------------------|---------|
 /// | `j.take_over(n, fn)` | `result<std::size_t>` | marks this process alive, then moves up to `n` records of processes found dead (silent too long) to this process, gives each a new lsn (above every lsn handed out) and calls `fn` for each in lsn order; returns how many |
+/// | `j.move_to(at, to, rec)` | `result<std::optional<lsn>>` | if this process still owns the record at `at`: appends `rec` to `to` (another `J` on the same engine) and acknowledges `at`, as one step, and returns `rec`'s lsn in `to`; otherwise changes nothing and returns no lsn |
 ///
 /// **Guarantees**: a record is owned by one process at a time: two
-/// processes taking over at once never both get it. A process that keeps
+/// processes taking over at once never both get it, and a record is moved
+/// at most once, also by a process that was taken for dead and came back. A process that keeps
 /// calling `take_over` (within the journal's time for silence) keeps its
 /// records, however long it holds them. A taken record
 /// behaves as if this process had appended it: `replay` delivers it until a
@@ -215,8 +217,10 @@ concept journal = requires(J& j, const J& cj, std::span<const std::byte> rec, ls
 /// `replay` delivering what the process still owns.
 /// **Models**: `redis_stream_journal` (storesync/store/redis_stream_journal.hpp).
 template <class J>
-concept shared_journal = journal<J> && requires(J& j, std::size_t n, detail::replay_archetype fn) {
+concept shared_journal = journal<J> && requires(J& j, J& to, std::size_t n, lsn at, std::span<const std::byte> rec,
+                                                detail::replay_archetype fn) {
   { j.take_over(n, fn) } -> std::same_as<result<std::size_t>>;
+  { j.move_to(at, to, rec) } -> std::same_as<result<std::optional<lsn>>>;
 };
 
 /// Counters a journal keeps about itself (a snapshot; see `file_journal::stats`).

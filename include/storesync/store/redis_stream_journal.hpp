@@ -27,14 +27,33 @@
 /// that expires `dead_after` after it was last refreshed (`open` and every
 /// `take_over` refresh it). `take_over` (write-behind calls it every
 /// `take_over_interval`, which must stay well below `dead_after`: the
-/// reference server uses a quarter of it) claims, with XCLAIM in one script, the pending
-/// records of every consumer whose key has lapsed: a dead process's records
-/// move to exactly one survivor, which replays them into its own map. A
+/// reference server uses a quarter of it) suspects a consumer whose key has
+/// lapsed (`STREAM:suspect:NAME` holds when, by Redis's clock), and once it
+/// is still silent `dead_after` later, claims its pending records with
+/// XCLAIM in one script: a dead process's records move to exactly one
+/// survivor, which replays them into its own map. So a take-over comes
+/// between 2 and 3 `dead_after` after the last sign of life, and after a
+/// Redis outage (a restart from the AOF finds every liveness key lapsed) the
+/// live processes have `dead_after` to show themselves before anything of
+/// theirs is taken. A
 /// consumer is declared dead by silence, not by the idle time of each of its
 /// records (XAUTOCLAIM's rule), so a live process that holds records through
 /// a long outage of the slow store keeps them. A process that restarts
 /// under its name within `dead_after` finds its own records again in
 /// `replay`; after that, a survivor may have taken them.
+///
+/// **Moving a record** to another stream (`move_to`: a refused record into
+/// the dead letters, say) checks, appends and acknowledges in one script,
+/// and only while this consumer owns the record: when a process thought
+/// dead comes back after a survivor took its records over, the two never
+/// both move one record.
+///
+/// **Lost replies.** When the connection fails after Redis ran an append
+/// (or a move into this stream) but before its answer arrived, the call
+/// fails (`unavailable`: not acknowledged), yet the record may be in the
+/// stream, pending for this consumer. The next `take_over` looks for such
+/// records and hands them to its caller like taken-over ones, so they are
+/// delivered rather than left in the stream until the process restarts.
 ///
 /// **Lsns** are this process's numbers for the records it owns: consecutive
 /// from 1 in each session, the records found pending at `open` first, in
@@ -70,9 +89,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -94,8 +116,9 @@ struct redis_stream_journal_options {
   /// `._:-`): unique among the processes sharing the stream, and the same
   /// after a restart, so the process finds its own records again.
   std::string consumer;
-  /// A consumer whose liveness key was not refreshed for this long is dead,
-  /// and its records are taken over (at least 100 ms).
+  /// A consumer whose liveness key was not refreshed for this long is
+  /// suspected, and silent as long again, dead: its records are taken over
+  /// (at least 100 ms; see Taking over).
   std::chrono::milliseconds dead_after{10'000};
   /// Connections open at once, at most.
   std::size_t pool_size = 2;
@@ -158,11 +181,17 @@ class redis_stream_journal {
     const std::string_view rec(reinterpret_cast<const char*>(record.data()), record.size());
     const std::string_view keys[] = {s_->options.stream};
     const std::string_view args[] = {s_->options.group, s_->options.consumer, rec};
-    BOOST_OUTCOME_TRY(auto reply, s_->eval(script::append, keys, args, "append"));
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    std::shared_lock in_flight(s_->appending);
+    auto reply = s_->eval(script::append, keys, args, "append");
+    if (!reply) {
+      s_->lost_track = true;  // Redis may have added it: see Lost replies
+      return reply.error();
+    }
+    const redisReply& r = *reply.value();
+    if (r.type != REDIS_REPLY_ARRAY || r.elements != 2)
       return error{errc::backend_failure, "Redis append: unexpected reply"};
-    const std::string_view added(reply->element[0]->str, reply->element[0]->len);
-    const std::string_view read(reply->element[1]->str, reply->element[1]->len);
+    const std::string_view added(r.element[0]->str, r.element[0]->len);
+    const std::string_view read(r.element[1]->str, r.element[1]->len);
     if (added != read)
       return error{errc::corrupt, "stream " + s_->options.stream + " holds record " + std::string(read) +
                                       ", which no journal added, before the one just appended"};
@@ -242,7 +271,9 @@ class redis_stream_journal {
 
   /// Refreshes this consumer's liveness (also with `limit` 0), then claims up to `limit` records
   /// of consumers that are dead (see Taking over), gives each an lsn and
-  /// calls `fn(lsn, record)` for each, in lsn order; returns how many. The
+  /// calls `fn(lsn, record)` for each, in lsn order; returns how many. After
+  /// a lost reply, the records of this consumer it lost track of come first
+  /// (see Lost replies), however many. The
   /// records are this consumer's from the claim on: when `fn` fails, the
   /// rest are still owned and come back in `replay`.
   template <class F>
@@ -251,22 +282,73 @@ class redis_stream_journal {
     const std::string count = std::to_string(limit);
     const std::string ttl = std::to_string(s_->options.dead_after.count());
     const std::string_view keys[] = {s_->options.stream};
-    const std::string_view args[] = {s_->options.group, s_->options.consumer, s_->alive_prefix, count, ttl};
-    BOOST_OUTCOME_TRY(auto reply, s_->eval(script::take_over, keys, args, "take_over"));
-    if (reply->type != REDIS_REPLY_ARRAY) return error{errc::backend_failure, "Redis take_over: unexpected reply"};
+    const std::string_view args[] = {s_->options.group, s_->options.consumer, s_->alive_prefix, count, ttl,
+                                     s_->suspect_prefix};
     std::vector<std::pair<lsn, std::string>> claimed;
-    claimed.reserve(reply->elements);
-    for (std::size_t i = 0; i < reply->elements; ++i) {
-      const redisReply& e = *reply->element[i];
-      if (e.type != REDIS_REPLY_ARRAY || e.elements != 2) continue;  // deleted meanwhile
-      BOOST_OUTCOME_TRY(auto rec, record_of(e));
-      const lsn at = s_->own(std::string(e.element[0]->str, e.element[0]->len), rec.size());
-      claimed.emplace_back(at, std::move(rec));
+    if (s_->lost_track.exchange(false)) {
+      std::unique_lock no_append(s_->appending);
+      if (auto found = s_->find_lost_records(claimed); !found) {
+        s_->lost_track = true;
+        return found.error();
+      }
+    }
+    {
+      std::shared_lock in_flight(s_->appending);
+      BOOST_OUTCOME_TRY(auto reply, s_->eval(script::take_over, keys, args, "take_over"));
+      if (reply->type != REDIS_REPLY_ARRAY) return error{errc::backend_failure, "Redis take_over: unexpected reply"};
+      for (std::size_t i = 0; i < reply->elements; ++i) {
+        const redisReply& e = *reply->element[i];
+        if (e.type != REDIS_REPLY_ARRAY || e.elements != 2) continue;  // deleted meanwhile
+        BOOST_OUTCOME_TRY(auto rec, record_of(e));
+        const lsn at = s_->own(std::string(e.element[0]->str, e.element[0]->len), rec.size());
+        claimed.emplace_back(at, std::move(rec));
+      }
     }
     for (const auto& [at, rec] : claimed) {
       BOOST_OUTCOME_TRY(fn(at, std::as_bytes(std::span(rec.data(), rec.size()))));
     }
     return claimed.size();
+  }
+
+  /// When this consumer still owns the record at `at`: appends `record` to
+  /// `to` (owned there by `to`'s consumer) and acknowledges `at` here, in one
+  /// script, and returns the lsn it has in `to`. When another consumer took
+  /// it over meanwhile, changes nothing and returns no lsn. `to` must live in
+  /// the same Redis (with Redis Cluster, in the same slot: see above).
+  result<std::optional<lsn>> move_to(lsn at, redis_stream_journal& to, std::span<const std::byte> record) {
+    if (!s_ || s_->closed || !to.s_ || to.s_->closed) return stopped();
+    std::string id;
+    {
+      std::lock_guard lock(s_->mutex);
+      const auto it = s_->owned.find(at);
+      if (it == s_->owned.end())
+        return error{errc::invalid_argument, "lsn " + std::to_string(at) + " is not a record this journal holds"};
+      id = it->second.id;
+    }
+    const std::string_view rec(reinterpret_cast<const char*>(record.data()), record.size());
+    const std::string_view keys[] = {s_->options.stream, to.s_->options.stream};
+    const std::string_view args[] = {s_->options.group, s_->options.consumer, id,
+                                     to.s_->options.group, to.s_->options.consumer, rec};
+    std::shared_lock in_flight(to.s_->appending);
+    auto moved = s_->eval(script::move, keys, args, "move_to");
+    if (!moved) {
+      to.s_->lost_track = true;  // Redis may have moved it: see Lost replies
+      return moved.error();
+    }
+    const detail::redis_reply& reply = moved.value();
+    s_->forget({{at, id}});  // acknowledged here, or another consumer's now
+    if (reply->type == REDIS_REPLY_NIL) return std::optional<lsn>();
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+      return error{errc::backend_failure, "Redis move_to: unexpected reply"};
+    const std::string_view added(reply->element[0]->str, reply->element[0]->len);
+    const std::string_view read(reply->element[1]->str, reply->element[1]->len);
+    if (added != read)
+      return error{errc::corrupt, "stream " + to.s_->options.stream + " holds record " + std::string(read) +
+                                      ", which no journal added, before the one just moved there"};
+    return std::optional<lsn>(to.s_->own(std::string(added), record.size()));
+  }
+  result<std::optional<lsn>> move_to(lsn at, redis_stream_journal& to, std::string_view record) {
+    return move_to(at, to, std::as_bytes(std::span(record)));
   }
 
   /// The stream as a whole: length, pending records, the oldest record's
@@ -306,8 +388,8 @@ class redis_stream_journal {
   }
 
  private:
-  enum class script : std::size_t { append, ack, take_over };
-  static constexpr std::size_t script_count = 3;
+  enum class script : std::size_t { append, ack, take_over, move };
+  static constexpr std::size_t script_count = 4;
   static constexpr std::size_t replay_page = 500;
   static constexpr std::size_t ack_page = 1000;
 
@@ -328,12 +410,18 @@ redis.call('XDEL', KEYS[1], unpack(ids))
 return #ids
 )lua",
       // take_over. KEYS: stream. ARGV: group, consumer, liveness key
-      // prefix, limit, dead_after ms. Refreshes the consumer's liveness,
-      // claims up to limit records of consumers whose liveness lapsed,
-      // removes such consumers once they own nothing. Returns the claimed
-      // records as XCLAIM does ({id, {'r', record}} each).
+      // prefix, limit, dead_after ms, suspicion key prefix. Refreshes the
+      // consumer's liveness (and clears suspicion of it); a consumer whose
+      // liveness lapsed is suspected (its key holds Redis's time then) and,
+      // still silent dead_after later, dead: claims up to limit records of
+      // dead consumers, removes them once they own nothing. Returns the
+      // claimed records as XCLAIM does ({id, {'r', record}} each).
       R"lua(
-redis.call('SET', ARGV[3] .. ARGV[2], '1', 'PX', ARGV[5])
+local ttl = tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', ARGV[3] .. ARGV[2], '1', 'PX', ttl)
+redis.call('DEL', ARGV[6] .. ARGV[2])
 local want = tonumber(ARGV[4])
 local out = {}
 for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
@@ -341,9 +429,20 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   for i = 1, #c, 2 do
     if c[i] == 'name' then name = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] end
   end
+  local dead = false
   if name ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. name) == 0 then
+    local since = tonumber(redis.call('GET', ARGV[6] .. name))
+    if since == nil then
+      redis.call('SET', ARGV[6] .. name, string.format('%.0f', now), 'PX', 3 * ttl)
+    else
+      redis.call('PEXPIRE', ARGV[6] .. name, 3 * ttl)
+      dead = now - since >= ttl
+    end
+  end
+  if dead then
     if pending == 0 then
       redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+      redis.call('DEL', ARGV[6] .. name)
     elseif #out < want then
       local ids = {}
       for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', want - #out, name)) do
@@ -359,6 +458,17 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return out
 )lua",
+      // move. KEYS: stream, target stream. ARGV: group, consumer, id,
+      // target group, target consumer, record. Nothing when the consumer
+      // does not own id; else as append on the target, then ack of id.
+      R"lua(
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return nil end
+local id = redis.call('XADD', KEYS[2], '*', 'r', ARGV[6])
+local got = redis.call('XREADGROUP', 'GROUP', ARGV[4], ARGV[5], 'COUNT', 1, 'STREAMS', KEYS[2], '>')
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return {id, got[1][2][1][1]}
+)lua",
   };
 
   struct owned_record {
@@ -370,6 +480,7 @@ return out
     state(redis_stream_journal_options o, detail::redis_address a)
         : options(std::move(o)),
           alive_prefix(options.stream + ":alive:"),
+          suspect_prefix(options.stream + ":suspect:"),
           client(std::move(a),
                  {.pool_size = options.pool_size,
                   .connect_timeout = options.connect_timeout,
@@ -383,9 +494,10 @@ return out
 
     result<void> refresh_alive() {
       const std::string key = alive_prefix + options.consumer;
+      const std::string suspicion = suspect_prefix + options.consumer;
       const std::string ttl = std::to_string(options.dead_after.count());
-      const std::string_view set[] = {"SET", key, "1", "PX", ttl};
-      BOOST_OUTCOME_TRY(client.command(set, "SET liveness"));
+      const std::vector<std::vector<std::string_view>> calls = {{"SET", key, "1", "PX", ttl}, {"DEL", suspicion}};
+      BOOST_OUTCOME_TRY(client.pipeline(calls, "SET liveness"));
       return success();
     }
 
@@ -403,6 +515,42 @@ return out
           cursor = "(" + std::string(id.str, id.len);
         }
       }
+    }
+
+    /// With no append in flight (the caller holds `appending`): the records
+    /// pending for this consumer that it does not know of, owned and added
+    /// to `out` with their lsns.
+    result<void> find_lost_records(std::vector<std::pair<lsn, std::string>>& out) {
+      std::unordered_set<std::string> known;
+      {
+        std::lock_guard lock(mutex);
+        for (const auto& [at, r] : owned) known.insert(r.id);
+      }
+      std::vector<std::string> lost;
+      std::string cursor = "-";
+      const std::string page = std::to_string(ack_page);
+      for (;;) {
+        const std::string_view args[] = {"XPENDING", options.stream, options.group, cursor, "+", page, options.consumer};
+        BOOST_OUTCOME_TRY(auto reply, client.command(args, "XPENDING"));
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) break;
+        for (std::size_t i = 0; i < reply->elements; ++i) {
+          const redisReply& id = *reply->element[i]->element[0];
+          std::string s(id.str, id.len);
+          cursor = "(" + s;
+          if (!known.contains(s)) lost.push_back(std::move(s));
+        }
+      }
+      std::vector<std::vector<std::string_view>> reads;
+      for (const std::string& id : lost) reads.push_back({"XRANGE", options.stream, id, id});
+      if (reads.empty()) return success();
+      BOOST_OUTCOME_TRY(auto replies, client.pipeline(reads, "XRANGE lost records"));
+      for (std::size_t i = 0; i < lost.size(); ++i) {
+        const redisReply& r = *replies[i];
+        if (r.type != REDIS_REPLY_ARRAY || r.elements == 0) continue;
+        BOOST_OUTCOME_TRY(auto rec, record_of(*r.element[0]));
+        out.emplace_back(own(lost[i], rec.size()), std::move(rec));
+      }
+      return success();
     }
 
     lsn own(std::string id, std::size_t size) {
@@ -439,6 +587,7 @@ return out
 
     redis_stream_journal_options options;
     std::string alive_prefix;
+    std::string suspect_prefix;
     detail::redis_client<script_count> client;
     std::mutex mutex;  // guards last, checkpoint and owned
     std::mutex committing;  // one checkpoint at a time
@@ -447,6 +596,12 @@ return out
     std::map<lsn, owned_record> owned;
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<bool> closed{false};
+    /// Appends hold it shared from their script to `own`; looking for lost
+    /// records holds it alone, so it never mistakes one in flight for lost.
+    std::shared_mutex appending;
+    /// A reply was lost: `take_over` looks for records Redis holds for this
+    /// consumer that it does not know of.
+    std::atomic<bool> lost_track{false};
   };
 
   explicit redis_stream_journal(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}

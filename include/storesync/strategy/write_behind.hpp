@@ -74,8 +74,12 @@
 /// acknowledged, and the flusher, every `take_over_interval`, marks this
 /// process alive and takes over what processes found dead still owed: their
 /// records join the map as at replay and are flushed, retried and
-/// dead-lettered like any write (`status().taken_over_total`). A flush
-/// covers what this process owes, taken-over records included.
+/// dead-lettered like any write (`status().taken_over_total`); so are the
+/// dead letters of dead processes, which are then listed and re-driven
+/// here. A record is dead-lettered only while this process owns it
+/// (`dead_letter_log::add_from`): a process taken for dead that comes back
+/// drops what a survivor took, so each refused record is one letter. A
+/// flush covers what this process owes, taken-over records included.
 ///
 /// **Reads** see the newest acknowledged value: the fast store and the
 /// coalescing map (the newer of the two), then the slow store, whose answer
@@ -1160,6 +1164,7 @@ class write_behind {
       lock.unlock();
       std::vector<lsn> marks;
       std::vector<std::pair<lsn, entry>> taken;
+      const auto letters = letters_.take_over(options_.take_over_batch);
       auto n = journal_.take_over(room ? options_.take_over_batch : 0,
                                   [&](lsn at, std::span<const std::byte> rec) -> result<void> {
                                     BOOST_OUTCOME_TRY(auto e, read_journalled(rec));
@@ -1177,6 +1182,7 @@ class write_behind {
       }
       lock.lock();
       if (!n) note_error_locked("journal take-over: " + n.error().message());
+      if (!letters) note_error_locked("dead-letter take-over: " + letters.error().message());
       const auto now = clock_.now();
       for (const lsn at : marks) registered_.add(at);
       for (std::size_t i = 0; i < taken.size(); ++i)
@@ -1364,8 +1370,10 @@ class write_behind {
           settle(items.subspan(first, part.size()), part, verdicts);
         },
         [&](std::size_t at, const error& why) -> result<void> {
-          if (auto kept = letters_.add(entries[at], why); !kept)
+          if (auto kept = keep_letter(*items[at], entries[at], why); !kept)
             return error{kept.error().code(), "dead-letter journal: " + kept.error().context()};
+          else if (!kept.value())
+            return success();  // another process took the record over: its letter, if any
           {
             std::lock_guard lock(mutex_);
             note_error_locked("dead-lettered " + detail::quoted(entries[at].key) + ": " + why.message());
@@ -1374,6 +1382,18 @@ class write_behind {
           tell({write_behind_event::kind::dead_lettered, entries[at].key, why.message()});
           return success();
         });
+  }
+
+  /// Keeps `e` (of `it`) as a dead letter, refused with `why`. With a
+  /// `shared_journal`, only while this process still owns the record (false
+  /// when it was taken over: see `dead_letter_log::add_from`).
+  result<bool> keep_letter(const item& it, const entry& e, const error& why) {
+    if constexpr (shared_journal<Journal>) {
+      return letters_.add_from(journal_, it.last, e, why);
+    } else {
+      BOOST_OUTCOME_TRY(letters_.add(e, why));
+      return true;
+    }
   }
 
   Fast& fast_;
