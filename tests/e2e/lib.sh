@@ -192,3 +192,31 @@ wait_until() {
 
 so_far() { echo "$(lines "$acks") PUTs acknowledged, $(lines "$acks.rejected") rejected so far"; }
 acked_at_least() { (($(lines "$acks") >= $1)); }  # acked_at_least N: $acks has N lines
+
+# --- Helpers of the Redis scale-out tests ---------------------------------------
+
+# start_private_redis: after start_private_postgres, a private Redis
+# (scripts/redis.sh; AOF on, appendfsync always) in $redis_dir, its URL (db
+# 0) in $redis, and an EXIT trap that kills the loaders ($loaders) and
+# servers ($pids) still running, stopped ones included, stops Redis and
+# PostgreSQL and removes $work. Exits the test if Redis does not start.
+start_private_redis() {
+  [[ -n "${STORESYNC_TEST_REDIS_SCRIPT:-}" ]] || { echo "FAIL: STORESYNC_TEST_REDIS_SCRIPT is not set: run scripts/test.sh"; exit 1; }
+  redis_dir="$(bash "$STORESYNC_TEST_REDIS_SCRIPT" start)" || { echo "FAIL: could not start a private Redis"; exit 1; }
+  redis="$(cat "$redis_dir/url")/0"
+  pids=() bases=() loaders=()
+  trap 'for p in "${loaders[@]}" "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
+    bash "$STORESYNC_TEST_REDIS_SCRIPT" stop "$redis_dir"
+    [[ -n "$pgdir" ]] && bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"
+    rm -rf "$work"' EXIT
+}
+
+# stream_field SERVER FIELD: field FIELD of /v1/status "stream" on server
+# number SERVER (from 1) of $bases; empty when unavailable.
+stream_field() {
+  curl -s "${bases[$1 - 1]}/v1/status" | python3 -c 'import json, sys
+try:
+    print(json.load(sys.stdin)["stream"][sys.argv[1]])
+except Exception:
+    pass' "$2"
+}

@@ -17,18 +17,7 @@ source "$(dirname "$0")/lib.sh"
 server="$1"
 loader_py="$2"
 start_private_postgres
-[[ -n "${STORESYNC_TEST_REDIS_SCRIPT:-}" ]] || { echo "FAIL: STORESYNC_TEST_REDIS_SCRIPT is not set: run scripts/test.sh"; exit 1; }
-redis_dir="$(bash "$STORESYNC_TEST_REDIS_SCRIPT" start)" || { echo "FAIL: could not start a private Redis"; exit 1; }
-redis="$(cat "$redis_dir/url")/0"
-
-pids=() bases=() loaders=()
-cleanup() {
-  for p in "${loaders[@]}" "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  bash "$STORESYNC_TEST_REDIS_SCRIPT" stop "$redis_dir"
-  [[ -n "$pgdir" ]] && bash "$STORESYNC_TEST_PG_SCRIPT" stop "$pgdir"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+start_private_redis
 
 for i in 1 2 3; do
   start_server "$server" "$work/s$i.log" --data-dir "$work/d$i" --durable "$url" \
@@ -47,13 +36,6 @@ done
 # What the test waits on. Sets $why for wait_until.
 acks_of() { lines "$work/acks$1"; }
 all_acked() { (($(acks_of 1) >= $1 && $(acks_of 2) >= $1 && $(acks_of 3) >= $1)); }
-stream_field() {  # stream_field SERVER FIELD: a field of /v1/status "stream"
-  curl -s "${bases[$1 - 1]}/v1/status" | python3 -c 'import json, sys
-try:
-    print(json.load(sys.stdin)["stream"][sys.argv[1]])
-except Exception:
-    pass' "$2"
-}
 
 pid="${pids[0]}"  # wait_until watches this server
 wait_until "200 acknowledged PUTs on each server" all_acked 200
