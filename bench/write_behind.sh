@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# write_behind benchmark: starts a throwaway PostgreSQL, builds with -c opt,
+# write_behind benchmark: starts a throwaway PostgreSQL and Redis, builds with -c opt,
 # runs bench/write_behind_benchmark.cc and prints the ratio table that
 # docs/benchmarks.md quotes. Sizes: see the benchmark's header comment.
 #   bench/write_behind.sh [--benchmark_filter=...]
@@ -7,8 +7,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/pg.sh
-trap pg_stop EXIT
+source scripts/redis.sh
+trap 'redis_stop; pg_stop' EXIT
 pg_start >/dev/null
+redis_start >/dev/null
 bazel build -c opt //bench:write_behind_benchmark >/dev/null 2>&1
 out="$(mktemp)"
 ./bazel-bin/bench/write_behind_benchmark --benchmark_format=json --benchmark_out="$out" \
@@ -38,6 +40,12 @@ if direct: print(f"| postgres_store batch write | {direct:,.0f} rows/s |")
 if single: print(f"| one autocommit INSERT per put | {single:,.0f} rows/s |")
 if drain and direct: print(f"| drain / store batch write (target >= 0.8) | {drain / direct:.2f} |")
 if drain and single: print(f"| drain / INSERT per put (target >= 20) | {drain / single:.1f} |")
+for name, journal in (("BM_DrainBacklogFileJournal", "file journal, memory fast store"),
+                      ("BM_DrainBacklogRedisStream", "Redis stream journal, Redis fast store")):
+    rate = get(name, "rows_per_s")
+    if rate:
+        print(f"| drain of an owed backlog, {journal} | {rate:,.0f} rows/s |")
+        if direct: print(f"| that / store batch write | {rate / direct:.2f} |")
 hot = get("BM_HotSetCoalescing", "rows_per_put")
 if hot is not None: print(f"| hot set (10 updates per key): rows written per put (target <= 0.11) | {hot:.3f} |")
 PY

@@ -1,7 +1,16 @@
 // write_behind: how fast a put is acknowledged, how fast the backlog drains
 // into PostgreSQL compared with writing PostgreSQL directly, and how much
 // coalescing saves on a hot set. Run by bench/write_behind.sh, which starts a
-// throwaway PostgreSQL and prints the ratio table.
+// throwaway PostgreSQL and Redis and prints the ratio table.
+//
+// The backlog drains (BM_DrainBacklog*, with STORESYNC_TEST_REDIS_URL): the
+// drain of an owed backlog with the journal in a Redis stream and a Redis
+// fast store, next to the file journal and the memory fast store. Each puts
+// STORESYNC_BENCH_BACKLOG distinct keys (100,000) from two threads while
+// PostgreSQL, up when write-behind opened, refuses every call (faulty_store,
+// unavailable), so all of it is journalled and owed; then the store comes
+// back (within one retry delay, at most 5 ms) and the drain is the time
+// until flush() reports everything delivered.
 //
 // Sizes: STORESYNC_BENCH_ROWS (1,000,000 distinct keys for the drain),
 // STORESYNC_BENCH_SINGLE (20,000 autocommit INSERTs), STORESYNC_BENCH_PUTS
@@ -20,8 +29,11 @@
 #include <pqxx/pqxx>
 
 #include "bench/bench_data.hpp"
+#include "storesync/store/faulty_store.hpp"
 #include "storesync/store/memory_store.hpp"
 #include "storesync/store/postgres_store.hpp"
+#include "storesync/store/redis_store.hpp"
+#include "storesync/store/redis_stream_journal.hpp"
 #include "storesync/strategy/write_behind.hpp"
 
 namespace {
@@ -145,6 +157,80 @@ void BM_DrainDistinctKeys(benchmark::State& state) {
   state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DrainDistinctKeys)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+using down_store = faulty_store<postgres_store>;
+
+/// Takes `slow` down, puts `all` from two threads into `wb`, then times the
+/// drain once `slow` is back.
+template <class WriteBehind>
+void fill_then_drain(benchmark::State& state, WriteBehind& wb, down_store& slow, const std::vector<entry>& all) {
+  slow.set_faults({.unavailable_rate = 1});
+  std::vector<std::thread> producers;
+  for (std::size_t t = 0; t < 2; ++t)
+    producers.emplace_back([&, t] {
+      for (std::size_t i = t; i < all.size(); i += 2)
+        if (!wb.put(all[i])) state.SkipWithError("put failed");
+    });
+  for (auto& p : producers) p.join();
+  const auto t0 = clock_type::now();
+  slow.heal();
+  const auto f = wb.flush(std::chrono::minutes(10));
+  state.SetIterationTime(std::chrono::duration<double>(clock_type::now() - t0).count());
+  if (!f || !f.value().complete) state.SkipWithError("flush incomplete");
+  if (wb.status().flushed_total < all.size()) state.SkipWithError("fewer rows flushed than put");
+  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(all.size()), benchmark::Counter::kIsRate);
+}
+
+/// Quick retries, so the store is found back at once.
+write_behind_options backlog_options(std::size_t rows) {
+  write_behind_options o = options("backlog", rows);
+  o.outage_pause = std::chrono::milliseconds(5);
+  return o;
+}
+exponential_backoff backlog_retry() {
+  return exponential_backoff({.base = std::chrono::milliseconds(1), .cap = std::chrono::milliseconds(5),
+                              .max_attempts = 2});
+}
+aimd_batch_sizer backlog_sizer() { return aimd_batch_sizer({.max_size = 20'000, .initial_size = 5'000}); }
+
+void BM_DrainBacklogFileJournal(benchmark::State& state) {
+  const std::vector<entry> all = bench::make_entries(bench::env_size("STORESYNC_BENCH_BACKLOG", 100'000));
+  for (auto _ : state) {
+    memory_store fast;
+    down_store slow(fresh_table("bench_wb_backlog_file"));
+    auto wb = write_behind<memory_store, down_store>::open(fast, slow, backlog_options(all.size()), backlog_retry(),
+                                                           backlog_sizer(), block_for(std::chrono::seconds(60)));
+    if (!wb) throw std::runtime_error(wb.error().message());
+    fill_then_drain(state, *wb.value(), slow, all);
+  }
+}
+BENCHMARK(BM_DrainBacklogFileJournal)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_DrainBacklogRedisStream(benchmark::State& state) {
+  using redis_write_behind = write_behind<redis_store, down_store, exponential_backoff, aimd_batch_sizer, block_for,
+                                          system_clock, redis_stream_journal>;
+  const char* redis = std::getenv("STORESYNC_TEST_REDIS_URL");
+  if (redis == nullptr || *redis == '\0') throw std::runtime_error("STORESYNC_TEST_REDIS_URL is not set");
+  const std::string url = std::string(redis) + "/0";
+  const std::vector<entry> all = bench::make_entries(bench::env_size("STORESYNC_BENCH_BACKLOG", 100'000));
+  for (auto _ : state) {
+    const std::string prefix = "bench-backlog-" + std::to_string(clock_type::now().time_since_epoch().count()) + ":";
+    auto fast = redis_store::open({.url = url, .prefix = prefix + "fast:", .pool_size = 4});
+    if (!fast) throw std::runtime_error(fast.error().message());
+    auto journal = [&](const std::string& stream) {
+      auto j = redis_stream_journal::open({.url = url, .stream = prefix + stream, .consumer = "bench", .pool_size = 4});
+      if (!j) throw std::runtime_error(j.error().message());
+      return std::move(j).value();
+    };
+    down_store slow(fresh_table("bench_wb_backlog_stream"));
+    auto wb = redis_write_behind::open(fast.value(), slow, journal("journal"), journal("dead-letters"),
+                                       backlog_options(all.size()), backlog_retry(), backlog_sizer(),
+                                       block_for(std::chrono::seconds(60)));
+    if (!wb) throw std::runtime_error(wb.error().message());
+    fill_then_drain(state, *wb.value(), slow, all);
+  }
+}
+BENCHMARK(BM_DrainBacklogRedisStream)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 /// The same rows through postgres_store's own batch write (10,000 per batch).
 void BM_PostgresStoreDirect(benchmark::State& state) {

@@ -868,16 +868,19 @@ class write_behind {
     for_each_owed_batch(admit);
   }
 
-  /// Puts `e` (read from the slow store) into the fast store, evictable.
-  /// When the fast store fails, it may be left behind on the key.
-  void warm(const entry& e) {
-    if (fast_.write(std::span(&e, 1))) {
-      release(e);
-    } else {
-      std::lock_guard lock(mutex_);
-      mark_behind_locked(e.key);
+  /// Puts `es` (read from the slow store, or just delivered to it) into the
+  /// fast store in one write, evictable. When the fast store fails, it may
+  /// be left behind on their keys.
+  void warm(std::span<const entry> es) {
+    if (es.empty()) return;
+    if (fast_.write(es)) {
+      for (const entry& e : es) release(e);
+      return;
     }
+    std::lock_guard lock(mutex_);
+    for (const entry& e : es) mark_behind_locked(e.key);
   }
+  void warm(const entry& e) { warm(std::span(&e, 1)); }
 
   /// Puts an owed entry above the floor into the fast store, whose guard
   /// must have seen it to give verdicts; when the fast store fails, it is
@@ -960,11 +963,12 @@ class write_behind {
   void settle(std::span<const item* const> items, std::span<const entry> entries, const write_report& outcome) {
     const bool all_applied = outcome.stale == 0 && outcome.unchanged == 0;
     std::size_t stale = 0;
+    std::vector<entry> confirmed;  // unconfirmed ones the slow store applied: one fast-store write
     for (std::size_t k = 0; k < entries.size(); ++k) {
       const entry& e = entries[k];
       const bool behind = is_behind(e.key);
       if (!behind && (all_applied || (!items[k]->unconfirmed && outcome.stale == 0))) {
-        if (items[k]->unconfirmed) warm(e);
+        if (items[k]->unconfirmed) confirmed.push_back(e);
         else release(e);
         continue;
       }
@@ -985,6 +989,7 @@ class write_behind {
         warm(truth);
       }
     }
+    warm(confirmed);
     if (stale == 0) return;
     std::lock_guard lock(mutex_);
     stale_at_flush_total_ += stale;
