@@ -576,6 +576,10 @@ class write_behind {
   static constexpr std::size_t move_step = 64;
   /// Most keys the pending map reserves buckets for at open (8 MiB of buckets).
   static constexpr std::size_t max_reserved_buckets = 1u << 20;
+  /// Entries per fast-store write when many go in at once (replay,
+  /// take-over, admission once the floor is known): one round trip each
+  /// for a fast store across the network.
+  static constexpr std::size_t fast_write_chunk = 1000;
 
   /// A batch on its way to the slow store. The flusher fills it from the
   /// map and copies its entries into `entries`; the writer thread writes it;
@@ -638,19 +642,19 @@ class write_behind {
     registered_.start_after(from);
     checkpointed_ = from;
     const auto now = clock_.now();
+    std::vector<std::pair<lsn, entry>> read;  // a chunk at a time
+    const auto readmit = [&] {
+      readmit_all_locked(read, now);
+      read.clear();
+    };
     BOOST_OUTCOME_TRY(journal_.replay(from, [&](lsn at, std::span<const std::byte> rec) -> result<void> {
       BOOST_OUTCOME_TRY(auto e, read_journalled(rec));
-      if (!e) {
-        registered_.add(at);
-        return success();
-      }
-      // As a write: an entry the slow store may have superseded stays out
-      // of the fast store until its verdict is known.
-      const bool unconfirmed = e->version <= floor();
-      const bool in_fast = unconfirmed || static_cast<bool>(fast_.write(std::span(&*e, 1)));
-      readmit_locked(std::move(*e), at, now, unconfirmed, in_fast);
+      if (!e) registered_.add(at);
+      else read.emplace_back(at, std::move(*e));
+      if (read.size() == fast_write_chunk) readmit();
       return success();
     }));
+    readmit();
     publish_held_locked();
     accepting_ = true;
     return success();
@@ -668,6 +672,34 @@ class write_behind {
     BOOST_OUTCOME_TRY(auto e, decode_entry(rec));
     versions_.observe(e.version);
     return std::optional<entry>(std::move(e));
+  }
+
+  /// As a write, for entries read from the journal (replay, take-over):
+  /// an entry the slow store may have superseded is `unconfirmed` and stays
+  /// out of the fast store until its verdict is known; the others go into
+  /// it in one write, and are `in_fast` unless that write failed.
+  struct journalled_verdicts {
+    std::vector<bool> unconfirmed, in_fast;
+  };
+  journalled_verdicts write_journalled_to_fast(const std::vector<std::pair<lsn, entry>>& read) {
+    journalled_verdicts v{std::vector<bool>(read.size()), std::vector<bool>(read.size(), true)};
+    std::vector<entry> confirmed;
+    for (std::size_t k = 0; k < read.size(); ++k) {
+      v.unconfirmed[k] = read[k].second.version <= floor();
+      if (!v.unconfirmed[k]) confirmed.push_back(read[k].second);
+    }
+    if (!confirmed.empty() && !fast_.write(confirmed))
+      for (std::size_t k = 0; k < read.size(); ++k) v.in_fast[k] = v.unconfirmed[k];
+    return v;
+  }
+
+  /// Puts entries read from the journal back in the map, as owed (see
+  /// `write_journalled_to_fast`; when the fast store's write failed, it is
+  /// behind on their keys). With the lock held; the replay's way.
+  void readmit_all_locked(std::vector<std::pair<lsn, entry>>& read, time_point now) {
+    const auto v = write_journalled_to_fast(read);
+    for (std::size_t k = 0; k < read.size(); ++k)
+      readmit_locked(std::move(read[k].second), read[k].first, now, v.unconfirmed[k], v.in_fast[k]);
   }
 
   /// Puts a journalled entry back in the map under `at`, as owed. It is in
@@ -856,16 +888,25 @@ class write_behind {
   /// above the floor does, so the fast store's guard, which gives the
   /// verdict above the floor, has seen every acknowledged version there. Done
   /// with the lock held and before the floor is published; a write that
-  /// journalled meanwhile admits itself (see write_one).
+  /// journalled meanwhile admits itself (see write_one). The entries go in
+  /// chunks, one fast-store write each (the fast store may be across the
+  /// network); of a key held twice (pending and in a batch), the guard keeps
+  /// the newer version.
   void admit_above_floor_locked(version_type floor) {
     std::vector<const item*> owed;
-    const auto admit = [&](const item_set& set) {
+    std::vector<entry> admit;
+    const auto collect = [&](const item_set& set) {
       set.items_into(owed);
       for (const item* i : owed)
-        if (i->unconfirmed && i->e.version > floor && !is_behind_locked(i->e.key)) admit_locked(i->e);
+        if (i->unconfirmed && i->e.version > floor && !is_behind_locked(i->e.key)) admit.push_back(i->e);
     };
-    admit(pending_);
-    for_each_owed_batch(admit);
+    collect(pending_);
+    for_each_owed_batch(collect);
+    for (std::size_t at = 0; at < admit.size(); at += fast_write_chunk) {
+      const std::span<const entry> part(admit.data() + at, std::min(fast_write_chunk, admit.size() - at));
+      if (!fast_.write(part))
+        for (const entry& e : part) mark_behind_locked(e.key);
+    }
   }
 
   /// Puts `es` (read from the slow store, or just delivered to it) into the
@@ -1177,21 +1218,16 @@ class write_behind {
                                     else marks.push_back(at);
                                     return success();
                                   });
-      // As at replay: an entry the slow store may have superseded stays out
-      // of the fast store until its verdict is known. Outside the lock: the
-      // fast store may be across the network.
-      std::vector<bool> unconfirmed, in_fast;
-      for (const auto& [at, e] : taken) {
-        unconfirmed.push_back(e.version <= floor());
-        in_fast.push_back(unconfirmed.back() || static_cast<bool>(fast_.write(std::span(&e, 1))));
-      }
+      // As at replay, but outside the lock: the fast store may be across
+      // the network (take_over_batch entries at most: one write).
+      const auto v = write_journalled_to_fast(taken);
       lock.lock();
       if (!n) note_error_locked("journal take-over: " + n.error().message());
       if (!letters) note_error_locked("dead-letter take-over: " + letters.error().message());
       const auto now = clock_.now();
       for (const lsn at : marks) registered_.add(at);
       for (std::size_t i = 0; i < taken.size(); ++i)
-        readmit_locked(std::move(taken[i].second), taken[i].first, now, unconfirmed[i], in_fast[i]);
+        readmit_locked(std::move(taken[i].second), taken[i].first, now, v.unconfirmed[i], v.in_fast[i]);
       taken_over_total_ += taken.size();
       if (!taken.empty()) publish_held_locked();
     }
